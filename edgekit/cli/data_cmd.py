@@ -1,0 +1,6 @@
+"""Placeholder until this stage lands (filled in by its own issue)."""
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

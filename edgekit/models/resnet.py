@@ -1,0 +1,1 @@
+"""(architectures land with the model-zoo work)"""
