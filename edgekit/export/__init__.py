@@ -1,0 +1,1 @@
+"""Export stage: one file per format behind one small interface."""

@@ -1,0 +1,1 @@
+"""Quantization: calibration, PT2E / onnxruntime / coremltools int8, sensitivity, QAT."""
