@@ -1,6 +1,142 @@
-"""Placeholder until this stage lands (filled in by its own issue)."""
+"""`edgekit train`, `edgekit eval`, `edgekit predict`: thin layers over edgekit.train / edgekit.evaluate."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgekit.errors import EdgekitError
+from edgekit.paths import SAMPLE_DATA_DIR
+
+console = Console()
+
+
+def parse_model_options(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs; values read as JSON where they parse (numbers, booleans), else as text."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise EdgekitError(f"--option expects KEY=VALUE, got '{pair}'")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def train_command(
+    model: str = typer.Argument(..., help="Architecture name from `edgekit models list`, e.g. mobilenet_v2."),
+    data: Path = typer.Option(SAMPLE_DATA_DIR, "--data", help="Class-folder directory (DIR/<class>/<image>) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: runs/<model>-<timestamp>."),
+    epochs: int = typer.Option(30, "--epochs", help="Number of epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images per optimisation step (summed over GPUs under torchrun)."),
+    img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size in pixels. Default: the model's own (224 for most); 64 suits the 28 px samples."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate of the backbone (a new head gets 10x)."),
+    weight_decay: float = typer.Option(0.05, "--weight-decay", help="Weight decay (not applied to biases and norm layers)."),
+    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd (momentum 0.9, Nesterov)."),
+    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear learning-rate warm-up before the cosine decay, in epochs."),
+    label_smoothing: float = typer.Option(0.1, "--label-smoothing", help="Label smoothing of the cross-entropy loss."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the initialisation, the sampling and the augmentation."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading worker processes. Default: 0 on CPU, up to 8 on CUDA."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="Mixed precision (bf16, else fp16 with loss scaling). Default: on for CUDA, never on CPU."),
+    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="channels_last memory format. Default: on for CUDA."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model for training."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Transfer learning: a state dict or checkpoint; every tensor matching by name and shape is loaded, the rest (the head) is new."),
+    freeze_backbone_epochs: int = typer.Option(0, "--freeze-backbone-epochs", help="With --weights: train only the new head for the first N epochs."),
+    option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE (repeatable), e.g. --option width_mult=0.5."),
+    resize: str = typer.Option("center_crop", "--resize", help="center_crop (resize then crop the centre) or letterbox (fit and pad)."),
+    normalization: str = typer.Option("dataset", "--normalization", help="dataset (mean/std of the training split) or imagenet (for ImageNet-pretrained weights)."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Fraction of each class held out for validation (raw class folders only)."),
+    max_train_images: Optional[int] = typer.Option(None, "--max-train-images", help="Train on a seeded, class-balanced subset of this many images."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (same settings as it started with)."),
+) -> None:
+    """Train MODEL on a class folder; writes best.pt, last.pt, metrics and curves to the run directory."""
+    from edgekit.train import TrainConfig, train
+
+    config = TrainConfig(model=model, data=str(data), out=str(out) if out else None, epochs=epochs, batch_size=batch_size,
+                         img_size=img_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, seed=seed, device=device,
+                         workers=workers, amp=amp, channels_last=channels_last, compile=compile,
+                         weights=str(weights) if weights else None, freeze_backbone_epochs=freeze_backbone_epochs,
+                         model_options=parse_model_options(option), resize=resize, normalization=normalization,
+                         val_fraction=val_fraction, max_train_images=max_train_images, resume=resume)
+    result = train(config)
+    console.print(f"best validation accuracy [bold]{result.best_val_acc:.4f}[/]  run: {result.run_dir}")
+    console.print(f"  best checkpoint: {result.best_checkpoint}\n  last checkpoint: {result.last_checkpoint}")
+
+
+def eval_command(
+    checkpoint: Path = typer.Argument(..., help="An edgekit checkpoint (best.pt / last.pt of a run)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Class folder or prepared directory. Default: the run's recorded splits beside the checkpoint, else the shipped samples."),
+    split: str = typer.Option("val", "--split", help="val, test, train or all (every image of --data)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where eval.json and confusion_matrix.png go. Default: eval-<checkpoint name>/ beside the checkpoint."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
+) -> None:
+    """Accuracy, top-5, macro precision/recall/F1, per-class figures and a confusion matrix."""
+    from edgekit.checkpoint import load_checkpoint
+    from edgekit.evaluate import align_labels, checkpoint_predictor, evaluate_predictor, plot_confusion_matrix, resolve_eval_data
+
+    ckpt = load_checkpoint(checkpoint)
+    predictor = checkpoint_predictor(ckpt)
+    samples, data_classes, description = resolve_eval_data(checkpoint, data, split)
+    samples = align_labels(samples, data_classes, ckpt.labels)
+    report = evaluate_predictor(predictor, samples, ckpt.labels, ckpt.preprocessing, batch_size=batch_size)
+    out = out or checkpoint.parent / f"eval-{checkpoint.stem}"
+    out.mkdir(parents=True, exist_ok=True)
+    document = {**report.to_dict(), "checkpoint": str(checkpoint), "data": description}
+    (out / "eval.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    plot_confusion_matrix(report.confusion_matrix, ckpt.labels, out / "confusion_matrix.png",
+                          title=f"{ckpt.model_name}: {description}")
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+        return
+    table = Table(title=f"{ckpt.model_name} on {description}")
+    for column in ("class", "precision", "recall", "F1", "images"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for row in report.per_class:
+        table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    console.print(table)
+    top5 = f"  top-5 {report.top5_accuracy:.4f}" if report.top5_accuracy is not None else ""
+    console.print(f"accuracy [bold]{report.accuracy:.4f}[/]{top5}  macro P/R/F1 {report.macro_precision:.3f}/"
+                  f"{report.macro_recall:.3f}/{report.macro_f1:.3f}  ({report.num_images} images)")
+    console.print(f"wrote {out / 'eval.json'} and {out / 'confusion_matrix.png'}")
+
+
+def predict_command(
+    checkpoint: Path = typer.Argument(..., help="An edgekit checkpoint (best.pt / last.pt of a run)."),
+    images: list[Path] = typer.Argument(..., help="One or more image files."),
+    top_k: int = typer.Option(5, "--top-k", help="How many labels to show per image."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per image with its top-k labels and probabilities."),
+) -> None:
+    """Top-k labels with probabilities, preprocessed exactly as at evaluation time."""
+    from edgekit.checkpoint import load_checkpoint
+    from edgekit.evaluate import checkpoint_predictor, predict_images
+
+    if top_k < 1:
+        raise EdgekitError("--top-k must be at least 1")
+    ckpt = load_checkpoint(checkpoint)
+    predictions = predict_images(checkpoint_predictor(ckpt), list(images), ckpt.labels, ckpt.preprocessing, top_k=top_k)
+    if as_json:
+        typer.echo(json.dumps([{"image": str(p.path), "top": [{"label": label, "probability": prob} for label, prob in p.top]}
+                               for p in predictions], indent=2))
+        return
+    for prediction in predictions:
+        table = Table(title=str(prediction.path), show_header=True)
+        table.add_column("label")
+        table.add_column("probability", justify="right")
+        for label, probability in prediction.top:
+            table.add_row(label, f"{probability:.4f}")
+        console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+    app.command("predict")(predict_command)

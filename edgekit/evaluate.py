@@ -1,0 +1,199 @@
+"""Evaluation and prediction through the Predictor protocol: one function for every artifact.
+
+A predictor maps preprocessed float32 NCHW images to logits, so the PyTorch checkpoint and each
+exported file (TorchScript, ONNX, TFLite, ExecuTorch) are evaluated by the same code on the
+same inputs: `evaluate_predictor(predictor, samples, classes, preprocessing)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.checkpoint import Checkpoint
+from edgekit.data.folder import Splits, is_prepared, load_splits
+from edgekit.errors import EdgekitError
+from edgekit.paths import SAMPLE_DATA_DIR
+from edgekit.predictor import Predictor, TorchPredictor
+from edgekit.preprocess import Preprocessing
+
+SPLIT_CHOICES = ("val", "test", "train", "all")
+
+
+@dataclass
+class EvalReport:
+    predictor: str
+    classes: list[str]
+    num_images: int
+    accuracy: float
+    top5_accuracy: float | None  # None with fewer than 5 classes
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+    per_class: list[dict]  # class, precision, recall, f1, support
+    confusion_matrix: np.ndarray  # rows: true class, columns: predicted class
+    logits: np.ndarray = field(repr=False)  # (N, C), in the order of the samples
+    labels: np.ndarray = field(repr=False)  # (N,) true class indices
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+    def to_dict(self) -> dict:
+        return {"predictor": self.predictor, "classes": list(self.classes), "num_images": self.num_images,
+                "accuracy": self.accuracy, "top5_accuracy": self.top5_accuracy,
+                "macro_precision": self.macro_precision, "macro_recall": self.macro_recall, "macro_f1": self.macro_f1,
+                "per_class": self.per_class, "confusion_matrix": self.confusion_matrix.tolist()}
+
+
+def predict_logits(predictor: Predictor, paths: list[Path], preprocessing: Preprocessing, batch_size: int = 32) -> np.ndarray:
+    """Logits for image files, loaded in batches (memory stays at one batch of images)."""
+    if not paths:
+        raise EdgekitError("no images to run")
+    outputs = [predictor(preprocessing.load_batch(paths[i:i + batch_size])) for i in range(0, len(paths), batch_size)]
+    return np.concatenate(outputs).astype(np.float32)
+
+
+def evaluate_predictor(predictor: Predictor, samples: list[tuple[Path, int]], classes: list[str],
+                       preprocessing: Preprocessing, batch_size: int = 32) -> EvalReport:
+    """Accuracy, top-5, macro precision/recall/F1, per-class figures and the confusion matrix."""
+    logits = predict_logits(predictor, [p for p, _ in samples], preprocessing, batch_size)
+    if logits.ndim != 2 or logits.shape[1] != len(classes):
+        raise EdgekitError(f"{predictor.name} gives outputs of shape {logits.shape}, expected (N, {len(classes)})")
+    return report_from_logits(logits, np.array([label for _, label in samples]), classes, predictor.name)
+
+
+def report_from_logits(logits: np.ndarray, labels: np.ndarray, classes: list[str], name: str) -> EvalReport:
+    predicted = logits.argmax(axis=1)
+    matrix = confusion_matrix(labels, predicted, len(classes))
+    true_positives = np.diag(matrix).astype(np.float64)
+    predicted_counts, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(true_positives, predicted_counts, out=np.zeros_like(true_positives), where=predicted_counts > 0)
+    recall = np.divide(true_positives, support, out=np.zeros_like(true_positives), where=support > 0)
+    denominator = precision + recall
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(true_positives), where=denominator > 0)
+    present = support > 0  # macro averages over the classes that occur in this data
+    per_class = [{"class": c, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                  "support": int(support[i])} for i, c in enumerate(classes)]
+    return EvalReport(predictor=name, classes=list(classes), num_images=len(labels),
+                      accuracy=float((predicted == labels).mean()), top5_accuracy=top_k_accuracy(logits, labels, 5),
+                      macro_precision=float(precision[present].mean()), macro_recall=float(recall[present].mean()),
+                      macro_f1=float(f1[present].mean()), per_class=per_class, confusion_matrix=matrix,
+                      logits=logits, labels=labels)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float | None:
+    if logits.shape[1] < k:
+        return None
+    top = np.argsort(-logits, axis=1)[:, :k]
+    return float((top == labels[:, None]).any(axis=1).mean())
+
+
+def top1_agreement(logits_a: np.ndarray, logits_b: np.ndarray) -> float:
+    """Fraction of images where two predictors pick the same class (e.g. int8 vs fp32)."""
+    if logits_a.shape != logits_b.shape:
+        raise EdgekitError(f"cannot compare logits of shapes {logits_a.shape} and {logits_b.shape}")
+    return float((logits_a.argmax(axis=1) == logits_b.argmax(axis=1)).mean())
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted.astype(np.float64))
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path | str, title: str = "confusion matrix") -> Path:
+    """Row-normalised colours (recall per class); readable from 2 to hundreds of classes.
+
+    The figure grows with the class count, tick labels shrink and rotate, and the counts are
+    written in the cells only while they still fit (up to 20 classes).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(classes)
+    side = min(4 + 0.35 * n, 40)
+    row_sums = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, row_sums, out=np.zeros(matrix.shape, dtype=np.float64), where=row_sums > 0)
+    figure, axes = plt.subplots(figsize=(side + 1.5, side), dpi=100)
+    image = axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="fraction of the true class")
+    tick_size = max(3, min(10, 220 / max(n, 1)))
+    axes.set_xticks(range(n), classes, rotation=90 if n > 10 else 45, ha="center" if n > 10 else "right",
+                    fontsize=tick_size)
+    axes.set_yticks(range(n), classes, fontsize=tick_size)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    if n <= 20:
+        for row in range(n):
+            for col in range(n):
+                if matrix[row, col]:
+                    axes.text(col, row, str(matrix[row, col]), ha="center", va="center", fontsize=max(5, tick_size - 1),
+                              color="white" if normalised[row, col] > 0.5 else "black")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def checkpoint_predictor(checkpoint: Checkpoint) -> TorchPredictor:
+    return TorchPredictor(checkpoint.build_model(), name=f"pytorch:{checkpoint.model_name}")
+
+
+def resolve_eval_data(checkpoint_path: Path, data: Path | None, split: str, seed: int = 0) -> tuple[list[tuple[Path, int]], list[str], str]:
+    """(samples, dataset classes, description) for `edgekit eval`.
+
+    Without --data: the run's recorded splits beside the checkpoint (so `val` is exactly the
+    validation split training selected best.pt on), else the shipped sample set.
+    """
+    if split not in SPLIT_CHOICES:
+        raise EdgekitError(f"unknown split '{split}': use one of {', '.join(SPLIT_CHOICES)}")
+    run_splits = Path(checkpoint_path).parent / "splits"
+    if data is None:
+        data = run_splits if is_prepared(run_splits) else SAMPLE_DATA_DIR
+    splits: Splits = load_splits(data, seed=seed)
+    samples = splits.train + splits.val + splits.test if split == "all" else getattr(splits, split)
+    if not samples:
+        raise EdgekitError(f"the {split} split of {data} is empty")
+    return samples, list(splits.classes), f"{data} ({split}, {len(samples)} images)"
+
+
+def align_labels(samples: list[tuple[Path, int]], data_classes: list[str], model_labels: list[str]) -> list[tuple[Path, int]]:
+    """Map the data's class indices onto the model's by class name; unknown classes are an error."""
+    unknown = [c for c in data_classes if c not in model_labels]
+    if unknown:
+        raise EdgekitError(f"the data has class(es) the model does not know: {', '.join(unknown[:5])}; "
+                           f"the model's classes: {', '.join(model_labels[:10])}")
+    mapping = {i: model_labels.index(c) for i, c in enumerate(data_classes)}
+    return [(path, mapping[label]) for path, label in samples]
+
+
+@dataclass
+class Prediction:
+    path: Path
+    top: list[tuple[str, float]]  # (label, probability), best first
+
+
+def predict_images(predictor: Predictor, paths: list[Path], labels: list[str], preprocessing: Preprocessing,
+                   top_k: int = 5, batch_size: int = 32) -> list[Prediction]:
+    probabilities = softmax(predict_logits(predictor, paths, preprocessing, batch_size))
+    k = max(1, min(top_k, len(labels)))
+    predictions = []
+    for path, row in zip(paths, probabilities):
+        order = np.argsort(-row, kind="stable")[:k]
+        predictions.append(Prediction(path=Path(path), top=[(labels[i], float(row[i])) for i in order]))
+    return predictions
