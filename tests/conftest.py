@@ -6,6 +6,10 @@
         10 % chance level), so its logits are not degenerate: use it for export/int8 parity.
     sample_images -> list[pathlib.Path]
         Real image files from the shipped set, two per class (20 paths), sorted.
+    tiny_data_dir -> pathlib.Path
+        A class folder with 2 classes x 20 real images (bag, trouser).
+    tiny_run -> edgekit.train.TrainResult
+        A 2-epoch, 32 px run of TINY_MODEL on tiny_data_dir (seconds; for plumbing, not accuracy).
 """
 from __future__ import annotations
 
@@ -52,3 +56,36 @@ def sample_images() -> list[Path]:
         paths.extend(sorted(class_dir.glob("*.png"))[:2])
     assert len(paths) == 20, f"the shipped sample set is incomplete: {len(paths)} images found"
     return paths
+
+
+TINY_MODEL = "mobilenet_v2"  # the model the tiny runs of the training tests use
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    """A class folder of 2 classes x 20 real shipped images (trouser, bag): trains in seconds."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("tiny-data") / "data"
+    for class_name in ("bag", "trouser"):
+        (root / class_name).mkdir(parents=True)
+        for path in sorted((SAMPLE_DATA_DIR / class_name).glob("*.png"))[:20]:
+            shutil.copy(path, root / class_name / path.name)
+    return root
+
+
+def tiny_config(data_dir: Path, out: Path, **overrides):
+    """A TrainConfig that trains TINY_MODEL on tiny_data_dir at 32 px in a few seconds."""
+    from edgekit.train import TrainConfig
+
+    settings = dict(model=TINY_MODEL, data=str(data_dir), out=str(out), epochs=2, batch_size=8, img_size=32,
+                    lr=5e-3, warmup_epochs=0.0, seed=0, device="cpu")
+    return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data_dir, tmp_path_factory):
+    """A finished 2-epoch run of TINY_MODEL on tiny_data_dir (a TrainResult); do not modify its files."""
+    from edgekit.train import train
+
+    return train(tiny_config(tiny_data_dir, tmp_path_factory.mktemp("tiny-run") / "run"), show_progress=False)
