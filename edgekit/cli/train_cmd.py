@@ -97,7 +97,8 @@ def eval_command(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
-    table = Table(title=f"{ckpt.model_name} on {description}")
+    console.print(f"{ckpt.model_name} on {description}", soft_wrap=True, markup=False, highlight=False)
+    table = Table()
     for column in ("class", "precision", "recall", "F1", "images"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for row in report.per_class:
@@ -128,7 +129,8 @@ def predict_command(
                                for p in predictions], indent=2))
         return
     for prediction in predictions:
-        table = Table(title=str(prediction.path), show_header=True)
+        console.print(str(prediction.path), soft_wrap=True, markup=False, highlight=False)
+        table = Table(show_header=True)
         table.add_column("label")
         table.add_column("probability", justify="right")
         for label, probability in prediction.top:

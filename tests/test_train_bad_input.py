@@ -1,0 +1,110 @@
+"""Bad input to train/eval/predict: one clear error, exit 1, no traceback, nothing of the user's lost."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_MODEL
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", *args], capture_output=True, text=True, timeout=300)
+
+
+def assert_clean_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert "error:" in done.stderr
+    message = " ".join(done.stderr.split())  # rich wraps long lines
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def tiny_train_args(data: Path, out: Path) -> list[str]:
+    return ["train", TINY_MODEL, "--data", str(data), "--out", str(out), "--epochs", "1", "--img-size", "32",
+            "--batch-size", "8", "--device", "cpu"]
+
+
+def test_train_on_a_missing_data_directory_writes_nothing(tmp_path):
+    done = run_cli(*tiny_train_args(tmp_path / "nowhere", tmp_path / "run"))
+    assert_clean_error(done, "data directory not found")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_on_a_single_class_is_refused(tmp_path, sample_images):
+    (tmp_path / "data" / "only").mkdir(parents=True)
+    for path in sample_images[:5]:
+        (tmp_path / "data" / "only" / path.name).write_bytes(path.read_bytes())
+    done = run_cli(*tiny_train_args(tmp_path / "data", tmp_path / "run"))
+    assert_clean_error(done, "at least 2")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_with_an_unknown_model_lists_the_known_ones(tmp_path, tiny_data_dir):
+    done = run_cli("train", "mobilenet_v9", "--data", str(tiny_data_dir), "--out", str(tmp_path / "run"))
+    assert_clean_error(done, "unknown model 'mobilenet_v9'", TINY_MODEL)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_without_last_checkpoint_is_refused(tmp_path, tiny_data_dir):
+    (tmp_path / "run").mkdir()
+    done = run_cli(*tiny_train_args(tiny_data_dir, tmp_path / "run"), "--resume")
+    assert_clean_error(done, "cannot resume", "last.pt")
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+@pytest.fixture
+def foreign_checkpoint(tiny_run, tmp_path) -> Path:
+    """tiny_run's best.pt claiming 5 classes: its state dict no longer fits the architecture."""
+    data = torch.load(tiny_run.best_checkpoint, weights_only=True)
+    data["num_classes"] = 5
+    data["labels"] = ["a", "b", "c", "d", "e"]
+    path = tmp_path / "five_classes.pt"
+    torch.save(data, path)
+    return path
+
+
+def test_eval_of_a_checkpoint_whose_weights_do_not_fit_is_refused(foreign_checkpoint, tmp_path, tiny_data_dir):
+    done = run_cli("eval", str(foreign_checkpoint), "--data", str(tiny_data_dir), "--out", str(tmp_path / "e"))
+    assert_clean_error(done, "do not match the architecture")
+    assert not (tmp_path / "e").exists()
+
+
+def test_predict_with_a_checkpoint_of_another_architecture_is_refused(tiny_run, tmp_path, sample_images):
+    data = torch.load(tiny_run.best_checkpoint, weights_only=True)
+    other = next(name for name in ("shufflenet_v2", "squeezenet1_1", "resnet18") if name != TINY_MODEL)
+    data["model"] = other
+    torch.save(data, tmp_path / "other.pt")
+    done = run_cli("predict", str(tmp_path / "other.pt"), str(sample_images[0]))
+    assert_clean_error(done, "do not match the architecture")
+
+
+def test_a_truncated_checkpoint_is_named_and_left_as_it_was(tiny_run, tmp_path, sample_images):
+    whole = tiny_run.best_checkpoint.read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole[: len(whole) // 2])
+    done = run_cli("predict", str(cut), str(sample_images[0]))
+    assert_clean_error(done, "cut.pt", "not a readable checkpoint")
+    done = run_cli("eval", str(cut), "--out", str(tmp_path / "e"))
+    assert_clean_error(done, "not a readable checkpoint")
+    assert cut.read_bytes() == whole[: len(whole) // 2] and not (tmp_path / "e").exists()
+
+
+def test_predict_on_a_file_that_is_not_an_image(tiny_run, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    done = run_cli("predict", str(tiny_run.best_checkpoint), str(text))
+    assert_clean_error(done, "cannot read image", "notes.png")
+    assert text.read_text() == "not an image at all"
+
+
+def test_resume_of_a_run_with_another_model_is_refused(tiny_run, tiny_data_dir):
+    other = next(name for name in ("shufflenet_v2", "squeezenet1_1", "resnet18") if name != TINY_MODEL)
+    before = tiny_run.last_checkpoint.read_bytes()
+    done = run_cli("train", other, "--out", str(tiny_run.run_dir), "--resume")
+    assert_clean_error(done, "cannot resume", TINY_MODEL)
+    assert tiny_run.last_checkpoint.read_bytes() == before
