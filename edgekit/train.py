@@ -459,13 +459,33 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict], None] | None = 
     config = resolve_config(config)
     dist_info = dist_info_from_env()
     device = select_device(config.device, dist_info)
+    run_dir = Path(config.out)
+    existed_before = run_dir.exists()
     init_distributed(dist_info, device)
     try:
         with deterministic(device):
             return _run(config, device, dist_info, on_epoch_end, show_progress)
+    except BaseException:
+        if dist_info.is_main and not config.resume:
+            remove_unfinished_run(run_dir, existed_before)
+        raise
     finally:
         if dist_info.enabled and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def remove_unfinished_run(run_dir: Path, existed_before: bool) -> None:
+    """A run that failed before its first epoch ended leaves nothing behind (a later one may resume)."""
+    import shutil
+
+    if (run_dir / "last.pt").exists() or not run_dir.exists():
+        return
+    if not existed_before:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in ("config.json", "labels.txt"):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "splits", ignore_errors=True)
 
 
 def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo,
