@@ -1,0 +1,98 @@
+"""The manifest: the one contract between an exported artifact, the latency harness and the app.
+
+Schema "edgekit-manifest/1", documented field by field in docs/manifest.md. Built from facts the
+export gathered (request, checkpoint, backend) plus what the artifact itself declares.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+MANIFEST_SCHEMA = "edgekit-manifest/1"
+MANIFEST_NAME = "manifest.json"
+LABELS_NAME = "labels.txt"
+
+
+def sha256_path(path: Path) -> str:
+    """sha256 of a file; of a directory (.mlpackage), of its relative paths and contents in sorted order."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        _hash_file(path, digest)
+        return digest.hexdigest()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(item.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        _hash_file(item, digest)
+    return digest.hexdigest()
+
+
+def _hash_file(path: Path, digest) -> None:
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def size_bytes(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build_manifest(*, model_name: str, format_name: str, precision: str, artifact: Path, preprocessing: dict,
+                   labels: list[str], weights: dict, backend_facts: dict, input_shape: list[int]) -> dict:
+    from edgekit import __version__
+
+    facts = dict(backend_facts)
+    declared_input = facts.pop("input", {})
+    declared_output = facts.pop("output", {})
+    input_tensor = {"name": "input", "shape": input_shape, "dtype": "float32", "layout": "NCHW",
+                    **{k: v for k, v in declared_input.items() if v is not None}}
+    output_tensor = {"name": "logits", "shape": [input_shape[0], len(labels)], "dtype": "float32",
+                     **{k: v for k, v in declared_output.items() if v is not None},
+                     "meaning": "logits (unnormalised class scores, label order of `labels`); softmax for probabilities"}
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "model": model_name,
+        "format": format_name,
+        "precision": precision,
+        "file": artifact.name,
+        "size_bytes": size_bytes(artifact),
+        "sha256": sha256_path(artifact),
+        "sha256_of": "file" if artifact.is_file() else "directory: sorted relative paths and file contents",
+        "input": input_tensor,
+        "output": output_tensor,
+        "preprocessing": {**preprocessing, "steps": preprocessing_steps(preprocessing)},
+        "num_classes": len(labels),
+        "labels": list(labels),
+        "labels_file": LABELS_NAME,
+        "weights": weights,
+        "backend": facts,
+        "versions": {"edgekit": __version__, "python": platform.python_version()},
+    }
+
+
+def preprocessing_steps(preprocessing: dict) -> list[str]:
+    size = preprocessing["img_size"]
+    if preprocessing.get("resize") == "letterbox":
+        geometry = f"letterbox: scale the longer side to {size}, pad to {size}x{size} with the mean colour"
+    else:
+        geometry = f"resize the shorter side to round({size} / 0.875), centre-crop {size}x{size}"
+    return ["decode as RGB (alpha over white)", geometry, "scale pixels to [0, 1]",
+            "subtract mean and divide by std per channel (RGB order)", "lay out as NCHW float32 (batch 1)"]
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(folder: Path) -> dict:
+    return json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8"))

@@ -1,0 +1,125 @@
+"""ONNX: the dynamo exporter, one self-contained file, simplified with onnxslim, checked with onnx.checker.
+
+fp16 converts the float graph with onnxruntime.transformers.float16 keeping float32 input and
+output; int8 quantizes the float graph statically through edgekit.quantize.onnx_static.
+"""
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest, one_at_a_time
+
+OPSET = 18  # the dynamo exporter's default and lowest supported opset; stated in the manifest
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def runs_here(self) -> tuple[bool, str]:
+        return True, ""
+
+    def export(self, request: ExportRequest, path: Path) -> dict:
+        import onnx
+        import onnxruntime
+        import onnxslim
+
+        with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as scratch:
+            float_path = Path(scratch) / "float.onnx"
+            export_float(request, float_path)
+            extra = {"converter": {"name": "torch.onnx (dynamo)", "version": torch.__version__},
+                     "simplifier": {"name": "onnxslim", "version": onnxslim.__version__}}
+            if request.precision == "fp32":
+                float_path.replace(path)
+            elif request.precision == "fp16":
+                from onnxruntime.transformers.float16 import convert_float_to_float16
+
+                from onnxruntime.transformers.onnx_model import OnnxModel
+
+                half = OnnxModel(convert_float_to_float16(onnx.load(str(float_path)), keep_io_types=True))
+                half.topological_sort()  # the converter appends its input casts after their consumers
+                onnx.save(half.model, str(path))
+                extra["fp16_converter"] = {"name": "onnxruntime.transformers.float16", "version": onnxruntime.__version__,
+                                           "io": "float32 input and output, float16 inside"}
+            else:
+                from edgekit.quantize.onnx_static import quantize_onnx_static
+
+                quantize_onnx_static(float_path, path, request.calibration, method=request.options.calib_method,
+                                     per_channel=True, nodes_to_exclude=list(request.options.keep_float))
+                extra["quantizer"] = {"name": "onnxruntime.quantization.quantize_static (QDQ)",
+                                      "version": onnxruntime.__version__, "method": request.options.calib_method,
+                                      "per_channel": True, "calibration_images": len(request.calibration)}
+        onnx.checker.check_model(str(path), full_check=True)
+        return {**extra, **self.inspect(path)}
+
+    def load_predictor(self, path: Path, manifest: dict):
+        return OnnxPredictor(path)
+
+    def inspect(self, path: Path) -> dict:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        import onnx
+
+        opsets = {entry.domain or "ai.onnx": entry.version for entry in onnx.load(str(path), load_external_data=False).opset_import}
+        return {"input": _tensor_facts(session.get_inputs()[0]), "output": _tensor_facts(session.get_outputs()[0]),
+                "opset": opsets.get("ai.onnx")}
+
+
+def export_float(request: ExportRequest, path: Path) -> None:
+    """torch.onnx.export (dynamo) into a single file, then onnxslim."""
+    import onnxslim
+
+    dynamic_shapes = ({"x": {0: torch.export.Dim("batch", min=1, max=1024)}}
+                      if request.options.dynamic_batch else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(request.model, (request.example_input,), dynamo=True, external_data=False,
+                                    opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                    dynamic_shapes=_named_dynamic_shapes(request.model, dynamic_shapes), verbose=False)
+    program.save(str(path), external_data=False)
+    slim = onnxslim.slim(str(path))
+    import onnx
+
+    onnx.save(slim, str(path))
+
+
+def _named_dynamic_shapes(model, shapes):
+    """torch.export wants dynamic shapes keyed by the forward argument's own name."""
+    if shapes is None:
+        return None
+    import inspect
+
+    first_argument = next(iter(inspect.signature(model.forward).parameters))
+    return {first_argument: shapes["x"]}
+
+
+def _tensor_facts(arg) -> dict:
+    dtype = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
+             "tensor(int8)": "int8"}.get(arg.type, arg.type)
+    return {"name": arg.name, "shape": [d if isinstance(d, int) else None for d in arg.shape], "dtype": dtype}
+
+
+class OnnxPredictor:
+    def __init__(self, path: Path):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 2
+        self.name = f"onnxruntime:{path.name}"
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        batch = self.session.get_inputs()[0].shape[0]
+        self.static_batch = isinstance(batch, int)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        run = lambda x: self.session.run(None, {self.input_name: x})[0]
+        return one_at_a_time(run, images) if self.static_batch else run(images).astype(np.float32)
+
+
+BACKEND = OnnxBackend()
