@@ -111,6 +111,25 @@ def test_a_new_run_refuses_to_overwrite_an_existing_one(tiny_run, tiny_data_dir)
     assert tiny_run.last_checkpoint.read_bytes() == before
 
 
+def test_sgd_with_letterbox_records_the_resize_rule_in_the_checkpoint(tiny_data_dir, tmp_path):
+    result = train(tiny_config(tiny_data_dir, tmp_path / "run", epochs=1, optimizer="sgd", resize="letterbox",
+                               max_train_images=16), show_progress=False)
+    checkpoint = load_checkpoint(result.best_checkpoint)
+    assert checkpoint.preprocessing.resize == "letterbox"
+    assert len(load_splits(result.run_dir / "splits").train) == 16  # the class-balanced subset is what was trained on
+    assert torch.load(result.last_checkpoint, weights_only=True)["optimizer"]["param_groups"][0]["momentum"] == 0.9
+
+
+def test_train_transform_gives_the_run_size_for_non_square_images(tmp_path):
+    from edgekit.data.datasets import train_transform
+    from edgekit.preprocess import Preprocessing
+
+    Image.new("RGB", (90, 30), (200, 10, 10)).save(tmp_path / "wide.png")
+    for resize in ("center_crop", "letterbox"):
+        image = train_transform(Preprocessing(img_size=48, resize=resize))(load_rgb(tmp_path / "wide.png"))
+        assert image.shape == (3, 48, 48) and image.dtype == torch.float32
+
+
 # ----------------------------------------------------------------------------- transfer learning
 
 def test_transfer_learning_loads_matching_tensors_and_leaves_the_head_new(tmp_path):
