@@ -1,0 +1,141 @@
+"""Static int8 through PyTorch 2 Export (PT2E): torchao's prepare/convert with a backend's quantizer.
+
+    export -> prepare_pt2e (observers where the backend's quantizer annotates) -> calibration
+    -> convert_pt2e (quantize/dequantize pairs the backend lowers to integer kernels)
+
+Two quantizers, one per runtime: ExecuTorch's XNNPACKQuantizer and litert-torch's PT2EQuantizer.
+Both quantize weights symmetric int8 per output channel and activations int8 per tensor; the
+`method` picks the activation observer that turns calibration images into ranges:
+
+    minmax          MinMaxObserver: the exact range seen (sensitive to outliers, needs few images)
+    moving_average  MovingAverageMinMaxObserver: ranges averaged over calibration batches
+    histogram       HistogramObserver: a range minimising quantization error over a histogram
+                    (the quantizers' own default; slower to calibrate, clips rare outliers)
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from edgekit.errors import EdgekitError
+
+PT2E_METHODS = ("minmax", "moving_average", "histogram")
+OBSERVER_EPS = 2 ** -12  # the quantizers' own floor on a scale
+
+
+def activation_observer(method: str):
+    """The torchao observer class behind a calibration method name."""
+    from torchao.quantization.pt2e import HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver
+
+    observers = {"minmax": MinMaxObserver, "moving_average": MovingAverageMinMaxObserver, "histogram": HistogramObserver}
+    if method not in observers:
+        raise EdgekitError(f"calibration method {method!r} is not available for PT2E (ExecuTorch, TFLite); "
+                           f"choose one of: {', '.join(PT2E_METHODS)}")
+    return observers[method].with_args(eps=OBSERVER_EPS)
+
+
+def with_activation_method(config, method: str):
+    """A quantization config whose activation observers follow `method` (weights untouched)."""
+    observer = activation_observer(method)
+    activation = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=observer)
+    return dataclasses.replace(config, input_activation=activation, output_activation=activation)
+
+
+def xnnpack_quantizer(method: str = "minmax", per_channel: bool = True):
+    """ExecuTorch's XNNPACKQuantizer: symmetric int8 weights (per channel), int8 activations."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                          get_symmetric_quantization_config)
+
+    config = with_activation_method(get_symmetric_quantization_config(is_per_channel=per_channel), method)
+    return XNNPACKQuantizer().set_global(config)
+
+
+def xnnpack_qat_quantizer(per_channel: bool = True):
+    """The XNNPACK quantizer's QAT configuration: fake-quantize modules that learn with the weights."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                          get_symmetric_quantization_config)
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=True))
+
+
+def litert_quantizer(method: str = "minmax", per_channel: bool = True):
+    """litert-torch's PT2EQuantizer, static full-integer: int8 weights (per channel) and activations."""
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+
+    config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False)
+    return PT2EQuantizer().set_global(with_activation_method(config, method))
+
+
+def leave_in_float(quantizer, module_names: Iterable[str]) -> None:
+    """Exclude modules from quantization. Both quantizers skip a module whose config is None, but
+    their set_module_name() asserts on None, so the entry is written directly."""
+    for name in module_names:
+        quantizer.module_name_config[name] = None
+
+
+def only_quantize(quantizer, module_name: str):
+    """Turn `quantizer` into one that quantizes `module_name` alone (everything else float)."""
+    config = quantizer.global_config
+    quantizer.global_config = None
+    quantizer.module_name_config[module_name] = config
+    return quantizer
+
+
+def check_module_names(model: nn.Module, names: Sequence[str]) -> None:
+    known = {name for name, _ in model.named_modules()}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        examples = ", ".join(name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+        raise EdgekitError(f"keep-float module(s) not in the model: {', '.join(unknown)} (conv/linear modules: {examples[:300]}...)")
+
+
+def calibration_batches(calibration: np.ndarray | torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    images = torch.as_tensor(np.asarray(calibration, dtype=np.float32))
+    return [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+
+
+def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, calibration: np.ndarray, *,
+                  fold_quantize: bool = True, keep_float: Sequence[str] = (),
+                  show_progress: bool = True) -> torch.fx.GraphModule:
+    """A converted PT2E graph of `model`, int8 where `quantizer` says, calibrated on `calibration`.
+
+    `calibration`: (N, 3, H, W) float32 images, preprocessed like evaluation. The graph keeps the
+    static batch size of `example_input`, so calibration runs in batches of that size.
+    `keep_float`: module names (as in model.named_modules()) left in float; the quantizer is
+    updated in place so that a converter handed the same quantizer sees the same choice.
+    """
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if calibration is None or len(calibration) == 0:
+        raise EdgekitError("int8 quantization needs at least one calibration image")
+    check_module_names(model, keep_float)
+    leave_in_float(quantizer, keep_float)
+    model = model.eval()
+    graph = torch.export.export(model, (example_input,)).module()
+    prepared = prepare_pt2e(graph, quantizer)
+    calibrate(prepared, calibration_batches(calibration, example_input.shape[0]), show_progress)
+    return convert_pt2e(prepared, fold_quantize=fold_quantize)
+
+
+def calibrate(prepared: torch.fx.GraphModule, batches: list[torch.Tensor], show_progress: bool = True) -> None:
+    with torch.no_grad(), _progress(show_progress) as progress:
+        task = progress.add_task("calibrating int8 ranges", total=sum(len(b) for b in batches))
+        for batch in batches:
+            prepared(batch)
+            progress.advance(task, len(batch))
+
+
+def run_graph(graph: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, batch_size: int = 1) -> np.ndarray:
+    """Logits of an exported (static batch) graph over many images."""
+    with torch.no_grad():
+        return np.concatenate([graph(batch).float().numpy() for batch in calibration_batches(images, batch_size)])
+
+
+def _progress(show: bool) -> Progress:
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), disable=not show, transient=True)
