@@ -1,1 +1,14 @@
-"""Quantization: calibration, PT2E / onnxruntime / coremltools int8, sensitivity, QAT."""
+"""Quantization: calibration, PT2E / onnxruntime / coremltools int8, sensitivity, QAT.
+
+    calibration.load_calibration_images(preprocessing, directory=None, num_images=200, seed=0)
+    pt2e.xnnpack_quantizer(method="minmax", per_channel=True)      ExecuTorch
+    pt2e.litert_quantizer(method="minmax", per_channel=True)       TFLite (LiteRT)
+    pt2e.quantize_pt2e(model, example_input, quantizer, calibration, *, fold_quantize=True, keep_float=())
+    onnx_static.quantize_onnx_static(fp32_path, out_path, calibration, *, method="minmax", per_channel=True, nodes_to_exclude=())
+    coreml.quantize_coreml_int8(mlmodel, calibration, input_name)
+    sensitivity.layer_sensitivity(...)    one layer int8 at a time: which layers to keep in float
+    qat.quantization_aware_finetune(...)  short PT2E QAT from a run's best checkpoint
+
+Method names (docs/quantization.md): "minmax", "moving_average", "histogram" everywhere PT2E or
+ONNX Runtime runs; ONNX Runtime adds "entropy", "percentile", "distribution".
+"""

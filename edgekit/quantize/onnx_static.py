@@ -1,0 +1,132 @@
+"""Static int8 for ONNX Runtime: quant_pre_process, then quantize_static in QDQ format.
+
+Weights: int8, symmetric, per output channel. Activations: int8 (S8S8), per tensor. ONNX
+Runtime documents S8S8 in QDQ format as the first choice on x86-64/ARM CPUs; U8S8 can overflow
+the 16-bit intermediate sums of the non-VNNI x86 kernels (ORT's "reduce_range" caveat), which
+S8S8 avoids. Calibration method names map to onnxruntime's CalibrationMethod:
+
+    minmax          MinMax
+    moving_average  MinMax with extra_options CalibMovingAverage=True
+    histogram       Entropy (ORT's histogram-based range search, minimising KL divergence)
+    entropy         Entropy
+    percentile      Percentile (99.999th percentile of |x|)
+    distribution    Distribution
+"""
+from __future__ import annotations
+
+import ast
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+ONNX_METHODS = ("minmax", "moving_average", "histogram", "entropy", "percentile", "distribution")
+WEIGHT_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")
+
+
+def calibration_settings(method: str) -> tuple[object, dict]:
+    """(CalibrationMethod, extra_options) for a method name."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    table = {"minmax": (CalibrationMethod.MinMax, {}),
+             "moving_average": (CalibrationMethod.MinMax, {"CalibMovingAverage": True}),
+             "histogram": (CalibrationMethod.Entropy, {}),
+             "entropy": (CalibrationMethod.Entropy, {}),
+             "percentile": (CalibrationMethod.Percentile, {}),
+             "distribution": (CalibrationMethod.Distribution, {})}
+    if method not in table:
+        raise EdgekitError(f"calibration method {method!r} is not available for ONNX Runtime; choose one of: {', '.join(ONNX_METHODS)}")
+    return table[method]
+
+
+def make_reader(input_name: str, calibration: np.ndarray, batch_size: int):
+    """A CalibrationDataReader over the array, in batches the model's input accepts."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    images = np.ascontiguousarray(calibration, dtype=np.float32)
+
+    class ArrayReader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(images[i:i + batch_size] for i in range(0, len(images), batch_size))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
+
+    return ArrayReader()
+
+
+def static_batch_size(model) -> int | None:
+    """The input's fixed batch size, or None when the batch dimension is dynamic."""
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+
+
+def node_scopes(node) -> list[str]:
+    """The PyTorch module names a node came from (torch.onnx dynamo export records them)."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                return list(ast.literal_eval(prop.value))[:-1]  # the last entry is the op, not a module
+            except (ValueError, SyntaxError):
+                return []
+    return []
+
+
+def resolve_excluded_nodes(model, names: Sequence[str]) -> list[str]:
+    """ONNX node names for `names`: ONNX node names as they are, or PyTorch module names.
+
+    A module's nodes are those whose recorded scopes include it. The exporter fuses a conv with
+    its batch norm and keeps the norm's scope, so a conv/linear module with no node of its own
+    also matches weight ops in a sibling module (same parent): this can keep a neighbour conv in
+    float too, never fewer than asked.
+    """
+    node_names = {node.name for node in model.graph.node}
+    resolved: list[str] = []
+    for name in names:
+        if name in node_names:
+            resolved.append(name)
+            continue
+        matches = [node.name for node in model.graph.node if name in node_scopes(node)]
+        if not matches and "." in name:
+            parent = name.rsplit(".", 1)[0]
+            matches = [node.name for node in model.graph.node if node.op_type in WEIGHT_OPS
+                       and len(node_scopes(node)) >= 2 and node_scopes(node)[-1].rsplit(".", 1)[0] == parent]
+        if not matches:
+            raise EdgekitError(f"keep-float name {name!r} is neither an ONNX node nor a module recorded in the ONNX graph")
+        resolved.extend(matches)
+    return sorted(set(resolved))
+
+
+def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibration: np.ndarray, *, method: str = "minmax",
+                         per_channel: bool = True, nodes_to_exclude: Sequence[str] = ()) -> None:
+    """Write a QDQ int8 copy of the float ONNX model at `out_path`, calibrated on `calibration`.
+
+    `calibration`: (N, 3, H, W) float32 images, preprocessed like evaluation. `nodes_to_exclude`:
+    ONNX node names or PyTorch module names left in float. Nothing is left at `out_path` on failure.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    calibrate_method, extra_options = calibration_settings(method)
+    if calibration is None or len(calibration) == 0:
+        raise EdgekitError("int8 quantization needs at least one calibration image")
+    out_path = Path(out_path)
+    with tempfile.TemporaryDirectory(prefix="edgekit-ort-quant-") as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph cleanup, as ORT recommends
+        model = onnx.load(str(prepared))
+        excluded = resolve_excluded_nodes(model, nodes_to_exclude)
+        reader = make_reader(model.graph.input[0].name, calibration, static_batch_size(model) or 32)
+        staged = Path(work) / "quantized.onnx"
+        quantize_static(str(prepared), str(staged), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                        calibrate_method=calibrate_method,
+                        extra_options={**extra_options, "ActivationSymmetric": False, "WeightSymmetric": True},
+                        calibration_providers=["CPUExecutionProvider"])
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        staged.replace(out_path)
