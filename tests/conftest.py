@@ -26,8 +26,8 @@ from edgekit.paths import SAMPLE_DATA_DIR
 TRAINED_RUN_IMG_SIZE = 64
 _DEFAULT_RECIPE = {"epochs": 4, "lr": 5e-3, "batch_size": 64, "warmup_epochs": 0.5}
 _RECIPES: dict[str, dict] = {
-    "squeezenet1_0": {"epochs": 8, "lr": 1.5e-3, "batch_size": 32, "warmup_epochs": 1.0},
-    "squeezenet1_1": {"epochs": 8, "lr": 1.5e-3, "batch_size": 32, "warmup_epochs": 1.0},
+    "squeezenet1_0": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
+    "squeezenet1_1": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
 }
 
 
