@@ -1,0 +1,142 @@
+"""Quantization-aware fine-tuning (QAT) with PT2E: a short run that lets the weights adapt to int8.
+
+    best.pt -> torch.export (train mode) -> prepare_qat_pt2e (XNNPACK quantizer, is_qat=True:
+    fake-quantize weights and activations, conv+BN simulated) -> a few epochs at a small learning
+    rate on the run's training split -> the fine-tuned float weights, mapped back to the
+    architecture's own state_dict names -> RUN/qat.pt, an ordinary edgekit checkpoint.
+
+qat.pt exports like any checkpoint: `edgekit export MODEL --checkpoint RUN/qat.pt --int8`
+statically quantizes it again (PTQ on the calibration set) from weights that learned to live
+with int8 rounding. The report gives the validation top-1 of fp32 (best.pt), PTQ of best.pt,
+the QAT graph converted directly, and PTQ of qat.pt (what export ships).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from edgekit.checkpoint import Checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
+from edgekit.data.datasets import ImageListDataset, train_transform
+from edgekit.data.folder import Splits, is_prepared, load_splits
+from edgekit.errors import EdgekitError
+from edgekit.paths import SAMPLE_DATA_DIR
+from edgekit.quantize.pt2e import _progress, quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
+
+
+@dataclass
+class QatResult:
+    checkpoint: Path      # RUN/qat.pt
+    fp32_top1: float      # best.pt, float32, validation split
+    ptq_top1: float       # best.pt quantized after training (PT2E + XNNPACK, calibration images)
+    qat_top1: float       # the QAT graph converted to int8 directly
+    qat_ptq_top1: float   # qat.pt quantized like any checkpoint (what `edgekit export --int8` ships)
+    epochs: int
+    lr: float
+    val_images: int
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "checkpoint": str(self.checkpoint)}
+
+
+def run_splits(run_dir: Path) -> Splits:
+    """The run's recorded splits, else the shipped data split the default way."""
+    recorded = run_dir / "splits"
+    return load_splits(recorded if is_prepared(recorded) else SAMPLE_DATA_DIR)
+
+
+def top1(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((logits.argmax(1) == labels).mean())
+
+
+def map_back(graph: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The graph's trained tensors under the architecture's own state_dict names.
+
+    torch.export keeps parameter and buffer names; PT2E QAT adds fake-quantize state beside them
+    and leaves the conv and batch-norm tensors in place, so each original key is found as is.
+    """
+    trained = graph.state_dict()
+    own = model.state_dict()
+    missing = [key for key in own if key not in trained or trained[key].shape != own[key].shape]
+    if missing:
+        raise EdgekitError(f"QAT could not map {len(missing)} trained tensor(s) back to {type(model).__name__} "
+                           f"(e.g. {missing[0]}): the exported graph renamed them")
+    return {key: trained[key].detach().clone().to(own[key].dtype) for key in own}
+
+
+def qat_finetune(model: nn.Module, loader: DataLoader, example: torch.Tensor, epochs: int, lr: float,
+                 show_progress: bool = True) -> nn.Module:
+    """The prepared QAT graph after `epochs` of SGD-momentum fine-tuning (returned in train mode)."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    graph = torch.export.export(model.train(), (example,)).module()
+    prepared = prepare_qat_pt2e(graph, xnnpack_qat_quantizer())
+    optimizer = torch.optim.SGD(prepared.parameters(), lr=lr, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    with _progress(show_progress) as progress:
+        task = progress.add_task(f"QAT fine-tuning ({epochs} epochs)", total=epochs * len(loader))
+        for _ in range(epochs):
+            for images, labels in loader:
+                loss = criterion(prepared(images), labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                progress.advance(task)
+    return prepared
+
+
+def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.ndarray, *, epochs: int = 2, lr: float = 1e-4,
+                                batch_size: int = 32, out: Path | str | None = None, seed: int = 0,
+                                show_progress: bool = True) -> QatResult:
+    """Fine-tune a run's checkpoint with QAT, write qat.pt beside it (or at `out`), report top-1s."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    if epochs < 1 or lr <= 0:
+        raise EdgekitError(f"QAT needs epochs >= 1 and lr > 0 (got epochs={epochs}, lr={lr})")
+    checkpoint_path = Path(checkpoint_path)
+    checkpoint = load_checkpoint(checkpoint_path)
+    splits = run_splits(checkpoint_path.parent)
+    if len(splits.train) < batch_size:
+        raise EdgekitError(f"QAT needs at least {batch_size} training images, found {len(splits.train)}")
+    torch.manual_seed(seed)
+    preprocessing = checkpoint.preprocessing
+    val_images = preprocessing.load_batch([p for p, _ in splits.val])
+    val_labels = np.array([label for _, label in splits.val])
+    model = checkpoint.build_model()
+    example = torch.from_numpy(val_images[:1])
+    fp32 = top1(run_graph(model, val_images, batch_size=64), val_labels)
+    ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(), calibration, show_progress=show_progress),
+                         val_images), val_labels)
+
+    loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing)), batch_size=batch_size,
+                        shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
+    prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *example.shape[1:]), epochs, lr,
+                            show_progress)
+    move_exported_model_to_eval(prepared)
+    state_dict = map_back(prepared, model)
+    qat_graph = convert_pt2e(prepared)
+    qat = top1(np.concatenate([qat_graph(batch)[:real].detach().numpy() for batch, real in
+                               _padded(val_images, batch_size)]), val_labels)
+
+    tuned = checkpoint.build_model()
+    load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
+    qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(), calibration, show_progress=show_progress),
+                             val_images), val_labels)
+    out_path = Path(out) if out else checkpoint_path.parent / "qat.pt"
+    meta = {**checkpoint.meta, "qat": True, "qat_from": str(checkpoint_path.resolve()), "qat_epochs": epochs, "qat_lr": lr,
+            "qat_quantizer": "torchao PT2E QAT + XNNPACKQuantizer (symmetric, per-channel)",
+            "val_acc_fp32": fp32, "val_acc_ptq_before_qat": ptq, "val_acc_qat_int8": qat, "val_acc_ptq_after_qat": qat_ptq}
+    save_checkpoint(Checkpoint(checkpoint.model_name, checkpoint.num_classes, checkpoint.labels, preprocessing, state_dict,
+                               checkpoint.model_options, meta), out_path)
+    return QatResult(out_path, fp32, ptq, qat, qat_ptq, epochs, lr, len(val_labels))
+
+
+def _padded(images: np.ndarray, batch_size: int):
+    from edgekit.quantize.sensitivity import padded_batches
+
+    return padded_batches(images, batch_size)

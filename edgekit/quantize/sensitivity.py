@@ -1,0 +1,136 @@
+"""Per-layer int8 sensitivity: quantize ONE conv/linear at a time (the rest stays float) and
+measure how far the logits move from float32 on real images. The worst layers are the ones to
+leave in float (`keep_float`) when the whole-model int8 loses accuracy.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from edgekit.quantize.pt2e import _progress, calibrate, only_quantize, xnnpack_quantizer
+
+SENSITIVITY_BATCH = 32  # the exported graph has a static batch; inputs are padded up to it
+
+
+@dataclass
+class LayerSensitivity:
+    name: str        # module name, as in model.named_modules() and keep_float
+    op: str          # conv2d, depthwise conv2d, grouped conv2d, linear
+    agreement: float  # fraction of images whose top-1 class is unchanged, 0..1
+    cosine: float     # mean cosine similarity of int8-one-layer vs float logits, -1..1
+    top1_drop: float | None  # float top-1 minus this model's top-1, in percentage points (labels given)
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, str]]:
+    """(name, op) of every conv and linear module, in model order."""
+    layers = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            op = ("depthwise conv2d" if module.groups == module.in_channels == module.out_channels and module.groups > 1
+                  else "grouped conv2d" if module.groups > 1 else "conv2d")
+            layers.append((name, op))
+        elif isinstance(module, nn.Linear):
+            layers.append((name, "linear"))
+    return layers
+
+
+def padded_batches(images: np.ndarray, batch_size: int) -> list[tuple[torch.Tensor, int]]:
+    """(batch padded to batch_size by repeating its first image, number of real images)."""
+    batches = []
+    for start in range(0, len(images), batch_size):
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.float32))
+        real = len(chunk)
+        if real < batch_size:
+            chunk = torch.cat([chunk, chunk[:1].expand(batch_size - real, *chunk.shape[1:])])
+        batches.append((chunk, real))
+    return batches
+
+
+def run_padded(graph: Callable, batches: list[tuple[torch.Tensor, int]]) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([graph(batch)[:real].float().numpy() for batch, real in batches])
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> float:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.mean((a * b).sum(axis=1) / np.maximum(norms, 1e-12)))
+
+
+def layer_sensitivity(model: nn.Module, example_input: torch.Tensor, calibration: np.ndarray, eval_images: np.ndarray,
+                      eval_labels: np.ndarray | None = None, quantizer_factory: Callable = xnnpack_quantizer,
+                      max_layers: int | None = None, show_progress: bool = True) -> list[LayerSensitivity]:
+    """One row per conv/linear module (the first `max_layers` in model order if given), worst first.
+
+    Each layer is quantized alone with PT2E (`quantizer_factory()`, calibrated on `calibration`),
+    and its logits on `eval_images` are compared with the float model's. Sorted by agreement,
+    then cosine, ascending: the first rows are the layers int8 hurts most.
+    """
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    model = model.eval()
+    shape = (SENSITIVITY_BATCH, *example_input.shape[1:])
+    exported = torch.export.export(model, (torch.zeros(shape),)).module()
+    calib_batches = padded_batches(calibration, SENSITIVITY_BATCH)
+    eval_batches = padded_batches(eval_images, SENSITIVITY_BATCH)
+    reference = run_padded(exported, eval_batches)
+    labels = None if eval_labels is None else np.asarray(eval_labels)
+    float_top1 = None if labels is None else float((reference.argmax(1) == labels).mean())
+    layers = weight_layers(model)[:max_layers] if max_layers else weight_layers(model)
+    rows = []
+    with _progress(show_progress) as progress:
+        task = progress.add_task("int8 sensitivity, one layer at a time", total=len(layers))
+        for name, op in layers:
+            prepared = prepare_pt2e(copy.deepcopy(exported), only_quantize(quantizer_factory(), name))
+            calibrate(prepared, [batch for batch, _ in calib_batches], show_progress=False)
+            logits = run_padded(convert_pt2e(prepared), eval_batches)
+            drop = None if labels is None else 100.0 * (float_top1 - float((logits.argmax(1) == labels).mean()))
+            rows.append(LayerSensitivity(name, op, float((logits.argmax(1) == reference.argmax(1)).mean()),
+                                         cosine_rows(logits, reference), drop))
+            progress.advance(task)
+    return sorted(rows, key=lambda row: (row.agreement, row.cosine))
+
+
+def sensitivity_table(rows: list[LayerSensitivity], limit: int | None = 20) -> Table:
+    table = Table(title="int8 sensitivity (one layer quantized, rest float), worst first")
+    for column in ("#", "layer", "op", "top-1 agreement", "logit cosine", "top-1 drop (pts)"):
+        table.add_column(column, justify="right" if column not in ("layer", "op") else "left")
+    for index, row in enumerate(rows[:limit] if limit else rows, 1):
+        drop = "-" if row.top1_drop is None else f"{row.top1_drop:+.1f}"
+        table.add_row(str(index), row.name, row.op, f"{100 * row.agreement:.1f} %", f"{row.cosine:.5f}", drop)
+    return table
+
+
+def save_sensitivity_json(rows: list[LayerSensitivity], path: Path | str, **facts) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps({**facts, "layers": [asdict(row) for row in rows]}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def plot_sensitivity(rows: list[LayerSensitivity], path: Path | str, worst: int = 20) -> Path:
+    """Horizontal bars of 1 - cosine for the `worst` layers (log scale: the spread spans decades)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = rows[:worst][::-1]  # worst at the top
+    errors = [max(1.0 - row.cosine, 1e-9) for row in shown]
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(shown) + 1.5))
+    ax.barh([f"{row.name} ({row.op})" for row in shown], errors, color="tab:red")
+    ax.set_xscale("log")
+    ax.set_xlabel("1 - cosine(int8 one layer, float32) of the logits (lower is better)")
+    ax.set_title(f"int8 sensitivity: the {len(shown)} worst layers")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
