@@ -1,0 +1,38 @@
+"""int8 artifacts through the real export path, from runs trained on the shipped data.
+
+For each model and each format that runs here (ExecuTorch, TFLite, ONNX Runtime), the int8
+artifact must pass export's own verification on the run's whole validation split, keep top-1
+within MAX_DROP_POINTS of PyTorch fp32, and be at most MAX_SIZE_RATIO of the fp32 artifact.
+"""
+from __future__ import annotations
+
+import pytest
+
+from edgekit.export.api import export_model
+
+MODELS = ["mobilenet_v2", "shufflenet_v2", "squeezenet1_1"]
+FORMATS = ["executorch", "tflite", "onnx"]
+MAX_DROP_POINTS = 1.0
+MAX_SIZE_RATIO = 0.30
+VALIDATION_IMAGES = 500  # the fixture run's whole validation split (10 classes x 50)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_name", MODELS)
+def test_int8_artifacts_keep_top1_and_are_small(model_name, trained_run, tmp_path):
+    run = trained_run(model_name)
+    summary = export_model(model_name, checkpoint=run.best_checkpoint, formats=FORMATS, precision=["fp32", "int8"],
+                           out=tmp_path, max_drop=MAX_DROP_POINTS, parity_size=VALIDATION_IMAGES, allow_mismatch=True)
+    by_key = {(r.format, r.precision): r for r in summary.results}
+    problems = []
+    for format_name in FORMATS:
+        fp32, int8 = by_key[(format_name, "fp32")], by_key[(format_name, "int8")]
+        if int8.status != "verified" or fp32.status != "verified":
+            problems.append(f"{format_name}: fp32 {fp32.status}, int8 {int8.status} {int8.reason}")
+            continue
+        drop = int8.parity["reference_top1"] - int8.parity["artifact_top1"]
+        ratio = int8.size_bytes / fp32.size_bytes
+        if drop > MAX_DROP_POINTS or ratio > MAX_SIZE_RATIO:
+            problems.append(f"{format_name}: top-1 {int8.parity['artifact_top1']:.1f} vs fp32 "
+                            f"{int8.parity['reference_top1']:.1f} (drop {drop:.1f}), size ratio {ratio:.2f}")
+    assert not problems, f"{model_name}: " + "; ".join(problems)

@@ -1,0 +1,88 @@
+"""int8 on a trained MobileNetV2, measured on the real validation split of its run.
+
+PT2E with both quantizers is evaluated in PyTorch (the converted graph); ONNX Runtime's static
+QDQ model runs in onnxruntime. Each must keep top-1 within MAX_DROP_POINTS of float32.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit.checkpoint import load_checkpoint
+from edgekit.data.folder import load_splits
+from edgekit.quantize.calibration import load_calibration_images
+from edgekit.quantize.pt2e import litert_quantizer, quantize_pt2e, run_graph, xnnpack_quantizer
+
+MAX_DROP_POINTS = 1.0
+MAX_SIZE_RATIO = 0.30
+
+
+@pytest.fixture(scope="module")
+def mobilenet(trained_run):
+    run = trained_run("mobilenet_v2")
+    checkpoint = load_checkpoint(run.best_checkpoint)
+    splits = load_splits(run.run_dir / "splits")
+    images = checkpoint.preprocessing.load_batch([p for p, _ in splits.val])
+    labels = np.array([label for _, label in splits.val])
+    calibration = load_calibration_images(checkpoint.preprocessing, num_images=200, show_progress=False)
+    model = checkpoint.build_model()
+    fp32_top1 = 100 * float((run_graph(model, images, 64).argmax(1) == labels).mean())
+    return model, images, labels, calibration, fp32_top1
+
+
+def top1_points(logits: np.ndarray, labels: np.ndarray) -> float:
+    return 100 * float((logits.argmax(1) == labels).mean())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantizer_factory", [xnnpack_quantizer, litert_quantizer], ids=["xnnpack", "litert"])
+def test_pt2e_int8_keeps_top1_within_one_point_of_fp32(mobilenet, quantizer_factory):
+    model, images, labels, calibration, fp32_top1 = mobilenet
+    assert fp32_top1 > 50, "the fixture run did not learn; the comparison would mean nothing"
+    graph = quantize_pt2e(model, torch.from_numpy(images[:1]), quantizer_factory(), calibration, show_progress=False)
+    quantized_ops = [n for n in graph.graph.nodes if "quantize_per" in str(n.target)]
+    assert quantized_ops, "convert_pt2e left no quantize/dequantize nodes: nothing was quantized"
+    assert top1_points(run_graph(graph, images), labels) >= fp32_top1 - MAX_DROP_POINTS
+
+
+@pytest.mark.slow
+def test_keep_float_leaves_the_named_layer_unquantized(mobilenet):
+    model, images, _, calibration, _ = mobilenet
+    head = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)][-1]
+    example = torch.from_numpy(images[:1])
+
+    def weight_is_dequantized(graph) -> bool:  # a quantized linear reads its weight through a dequantize node
+        linear = [n for n in graph.graph.nodes if n.target == torch.ops.aten.linear.default][-1]
+        return "dequantize" in str(linear.args[1].target)
+
+    assert weight_is_dequantized(quantize_pt2e(model, example, xnnpack_quantizer(), calibration[:16], show_progress=False))
+    assert not weight_is_dequantized(quantize_pt2e(model, example, xnnpack_quantizer(), calibration[:16],
+                                                   keep_float=[head], show_progress=False))
+
+
+@pytest.mark.slow
+def test_onnx_static_int8_runs_in_onnxruntime_small_and_accurate(mobilenet, tmp_path):
+    import onnxruntime
+
+    from edgekit.quantize.onnx_static import quantize_onnx_static
+
+    model, images, labels, calibration, fp32_top1 = mobilenet
+    fp32_path, int8_path = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    torch.onnx.export(model, (torch.from_numpy(images[:1]),), str(fp32_path), dynamo=True, external_data=False)
+    quantize_onnx_static(fp32_path, int8_path, calibration)
+    session = onnxruntime.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    logits = np.concatenate([session.run(None, {name: images[i:i + 1]})[0] for i in range(len(images))])
+    assert int8_path.stat().st_size <= MAX_SIZE_RATIO * fp32_path.stat().st_size
+    assert top1_points(logits, labels) >= fp32_top1 - MAX_DROP_POINTS
+
+
+def test_unknown_method_names_what_each_backend_supports():
+    from edgekit.errors import EdgekitError
+    from edgekit.quantize.onnx_static import calibration_settings
+
+    with pytest.raises(EdgekitError, match="minmax, moving_average, histogram"):
+        xnnpack_quantizer("percentile")
+    with pytest.raises(EdgekitError, match="entropy, percentile, distribution"):
+        calibration_settings("kl-magic")

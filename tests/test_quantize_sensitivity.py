@@ -1,0 +1,42 @@
+"""Per-layer int8 sensitivity on a trained MobileNetV2 and real validation images."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit.checkpoint import load_checkpoint
+from edgekit.data.folder import load_splits
+from edgekit.quantize.calibration import load_calibration_images
+from edgekit.quantize.sensitivity import (layer_sensitivity, plot_sensitivity, save_sensitivity_json,
+                                          sensitivity_table, weight_layers)
+
+LAYERS = 6  # the first six conv layers keep the test short; the CLI does all
+
+
+@pytest.mark.slow
+def test_one_row_per_conv_layer_with_values_in_range_worst_first(trained_run, tmp_path):
+    run = trained_run("mobilenet_v2")
+    checkpoint = load_checkpoint(run.best_checkpoint)
+    val = load_splits(run.run_dir / "splits").val[:64]
+    images = checkpoint.preprocessing.load_batch([p for p, _ in val])
+    labels = np.array([label for _, label in val])
+    calibration = load_calibration_images(checkpoint.preprocessing, num_images=32, show_progress=False)
+    model = checkpoint.build_model()
+
+    rows = layer_sensitivity(model, torch.from_numpy(images[:1]), calibration, images, labels, max_layers=LAYERS,
+                             show_progress=False)
+
+    assert sorted(r.name for r in rows) == sorted(name for name, _ in weight_layers(model)[:LAYERS])
+    for row in rows:
+        assert 0.0 <= row.agreement <= 1.0 and -1.0 <= row.cosine <= 1.0 + 1e-6
+        assert -100.0 <= row.top1_drop <= 100.0
+    assert [(r.agreement, r.cosine) for r in rows] == sorted((r.agreement, r.cosine) for r in rows)
+    assert any(r.cosine < 1.0 - 1e-7 for r in rows), "quantizing a layer changed no logit: nothing was quantized"
+
+    data = json.loads(save_sensitivity_json(rows, tmp_path / "s.json", model="mobilenet_v2").read_text())
+    assert [layer["name"] for layer in data["layers"]] == [r.name for r in rows]
+    assert plot_sensitivity(rows, tmp_path / "s.png").stat().st_size > 1000
+    assert sensitivity_table(rows).row_count == LAYERS
