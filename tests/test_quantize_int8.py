@@ -47,7 +47,8 @@ def test_pt2e_int8_keeps_top1_within_one_point_of_fp32(mobilenet, quantizer_fact
 
 
 @pytest.mark.slow
-def test_keep_float_leaves_the_named_layer_unquantized(mobilenet):
+@pytest.mark.parametrize("quantizer_factory", [xnnpack_quantizer, litert_quantizer], ids=["xnnpack", "litert"])
+def test_keep_float_leaves_the_named_layer_unquantized(mobilenet, quantizer_factory):
     model, images, _, calibration, _ = mobilenet
     head = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)][-1]
     example = torch.from_numpy(images[:1])
@@ -56,8 +57,8 @@ def test_keep_float_leaves_the_named_layer_unquantized(mobilenet):
         linear = [n for n in graph.graph.nodes if n.target == torch.ops.aten.linear.default][-1]
         return "dequantize" in str(linear.args[1].target)
 
-    assert weight_is_dequantized(quantize_pt2e(model, example, xnnpack_quantizer(), calibration[:16], show_progress=False))
-    assert not weight_is_dequantized(quantize_pt2e(model, example, xnnpack_quantizer(), calibration[:16],
+    assert weight_is_dequantized(quantize_pt2e(model, example, quantizer_factory(), calibration[:16], show_progress=False))
+    assert not weight_is_dequantized(quantize_pt2e(model, example, quantizer_factory(), calibration[:16],
                                                    keep_float=[head], show_progress=False))
 
 

@@ -72,18 +72,54 @@ def litert_quantizer(method: str = "minmax", per_channel: bool = True):
 
 
 def leave_in_float(quantizer, module_names: Iterable[str]) -> None:
-    """Exclude modules from quantization. Both quantizers skip a module whose config is None, but
-    their set_module_name() asserts on None, so the entry is written directly."""
-    for name in module_names:
-        quantizer.module_name_config[name] = None
+    """Exclude modules from quantization (the quantizer is changed in place).
+
+    XNNPACK: a module config of None makes its global pattern filter skip the module (its
+    set_module_name() asserts on None, so the entry is written directly). litert-torch 0.10's
+    module-name filter cannot parse this torch's module-stack keys, so there the annotations of
+    nodes inside the modules are removed after annotation instead.
+    """
+    names = tuple(module_names)
+    if not names:
+        return
+    if hasattr(quantizer, "set_filter_function"):
+        for name in names:
+            quantizer.module_name_config[name] = None
+        return
+    annotate = quantizer.annotate
+    inside = [inside_module(name, params_inside=False) for name in names]
+
+    def annotate_then_strip(model):
+        model = annotate(model)
+        for node in model.graph.nodes:
+            if any(test(node) for test in inside):
+                node.meta.pop("quantization_annotation", None)
+        return model
+
+    quantizer.annotate = annotate_then_strip
 
 
 def only_quantize(quantizer, module_name: str):
-    """Turn `quantizer` into one that quantizes `module_name` alone (everything else float)."""
-    config = quantizer.global_config
-    quantizer.global_config = None
-    quantizer.module_name_config[module_name] = config
-    return quantizer
+    """Turn `quantizer` into one that quantizes `module_name` alone (everything else float).
+
+    The quantizers' own module-name configs reject a pattern when any node in it lacks module
+    metadata, and the weights of an exported graph (get_attr nodes) have none, so nothing would
+    be quantized; a filter that lets metadata-free nodes through works instead (XNNPACK only:
+    litert-torch's quantizer takes no filter).
+    """
+    if not hasattr(quantizer, "set_filter_function"):
+        raise EdgekitError(f"{type(quantizer).__name__} cannot quantize a single layer; use the XNNPACK quantizer")
+    return quantizer.set_filter_function(inside_module(module_name))
+
+
+def inside_module(module_name: str, params_inside: bool = True):
+    def accept(node) -> bool:
+        stack = node.meta.get("nn_module_stack")
+        if not stack:  # parameters and constants: they follow the op that uses them
+            return params_inside
+        return any(path == module_name or path.startswith(module_name + ".") for path, _ in stack.values())
+
+    return accept
 
 
 def check_module_names(model: nn.Module, names: Sequence[str]) -> None:
