@@ -5,6 +5,7 @@ arithmetic runs and all models are counted in well under a second each.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 
 import torch
@@ -41,7 +42,11 @@ def count_macs(model: nn.Module, img_size: int | tuple[int, int]) -> int:
 
 
 def check_input_size(name: str, img_size: int | tuple[int, int]) -> None:
-    """EdgekitError if an input side is below the model's min_img_size."""
+    """EdgekitError if an input side is below the model's min_img_size.
+
+    Every model here downsamples by 32 before global pooling, so min_img_size is 32 for all: below
+    it the last feature map is mostly padding (SqueezeNet 1.0 and 1.1 fail outright below 21 and 17 px).
+    """
     info = get_model_info(name)
     height, width = _as_hw(img_size)
     if min(height, width) < info.min_img_size:
@@ -104,3 +109,34 @@ def check_paper_budget(name: str, measured: Complexity | None = None) -> BudgetC
                        paper_params_m=info.paper_params_m, paper_macs_m=info.paper_macs_m,
                        params_within=_within(measured.params, info.paper_params_m),
                        macs_within=_within(measured.macs, info.paper_macs_m))
+
+
+def default_options(name: str) -> dict:
+    """The builder's options with their defaults (the paper's headline configuration)."""
+    info = get_model_info(name)
+    parameters = inspect.signature(info.builder).parameters
+    return {option: parameters[option].default for option in info.options}
+
+
+def describe_model(name: str, num_classes: int = 1000, img_size: int | None = None) -> dict:
+    """One row of the zoo: size and cost at (num_classes, img_size), the paper's facts and budget check."""
+    from edgekit.models.pretrained import pretrained_weights
+
+    info = get_model_info(name)
+    measured = measure(name, num_classes=num_classes, img_size=img_size)
+    budget = check_paper_budget(name, measured)
+    weights = pretrained_weights(name)
+    return {
+        "name": name,
+        "num_classes": num_classes,
+        "img_size": measured.img_size,
+        "params": measured.params,
+        "macs": measured.macs,
+        "default_img_size": info.default_img_size,
+        "min_img_size": info.min_img_size,
+        "options": default_options(name),
+        "paper": info.paper,
+        "published_top1": info.published_top1,
+        "budget": budget.to_dict(),
+        "torchvision_weights": f"{type(weights).__name__}.{weights.name}" if weights else None,
+    }
