@@ -8,7 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgekit.errors import EdgekitError
 from edgekit.paths import DEFAULT_EXPORT_DIR
 
 console = Console()
@@ -38,7 +37,7 @@ def export_command(
     """Export MODEL to mobile formats, each artifact verified against PyTorch on real images, with a manifest."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from edgekit.export.api import RANDOM_WEIGHTS_WARNING, export_model
+    from edgekit.export.api import RANDOM_WEIGHTS_WARNING, ExportFailed, export_model
 
     precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
@@ -51,7 +50,7 @@ def export_command(
             progress.update(task, description=message)
 
         summary = export_model(model, checkpoint=checkpoint, weights=weights, formats=formats, precision=precisions,
-                               img_size=img_size, num_classes=num_classes, out=out, dynamic_batch=dynamic_batch,
+                               img_size=img_size, num_classes=num_classes, out=out, allow_mismatch=True, dynamic_batch=dynamic_batch,
                                val=val, max_drop=max_drop, calib=calib, calib_size=calib_size,
                                calib_method=calib_method, int8_io=int8_io, parity_size=parity_size,
                                keep_float=[n.strip() for n in keep_float.split(",") if n.strip()] if keep_float else (),
@@ -62,12 +61,9 @@ def export_command(
         console.print(f"[bold yellow]warning:[/] {RANDOM_WEIGHTS_WARNING}")
     console.print(f"artifacts and manifests: {summary.folder}  (summary.json)")
     if summary.failures:
-        names = ", ".join(f"{r.format}-{r.precision}" for r in summary.failures)
-        if allow_mismatch:
-            console.print(f"[yellow]{len(summary.failures)} artifact(s) failed ({names}); exit 0 because of --allow-mismatch[/]")
-        else:
-            raise EdgekitError(f"{len(summary.failures)} artifact(s) failed ({names}); see the table "
-                               "(--allow-mismatch to keep going)")
+        if not allow_mismatch:
+            raise ExportFailed(summary)
+        console.print(f"[yellow]{len(summary.failures)} artifact(s) failed; exit 0 because of --allow-mismatch[/]")
 
 
 def summary_table(summary) -> Table:

@@ -85,6 +85,16 @@ class ExportSummary:
                 "parity_images": self.parity_images, "artifacts": [r.to_dict() for r in self.results]}
 
 
+class ExportFailed(EdgekitError):
+    """Some artifact failed to export or failed verification; summary.json was written all the same."""
+
+    def __init__(self, summary: ExportSummary):
+        names = ", ".join(f"{r.format}-{r.precision}" for r in summary.failures)
+        super().__init__(f"{len(summary.failures)} artifact(s) failed ({names}); see summary.json in {summary.folder} "
+                         "(--allow-mismatch to keep going)")
+        self.summary = summary
+
+
 @dataclass
 class Source:
     """The model to export and the facts that travel with it."""
@@ -137,6 +147,8 @@ def export_model(model_name: str, *, checkpoint: str | Path | None = None, weigh
     summary = ExportSummary(model_name, out_dir, source.weights, results, parity_data.source)
     write_json_atomic(out_dir / "summary.json", summary.to_dict())
     (out_dir / "summary.json").chmod(0o644)
+    if summary.failures and not allow_mismatch:
+        raise ExportFailed(summary)
     return summary
 
 

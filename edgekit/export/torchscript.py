@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekit.export.base import ExportRequest, one_at_a_time
+from edgekit.export.base import ExportRequest, first_line, one_at_a_time
 
 
 class TorchScriptBackend:
@@ -32,7 +32,7 @@ class TorchScriptBackend:
                     notes.append("optimize_for_mobile changed the outputs; kept the frozen trace")
             except Exception as error:  # the optimiser is best effort; the frozen trace is valid
                 mobile = False
-                notes.append(f"optimize_for_mobile failed ({type(error).__name__}); kept the frozen trace")
+                notes.append(f"optimize_for_mobile failed, kept the frozen trace: {first_line(error, 160)}")
             frozen.save(str(path))
         return {"converter": {"name": "torch.jit", "version": torch.__version__},
                 "optimized_for_mobile": mobile, "notes": notes}
@@ -51,10 +51,12 @@ class TorchScriptPredictor:
         self.module = torch.jit.load(str(path), map_location="cpu").eval()
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        run = lambda x: self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
         with torch.no_grad():
-            # traced graphs keep the batch size symbolic for these convolutional nets, but run
-            # one image at a time anyway so a graph specialised to batch 1 is still compared fairly
-            return one_at_a_time(lambda x: self.module(torch.from_numpy(np.ascontiguousarray(x))).numpy(), images)
+            try:  # traces of these nets keep the batch size symbolic; a whole batch is far faster
+                return run(images)
+            except RuntimeError:  # a graph that baked in batch 1
+                return one_at_a_time(run, images)
 
 
 BACKEND = TorchScriptBackend()
