@@ -80,6 +80,8 @@ def summary_table(summary) -> Table:
 
 def _notes(result) -> str:
     notes = [result.status] + ([result.reason] if result.reason else [])
+    if result.reason.startswith("not run"):
+        notes = [result.reason.split(" (")[0]]
     delegation = result.extra.get("delegation")
     if delegation:
         notes.append(f"XNNPACK: {delegation['delegate_calls']} delegate call(s), "
