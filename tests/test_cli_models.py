@@ -36,6 +36,16 @@ def test_models_json_lists_every_model_with_the_apis_figures():
     assert by_name["shufflenet_v1"]["torchvision_weights"] is None
 
 
+def test_the_installed_entry_point_prints_json_with_every_paper_budget_met():
+    done = run_cli("models", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [row["name"] for row in rows] == list_models()
+    budgets = {row["name"]: row["budget"]["met"] for row in rows}
+    # squeezenet1_1 has no paper table (None); every model with one must meet it
+    assert budgets == {name: (None if name == "squeezenet1_1" else True) for name in list_models()}
+
+
 def test_num_classes_and_img_size_change_the_counts_but_not_the_paper_check():
     rows = json.loads(runner.invoke(app, ["models", "--json", "--num-classes", "10", "--img-size", "64"]).output)
     for row in rows:

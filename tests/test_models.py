@@ -36,12 +36,13 @@ def test_the_zoo_lists_all_eight_architectures():
 def test_default_configuration_matches_the_papers_table_within_5_percent(name):
     info = get_model_info(name)
     assert info.paper_params_m is not None or info.paper_macs_m is not None
-    model = create_model(name, num_classes=1000)
-    params, macs = count_params(model), count_macs(model, info.default_img_size)
+    measured = measure(name)  # on the meta device; test_counting_on_the_meta_device_... pins that it equals real
+    params, macs = measured.params, measured.macs
     if info.paper_params_m is not None:
         assert within(params / 1e6, info.paper_params_m), f"{params / 1e6:.3f}M params vs {info.paper_params_m}M"
     if info.paper_macs_m is not None:
         assert within(macs / 1e6, info.paper_macs_m), f"{macs / 1e6:.1f}M MACs vs {info.paper_macs_m}M"
+    assert measured.img_size == info.default_img_size
     assert check_paper_budget(name).met is True
 
 
@@ -184,6 +185,11 @@ def test_unknown_model_name_lists_the_known_ones():
         measure("nope")
     with pytest.raises(EdgekitError, match="unknown model"):
         pretrained_state_dict("nope")
+
+
+def test_shufflenet_v2_refuses_dropout_instead_of_ignoring_it():
+    with pytest.raises(EdgekitError, match="shufflenet_v2 takes no option dropout; its options: width_mult"):
+        create_model("shufflenet_v2", num_classes=10, dropout=0.2)
 
 
 def test_zero_classes_is_refused():

@@ -12,6 +12,6 @@ from edgekit.models.registry import register_model
 # mobile models
 @register_model("resnet18", default_img_size=224, min_img_size=32, options=(),
                 paper="He et al. 2016, Deep Residual Learning (arXiv:1512.03385), ResNet-18 (top-1: torchvision single crop)",
-                published_top1=69.8, paper_params_m=None, paper_macs_m=1800.0)
+                published_top1=69.76, paper_params_m=None, paper_macs_m=1800.0)
 def resnet18(num_classes: int = 1000) -> nn.Module:
     return torchvision.models.resnet18(num_classes=num_classes)

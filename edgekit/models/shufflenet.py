@@ -136,6 +136,10 @@ SHUFFLENET_V2_BUILDERS = {
                 paper="Ma et al. 2018, ShuffleNet V2 (arXiv:1807.11164), 1x",
                 published_top1=69.4, paper_params_m=2.3, paper_macs_m=146.0)
 def shufflenet_v2(num_classes: int = 1000, width_mult: float = 1.0) -> nn.Module:
-    """torchvision's ShuffleNetV2; width_mult 0.5, 1.0, 1.5 or 2.0."""
+    """torchvision's ShuffleNetV2; width_mult 0.5, 1.0, 1.5 or 2.0.
+
+    No dropout option: the paper trains without it and torchvision's builder has none, so passing
+    dropout is refused (create_model names the options this model takes) rather than silently ignored.
+    """
     width_mult = check_choice("shufflenet_v2", "width_mult", width_mult, tuple(SHUFFLENET_V2_BUILDERS))
     return SHUFFLENET_V2_BUILDERS[width_mult](num_classes=num_classes)
