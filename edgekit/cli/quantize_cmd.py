@@ -35,6 +35,7 @@ def quantize_command(
     epochs: int = typer.Option(2, "--epochs", help="--qat: fine-tuning epochs (short: the weights only adapt to int8)."),
     lr: float = typer.Option(1e-4, "--lr", help="--qat: learning rate (SGD with momentum 0.9); keep it small."),
     batch_size: int = typer.Option(32, "--batch-size", help="--qat: training batch size."),
+    max_train_images: Optional[int] = typer.Option(None, "--max-train-images", help="--qat: fine-tune on a seeded, class-balanced subset of this many training images (default: the whole training split)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where sensitivity.json/.png and qat.pt go. Default: the checkpoint's run directory."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (class folders or flat, recursive). Default: the shipped calibration/ set."),
     calib_size: int = typer.Option(200, "--calib-size", help="Number of calibration images (1 to 5000; all if fewer exist)."),
@@ -47,13 +48,16 @@ def quantize_command(
     from edgekit.checkpoint import load_checkpoint
     from edgekit.quantize.calibration import load_calibration_images
 
+    from edgekit.quantize.pt2e import activation_observer
+
+    activation_observer(method)  # an unknown method fails here, before any slow work
     path = resolve_checkpoint(checkpoint_or_run)
-    out_dir = out or path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = load_checkpoint(path)
     calibration = load_calibration_images(checkpoint.preprocessing, calib, calib_size, seed=0)
+    out_dir = out or path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
     if qat:
-        run_qat(path, calibration, epochs, lr, batch_size, out_dir)
+        run_qat(path, calibration, epochs, lr, batch_size, max_train_images, out_dir)
     if sensitivity:
         run_sensitivity(path, checkpoint, calibration, eval_size, max_layers, worst, out_dir)
     if not (qat or sensitivity):
@@ -77,17 +81,19 @@ def run_ptq_report(path: Path, checkpoint, calibration, method: str) -> None:
     from edgekit.quantize.pt2e import litert_quantizer, quantize_pt2e, run_graph, xnnpack_quantizer
     from edgekit.quantize.qat import top1
 
+    from edgekit.quantize.qat import EVAL_BATCH
+
     images, labels = validation_batch(path, checkpoint)
     model = checkpoint.build_model()
-    example = torch.from_numpy(images[:1])
+    example = torch.zeros(EVAL_BATCH, *images.shape[1:])
     table = Table(title=f"{checkpoint.model_name}: validation top-1 ({len(labels)} images), evaluated in PyTorch")
     for column in ("model", "top-1"):
         table.add_column(column)
-    table.add_row("fp32", f"{100 * top1(run_graph(model, images, 64), labels):.1f} %")
+    table.add_row("fp32", f"{100 * top1(run_graph(model, images, EVAL_BATCH), labels):.1f} %")
     for name, factory in (("int8 PT2E, XNNPACK quantizer (ExecuTorch)", xnnpack_quantizer),
                           ("int8 PT2E, litert-torch quantizer (TFLite)", litert_quantizer)):
         graph = quantize_pt2e(model, example, factory(method), calibration)
-        table.add_row(f"{name}, {method}", f"{100 * top1(run_graph(graph, images), labels):.1f} %")
+        table.add_row(f"{name}, {method}", f"{100 * top1(run_graph(graph, images, EVAL_BATCH), labels):.1f} %")
     console.print(table)
 
 
@@ -110,11 +116,11 @@ def run_sensitivity(path: Path, checkpoint, calibration, eval_size: int, max_lay
                   f"edgekit export {checkpoint.model_name} --checkpoint {path} --int8 --keep-float {keep}")
 
 
-def run_qat(path: Path, calibration, epochs: int, lr: float, batch_size: int, out_dir: Path) -> None:
+def run_qat(path: Path, calibration, epochs: int, lr: float, batch_size: int, max_train_images, out_dir: Path) -> None:
     from edgekit.quantize.qat import quantization_aware_finetune
 
     result = quantization_aware_finetune(path, calibration, epochs=epochs, lr=lr, batch_size=batch_size,
-                                         out=out_dir / "qat.pt")
+                                         out=out_dir / "qat.pt", max_train_images=max_train_images)
     table = Table(title=f"validation top-1 ({result.val_images} images), evaluated in PyTorch")
     table.add_column("model")
     table.add_column("top-1")

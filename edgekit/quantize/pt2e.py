@@ -130,9 +130,18 @@ def check_module_names(model: nn.Module, names: Sequence[str]) -> None:
         raise EdgekitError(f"keep-float module(s) not in the model: {', '.join(unknown)} (conv/linear modules: {examples[:300]}...)")
 
 
-def calibration_batches(calibration: np.ndarray | torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    images = torch.as_tensor(np.asarray(calibration, dtype=np.float32))
-    return [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+def padded_batches(images: np.ndarray | torch.Tensor, batch_size: int) -> list[tuple[torch.Tensor, int]]:
+    """(batch, number of real images): an exported graph has a static batch size, so a short last
+    batch is padded up to it by repeating its first image (the padding's outputs are dropped)."""
+    images = torch.as_tensor(np.ascontiguousarray(images, dtype=np.float32))
+    batches = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        real = len(chunk)
+        if real < batch_size:
+            chunk = torch.cat([chunk, chunk[:1].expand(batch_size - real, *chunk.shape[1:])])
+        batches.append((chunk, real))
+    return batches
 
 
 def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, calibration: np.ndarray, *,
@@ -141,7 +150,8 @@ def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, cali
     """A converted PT2E graph of `model`, int8 where `quantizer` says, calibrated on `calibration`.
 
     `calibration`: (N, 3, H, W) float32 images, preprocessed like evaluation. The graph keeps the
-    static batch size of `example_input`, so calibration runs in batches of that size.
+    static batch size of `example_input`, so calibration runs in batches of that size (a short
+    last batch is padded with repeats of its first image).
     `keep_float`: module names (as in model.named_modules()) left in float; the quantizer is
     updated in place so that a converter handed the same quantizer sees the same choice.
     """
@@ -154,7 +164,7 @@ def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, cali
     model = model.eval()
     graph = torch.export.export(model, (example_input,)).module()
     prepared = prepare_pt2e(graph, quantizer)
-    calibrate(prepared, calibration_batches(calibration, example_input.shape[0]), show_progress)
+    calibrate(prepared, [batch for batch, _ in padded_batches(calibration, example_input.shape[0])], show_progress)
     return convert_pt2e(prepared, fold_quantize=fold_quantize)
 
 
@@ -167,9 +177,10 @@ def calibrate(prepared: torch.fx.GraphModule, batches: list[torch.Tensor], show_
 
 
 def run_graph(graph: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, batch_size: int = 1) -> np.ndarray:
-    """Logits of an exported (static batch) graph over many images."""
+    """Logits of a model or exported graph over many images, `batch_size` at a time (for an
+    exported graph: the static batch size it was exported with)."""
     with torch.no_grad():
-        return np.concatenate([graph(batch).float().numpy() for batch in calibration_batches(images, batch_size)])
+        return np.concatenate([graph(batch)[:real].float().numpy() for batch, real in padded_batches(images, batch_size)])
 
 
 def _progress(show: bool) -> Progress:

@@ -12,6 +12,7 @@ the QAT graph converted directly, and PTQ of qat.pt (what export ships).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from edgekit.checkpoint import Checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
-from edgekit.data.datasets import ImageListDataset, train_transform
+from edgekit.data.datasets import DEFAULT_CROP_SCALE, ImageListDataset, train_transform
 from edgekit.data.folder import Splits, is_prepared, load_splits
 from edgekit.errors import EdgekitError
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.quantize.pt2e import _progress, quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
+
+
+EVAL_BATCH = 50  # the batch the int8 graphs are exported with for evaluation here
 
 
 @dataclass
@@ -49,6 +53,14 @@ def run_splits(run_dir: Path) -> Splits:
     return load_splits(recorded if is_prepared(recorded) else SAMPLE_DATA_DIR)
 
 
+def run_crop_scale(checkpoint: Checkpoint) -> tuple[float, float]:
+    """The random-crop scale the run trained with (QAT should not see harsher augmentation)."""
+    try:
+        return (float(json.loads(checkpoint.meta["train_config"])["crop_scale_min"]), 1.0)
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_CROP_SCALE
+
+
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(1) == labels).mean())
 
@@ -69,12 +81,20 @@ def map_back(graph: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def qat_finetune(model: nn.Module, loader: DataLoader, example: torch.Tensor, epochs: int, lr: float,
-                 show_progress: bool = True) -> nn.Module:
-    """The prepared QAT graph after `epochs` of SGD-momentum fine-tuning (returned in train mode)."""
+                 freeze_bn: bool = True, show_progress: bool = True) -> nn.Module:
+    """The prepared QAT graph after `epochs` of SGD-momentum fine-tuning.
+
+    freeze_bn: batch norm uses (and keeps) the run's running statistics, and dropout is off, as
+    usual for a short QAT fine-tune: the fake-quantized weights adapt without the statistics
+    drifting to a few hundred augmented batches. The fake-quantize ranges still update.
+    """
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     graph = torch.export.export(model.train(), (example,)).module()
     prepared = prepare_qat_pt2e(graph, xnnpack_qat_quantizer())
+    if freeze_bn:
+        move_exported_model_to_eval(prepared)
     optimizer = torch.optim.SGD(prepared.parameters(), lr=lr, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
     with _progress(show_progress) as progress:
@@ -91,8 +111,14 @@ def qat_finetune(model: nn.Module, loader: DataLoader, example: torch.Tensor, ep
 
 def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.ndarray, *, epochs: int = 2, lr: float = 1e-4,
                                 batch_size: int = 32, out: Path | str | None = None, seed: int = 0,
+                                max_train_images: int | None = None, freeze_bn: bool = True,
                                 show_progress: bool = True) -> QatResult:
-    """Fine-tune a run's checkpoint with QAT, write qat.pt beside it (or at `out`), report top-1s."""
+    """Fine-tune a run's checkpoint with QAT, write qat.pt beside it (or at `out`), report top-1s.
+
+    Trains on the run's recorded training split (RUN/splits), or a seeded class-balanced subset of
+    `max_train_images`; top-1s are measured on the run's validation split.
+    """
+    from edgekit.train import subset_per_class
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
@@ -101,6 +127,8 @@ def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.nda
     checkpoint_path = Path(checkpoint_path)
     checkpoint = load_checkpoint(checkpoint_path)
     splits = run_splits(checkpoint_path.parent)
+    if max_train_images:
+        splits.train = subset_per_class(splits.train, max_train_images, seed)
     if len(splits.train) < batch_size:
         raise EdgekitError(f"QAT needs at least {batch_size} training images, found {len(splits.train)}")
     torch.manual_seed(seed)
@@ -108,35 +136,29 @@ def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.nda
     val_images = preprocessing.load_batch([p for p, _ in splits.val])
     val_labels = np.array([label for _, label in splits.val])
     model = checkpoint.build_model()
-    example = torch.from_numpy(val_images[:1])
-    fp32 = top1(run_graph(model, val_images, batch_size=64), val_labels)
+    example = torch.zeros(EVAL_BATCH, *val_images.shape[1:])  # batched graphs: evaluation in PyTorch is the slow part
+    fp32 = top1(run_graph(model, val_images, EVAL_BATCH), val_labels)
     ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(), calibration, show_progress=show_progress),
-                         val_images), val_labels)
+                         val_images, EVAL_BATCH), val_labels)
 
-    loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing)), batch_size=batch_size,
+    loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint))), batch_size=batch_size,
                         shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
-    prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *example.shape[1:]), epochs, lr,
-                            show_progress)
+    prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *val_images.shape[1:]), epochs, lr,
+                            freeze_bn, show_progress)
     move_exported_model_to_eval(prepared)
     state_dict = map_back(prepared, model)
     qat_graph = convert_pt2e(prepared)
-    qat = top1(np.concatenate([qat_graph(batch)[:real].detach().numpy() for batch, real in
-                               _padded(val_images, batch_size)]), val_labels)
+    qat = top1(run_graph(qat_graph, val_images, batch_size), val_labels)
 
     tuned = checkpoint.build_model()
     load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
     qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(), calibration, show_progress=show_progress),
-                             val_images), val_labels)
+                             val_images, EVAL_BATCH), val_labels)
     out_path = Path(out) if out else checkpoint_path.parent / "qat.pt"
     meta = {**checkpoint.meta, "qat": True, "qat_from": str(checkpoint_path.resolve()), "qat_epochs": epochs, "qat_lr": lr,
+            "qat_train_images": len(splits.train), "qat_freeze_bn": freeze_bn,
             "qat_quantizer": "torchao PT2E QAT + XNNPACKQuantizer (symmetric, per-channel)",
             "val_acc_fp32": fp32, "val_acc_ptq_before_qat": ptq, "val_acc_qat_int8": qat, "val_acc_ptq_after_qat": qat_ptq}
     save_checkpoint(Checkpoint(checkpoint.model_name, checkpoint.num_classes, checkpoint.labels, preprocessing, state_dict,
                                checkpoint.model_options, meta), out_path)
     return QatResult(out_path, fp32, ptq, qat, qat_ptq, epochs, lr, len(val_labels))
-
-
-def _padded(images: np.ndarray, batch_size: int):
-    from edgekit.quantize.sensitivity import padded_batches
-
-    return padded_batches(images, batch_size)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from edgekit.quantize.pt2e import _progress, calibrate, only_quantize, xnnpack_quantizer
+from edgekit.quantize.pt2e import _progress, calibrate, only_quantize, padded_batches, xnnpack_quantizer
 
 SENSITIVITY_BATCH = 32  # the exported graph has a static batch; inputs are padded up to it
 
@@ -41,18 +41,6 @@ def weight_layers(model: nn.Module) -> list[tuple[str, str]]:
         elif isinstance(module, nn.Linear):
             layers.append((name, "linear"))
     return layers
-
-
-def padded_batches(images: np.ndarray, batch_size: int) -> list[tuple[torch.Tensor, int]]:
-    """(batch padded to batch_size by repeating its first image, number of real images)."""
-    batches = []
-    for start in range(0, len(images), batch_size):
-        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.float32))
-        real = len(chunk)
-        if real < batch_size:
-            chunk = torch.cat([chunk, chunk[:1].expand(batch_size - real, *chunk.shape[1:])])
-        batches.append((chunk, real))
-    return batches
 
 
 def run_padded(graph: Callable, batches: list[tuple[torch.Tensor, int]]) -> np.ndarray:
