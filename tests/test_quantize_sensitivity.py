@@ -40,3 +40,22 @@ def test_one_row_per_conv_layer_with_values_in_range_worst_first(trained_run, tm
     assert [layer["name"] for layer in data["layers"]] == [r.name for r in rows]
     assert plot_sensitivity(rows, tmp_path / "s.png").stat().st_size > 1000
     assert sensitivity_table(rows).row_count == LAYERS
+
+
+@pytest.mark.parametrize("model_name,layer", [("squeezenet1_1", "features.3.expand3x3"), ("mobilenet_v2", "features.2.conv.1.0"),
+                                              ("shufflenet_v2", "conv1.0")])
+@pytest.mark.parametrize("factory_name", ["xnnpack_quantizer", "litert_quantizer"])
+def test_single_layer_quantization_observes_that_layers_weight_and_no_other(model_name, layer, factory_name):
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    from edgekit.models import create_model
+    from edgekit.quantize import pt2e
+
+    model = create_model(model_name, num_classes=10).eval()  # graph structure only: weights do not matter
+    graph = torch.export.export(model, (torch.zeros(2, 3, 64, 64),)).module()
+    prepared = prepare_pt2e(graph, pt2e.only_quantize(getattr(pt2e, factory_name)(), layer))
+    observed = {arg.target for node in prepared.graph.nodes if node.op == "call_module"
+                for arg in node.args if isinstance(arg, torch.fx.Node) and arg.op == "get_attr"}
+    assert observed == {f"{layer.replace('.', '_')}_weight"} or observed == {f"{layer}.weight"}
+    observers = [n for n in prepared.graph.nodes if n.op == "call_module" and "activation_post_process" in n.name]
+    assert 2 <= len(observers) <= 8, "one layer's weight, input and output, not the whole graph"

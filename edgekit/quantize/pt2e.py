@@ -102,14 +102,32 @@ def leave_in_float(quantizer, module_names: Iterable[str]) -> None:
 def only_quantize(quantizer, module_name: str):
     """Turn `quantizer` into one that quantizes `module_name` alone (everything else float).
 
-    The quantizers' own module-name configs reject a pattern when any node in it lacks module
-    metadata, and the weights of an exported graph (get_attr nodes) have none, so nothing would
-    be quantized; a filter that lets metadata-free nodes through works instead (XNNPACK only:
-    litert-torch's quantizer takes no filter).
+    The quantizer annotates the whole graph as usual; then every annotation outside the module is
+    removed, except an activation (ReLU, ReLU6) applied directly to the module's output, which the
+    backend fuses into the layer (it lives in the next module). Filtering before annotation does
+    not work: a conv+ReLU pattern spans two modules and is rejected whole, while ops outside any
+    filter (concatenations, pooling) would still be quantized.
     """
-    if not hasattr(quantizer, "set_filter_function"):
-        raise EdgekitError(f"{type(quantizer).__name__} cannot quantize a single layer; use the XNNPACK quantizer")
-    return quantizer.set_filter_function(inside_module(module_name))
+    inside = inside_module(module_name, params_inside=False)
+    annotate = quantizer.annotate
+
+    def annotate_then_keep_one(model):
+        model = annotate(model)
+        for node in model.graph.nodes:
+            if node.op == "call_function" and not (inside(node) or fused_activation_of(node, inside)):
+                node.meta.pop("quantization_annotation", None)
+        return model
+
+    quantizer.annotate = annotate_then_keep_one
+    return quantizer
+
+
+FUSED_ACTIVATIONS = {"relu", "relu_", "hardtanh", "hardtanh_", "clamp", "clamp_"}
+
+
+def fused_activation_of(node, inside) -> bool:
+    opname = getattr(node.target, "_opname", "")
+    return opname in FUSED_ACTIVATIONS and bool(node.args) and isinstance(node.args[0], torch.fx.Node) and inside(node.args[0])
 
 
 def inside_module(module_name: str, params_inside: bool = True):
