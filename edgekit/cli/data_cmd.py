@@ -1,6 +1,142 @@
-"""Placeholder until this stage lands (filled in by its own issue)."""
+"""`edgekit data audit` and `edgekit data prepare`: thin layers over edgekit.data.audit / .prepare."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console()
+data_app = typer.Typer(no_args_is_help=True, help="Look at a folder-per-class data set and prepare clean, fixed splits.")
+
+LISTED = 20  # problem files printed on the console; the full lists are in the output files
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True)
+
+
+def _hooks(progress: Progress, description: str):
+    task = progress.add_task(description, total=None)
+    return (lambda total: progress.update(task, total=total)), (lambda: progress.advance(task))
+
+
+def default_audit_dir(data_dir: Path) -> Path:
+    return Path(f"audit-{data_dir.resolve().name}")
+
+
+def _audit_table(summary: dict) -> Table:
+    table = Table(title=f"audit of {summary['root']}", box=box.SIMPLE_HEAD, show_header=False, pad_edge=False)
+    table.add_column("what", style="bold")
+    table.add_column("found")
+    counts = summary["class_count_summary"]
+    imbalance = f"{counts['imbalance']:.1f}x" if counts["imbalance"] else "—"
+    table.add_row("classes", str(summary["num_classes"]))
+    table.add_row("images", f"{summary['num_readable']} readable of {summary['num_images']} image files")
+    table.add_row("per class", f"min {counts['min']}, mean {counts['mean']:.1f}, max {counts['max']} (largest/smallest {imbalance})")
+    w, h, a = summary["width"], summary["height"], summary["aspect_ratio"]
+    if w["min"] is not None:
+        table.add_row("width px", f"{w['min']} .. {w['max']} (median {w['median']:g})")
+        table.add_row("height px", f"{h['min']} .. {h['max']} (median {h['median']:g})")
+        table.add_row("aspect w/h", f"{a['min']:.2f} .. {a['max']:.2f} (median {a['median']:.2f})")
+    table.add_row("modes", ", ".join(f"{m} {n}" for m, n in summary["modes"].items()) or "—")
+    for group, paths in summary["mode_groups"].items():
+        if paths:
+            table.add_row(group, f"[yellow]{len(paths)}[/] (converted to RGB when loaded)")
+    bad = lambda n: f"[red]{n}[/]" if n else "0"  # noqa: E731
+    table.add_row("unreadable", bad(len(summary["unreadable"])))
+    table.add_row("non-image files", bad(len(summary["non_images"])))
+    extra = sum(len(group) - 1 for group in summary["duplicates"])
+    table.add_row("duplicates", f"{bad(extra)} extra copies in {len(summary['duplicates'])} groups" if extra else "0")
+    return table
+
+
+def _print_listed(title: str, rows: list[tuple[str, str]], where: Path) -> None:
+    if not rows:
+        return
+    console.print(f"[bold]{title}[/] ({len(rows)}):", highlight=False)
+    for path, reason in rows[:LISTED]:
+        console.print(f"  {path}: {reason}", highlight=False, markup=False)
+    if len(rows) > LISTED:
+        console.print(f"  ... {len(rows) - LISTED} more in {where}", highlight=False)
+
+
+@data_app.command("audit")
+def audit_command(
+    data_dir: Path = typer.Argument(..., help="Class-folder directory: DIR/<class>/<image>. Only read, never written."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for audit.json, class_counts.png and sizes.png. "
+                                       "Default: ./audit-<name of DIR> in the current directory. Must not be inside DIR."),
+) -> None:
+    """Count, decode and check every image: class balance, sizes, unreadable files, duplicates, colour modes."""
+    from edgekit.data.audit import audit_dataset, check_out_dir, write_audit_outputs
+
+    out = out if out is not None else default_audit_dir(data_dir)
+    if data_dir.is_dir():
+        check_out_dir(out, data_dir)  # refuse before the long scan
+    with _progress() as progress:
+        on_start, on_file = _hooks(progress, "decoding images")
+        report = audit_dataset(data_dir, on_start=on_start, on_file=on_file)
+    summary = report.to_dict()
+    paths = write_audit_outputs(report, out)
+    console.print(_audit_table(summary))
+    _print_listed("unreadable", [(e["path"], e["reason"]) for e in summary["unreadable"]], paths[0])
+    _print_listed("not images", [(e["path"], e["reason"]) for e in summary["non_images"]], paths[0])
+    console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
+
+
+@data_app.command("prepare")
+def prepare_command(
+    data_dir: Path = typer.Argument(..., help="Class-folder directory: DIR/<class>/<image>. Only read, never written."),
+    out: Path = typer.Option(..., "--out", help="Prepared directory to create (split lists, dropped.txt, prepare.json, "
+                             "augmented copies). Must not be DIR or inside it; use it as `edgekit train --data OUT`."),
+    min_side: Optional[int] = typer.Option(None, "--min-side", help="Drop images whose shorter side is under N px."),
+    min_aspect: Optional[float] = typer.Option(None, "--min-aspect", help="Drop images whose width/height is under this ratio."),
+    max_aspect: Optional[float] = typer.Option(None, "--max-aspect", help="Drop images whose width/height is over this ratio."),
+    drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="Keep one file of each set of byte-identical files (the first in path order)."),
+    max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="Keep at most N images per class (a random draw fixed by --seed)."),
+    min_per_class: Optional[int] = typer.Option(None, "--min-per-class", help="Top up classes under N images with horizontally flipped copies of their "
+                                                "training images (at most one each), written under OUT/augmented/<class>/."),
+    val: float = typer.Option(0.2, "--val", help="Fraction of each class held out for validation."),
+    test: float = typer.Option(0.0, "--test", help="Fraction of each class held out for a test split (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and of the --max-per-class draw: same seed, same files."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT written by an earlier `edgekit data prepare`."),
+) -> None:
+    """Drop unusable images, apply the chosen cleaning steps, and write a fixed stratified split.
+
+    Unreadable and non-image files are always dropped and listed (console and OUT/dropped.txt).
+    Your files are never modified; OUT appears complete or not at all.
+    """
+    from edgekit.data.prepare import prepare_dataset
+    from edgekit.data.audit import printable
+
+    with _progress() as progress:
+        on_start, on_file = _hooks(progress, "decoding images")
+        report = prepare_dataset(data_dir, out, min_side=min_side, min_aspect=min_aspect, max_aspect=max_aspect,
+                                 drop_duplicates=drop_duplicates, max_per_class=max_per_class,
+                                 min_per_class=min_per_class, val=val, test=test, seed=seed, overwrite=overwrite,
+                                 on_start=on_start, on_file=on_file)
+    dropped_file = report.out / "dropped.txt"
+    unusable = [(printable(d.path.relative_to(report.source)), d.detail) for d in report.dropped
+                if d.kind in ("unreadable", "not-an-image", "name-not-utf8")]
+    _print_listed("dropped, unusable", unusable, dropped_file)
+    table = Table(title=f"prepared {report.out}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("split", "images", "classes present"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for name, samples in report.splits.items():
+        table.add_row(name, str(len(samples)), str(len({label for _, label in samples})))
+    console.print(table)
+    dropped = report.dropped_counts()
+    console.print(f"dropped: {', '.join(f'{k} {v}' for k, v in dropped.items()) or 'none'}"
+                  f"{f' (see {dropped_file})' if dropped else ''}; flipped copies added: {len(report.augmented)}", highlight=False)
+    for name, missing in report.shortfalls.items():
+        console.print(f"[yellow]{name}: still {missing} under --min-per-class (one flipped copy per training image at most)[/]",
+                      highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(data_app, name="data", help="Audit a class-folder data set; clean it and write fixed train/val/test splits.")

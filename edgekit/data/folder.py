@@ -4,7 +4,9 @@
 
 A *prepared* directory (written by `edgekit data prepare`) also holds `classes.txt` and
 `train.txt` / `val.txt` / optional `test.txt`: one `relative/path<TAB>class index` per line,
-relative to the directory that holds the class folders (recorded in `source.txt`).
+relative to the directory that holds the class folders (recorded in `source.txt`). A line may
+also hold an absolute path: prepare's flipped copies live under the prepared directory, outside
+the user's data directory, which edgekit never writes into.
 """
 from __future__ import annotations
 
@@ -119,8 +121,18 @@ def read_split_file(path: Path, root: Path, n_classes: int) -> list[tuple[Path, 
     return entries
 
 
+def _list_entry(path: Path, root: Path) -> str:
+    """A path relative to root; a file outside root (e.g. a copy made by `edgekit data prepare`
+    under the prepared directory) is written as an absolute path, which read_split_file accepts."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def write_split_file(path: Path, samples: list[tuple[Path, int]], root: Path) -> None:
-    lines = [f"{Path(p).resolve().relative_to(root.resolve()).as_posix()}\t{label}" for p, label in samples]
+    lines = [f"{_list_entry(p, root)}\t{label}" for p, label in samples]
     path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
 
 
