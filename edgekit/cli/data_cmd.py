@@ -95,6 +95,9 @@ def prepare_command(
     out: Path = typer.Option(..., "--out", help="Prepared directory to create (split lists, dropped.txt, prepare.json, "
                              "augmented copies). Must not be DIR or inside it; use it as `edgekit train --data OUT`."),
     min_side: Optional[int] = typer.Option(None, "--min-side", help="Drop images whose shorter side is under N px."),
+    aspect_range: Optional[tuple[float, float]] = typer.Option(None, "--aspect-range", metavar="LO HI",
+                                                               help="Drop images whose width/height is outside LO..HI "
+                                                               "(e.g. 0.5 2); same as --min-aspect LO --max-aspect HI."),
     min_aspect: Optional[float] = typer.Option(None, "--min-aspect", help="Drop images whose width/height is under this ratio."),
     max_aspect: Optional[float] = typer.Option(None, "--max-aspect", help="Drop images whose width/height is over this ratio."),
     drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="Keep one file of each set of byte-identical files (the first in path order)."),
@@ -116,7 +119,7 @@ def prepare_command(
 
     with _progress() as progress:
         on_start, on_file = _hooks(progress, "decoding images")
-        report = prepare_dataset(data_dir, out, min_side=min_side, min_aspect=min_aspect, max_aspect=max_aspect,
+        report = prepare_dataset(data_dir, out, min_side=min_side, aspect_range=aspect_range, min_aspect=min_aspect, max_aspect=max_aspect,
                                  drop_duplicates=drop_duplicates, max_per_class=max_per_class,
                                  min_per_class=min_per_class, val=val, test=test, seed=seed, overwrite=overwrite,
                                  on_start=on_start, on_file=on_file)

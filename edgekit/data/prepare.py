@@ -262,13 +262,29 @@ def move_into_place(build_dir: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def resolve_aspect_range(aspect_range: Optional[tuple[float, float]], min_aspect: Optional[float],
+                         max_aspect: Optional[float]) -> tuple[Optional[float], Optional[float]]:
+    """(min, max) width/height from either --aspect-range LO HI or --min-aspect/--max-aspect, not both."""
+    if aspect_range is None or all(v is None for v in aspect_range):
+        return min_aspect, max_aspect
+    if min_aspect is not None or max_aspect is not None:
+        raise EdgekitError("give either --aspect-range LO HI or --min-aspect/--max-aspect, not both")
+    low, high = aspect_range
+    return low, high
+
+
 def prepare_dataset(root: Path | str, out: Path | str, *, min_side: Optional[int] = None,
+                    aspect_range: Optional[tuple[float, float]] = None,
                     min_aspect: Optional[float] = None, max_aspect: Optional[float] = None,
                     drop_duplicates: bool = False, max_per_class: Optional[int] = None,
                     min_per_class: Optional[int] = None, val: float = 0.2, test: float = 0.0, seed: int = 0,
                     overwrite: bool = False, on_start: Optional[Callable[[int], None]] = None,
                     on_file: Optional[Callable[[], None]] = None) -> PrepareReport:
-    """Clean and split the class folder `root` into the prepared directory `out` (see the module doc)."""
+    """Clean and split the class folder `root` into the prepared directory `out` (see the module doc).
+
+    `aspect_range=(lo, hi)` is the same as `min_aspect=lo, max_aspect=hi` (width / height).
+    """
+    min_aspect, max_aspect = resolve_aspect_range(aspect_range, min_aspect, max_aspect)
     options = dict(min_side=min_side, min_aspect=min_aspect, max_aspect=max_aspect, drop_duplicates=drop_duplicates,
                    max_per_class=max_per_class, min_per_class=min_per_class, val=val, test=test, seed=seed)
     check_options(**{k: v for k, v in options.items() if k not in ("drop_duplicates", "seed")})
