@@ -207,3 +207,54 @@ def test_prepare_cli_lists_dropped_files_and_the_split_sizes(tmp_path):
     assert "coat/truncated.png" in result.stdout and "bag/notes.txt" in result.stdout
     assert "duplicate 1" in result.stdout
     assert len(load_splits(tmp_path / "prep").val) == 9
+
+
+def test_aspect_range_is_the_same_filter_as_min_and_max_aspect_and_not_both(tmp_path):
+    root = make_messy_dataset(tmp_path / "data")
+
+    by_range = prepare_dataset(root, tmp_path / "a", aspect_range=(0.5, 1.5))
+    by_bounds = prepare_dataset(root, tmp_path / "b", min_aspect=0.5, max_aspect=1.5)
+
+    assert [(d.path.name, d.kind) for d in by_range.dropped if d.kind == "aspect"] == [("wide.png", "aspect")]
+    assert [(d.path, d.kind) for d in by_range.dropped] == [(d.path, d.kind) for d in by_bounds.dropped]
+    with pytest.raises(EdgekitError, match="not both"):
+        prepare_dataset(root, tmp_path / "c", aspect_range=(0.5, 1.5), max_aspect=2.0)
+    result = run_cli("prepare", root, "--out", tmp_path / "d", "--aspect-range", "0.5", "1.5")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "d" / "prepare.json").read_text())["dropped"]["aspect"] == 1
+
+
+def test_every_colour_mode_is_kept_flipped_and_loads_as_rgb(tmp_path):
+    from edgekit.preprocess import Preprocessing
+
+    root = make_clean_dataset(tmp_path / "data", classes=("bag", "coat"))
+    mixed = root / "sandal"
+    mixed.mkdir()
+    sources = real_images("sandal")
+    Image.open(sources[0]).save(mixed / "grey.png")
+    Image.open(sources[1]).convert("RGB").save(mixed / "rgb.png")
+    Image.open(sources[2]).convert("RGBA").save(mixed / "rgba.png")
+    Image.open(sources[3]).convert("RGB").convert("P").save(mixed / "palette.png")
+    Image.open(sources[4]).convert("CMYK").save(mixed / "cmyk.jpg")
+    Image.open(sources[5]).convert("RGB").save(mixed / "photo.jpg")
+
+    # 6 images: 1 val + 5 train -> 4 flipped copies reach 10; the copies are PNG whatever the source mode
+    report = prepare_dataset(root, tmp_path / "prep", min_per_class=10)
+
+    assert report.dropped == [] and report.counts_after()["sandal"] == 10 and len(report.augmented) == 4
+    splits = load_splits(tmp_path / "prep")
+    paths = [p for p, _ in splits.train + splits.val]
+    batch = Preprocessing(img_size=32).load_batch(paths)
+    assert batch.shape == (len(paths), 3, 32, 32) == (34, 3, 32, 32) and np.isfinite(batch).all()
+
+
+def test_a_failed_rerun_with_overwrite_keeps_the_previous_prepared_dir(tmp_path):
+    root = make_clean_dataset(tmp_path / "data")
+    prepare_dataset(root, tmp_path / "prep", seed=0)
+    previous = snapshot(tmp_path / "prep")
+
+    with pytest.raises(EdgekitError, match="no images left"):
+        prepare_dataset(root, tmp_path / "prep", seed=1, min_side=100, overwrite=True)
+
+    assert snapshot(tmp_path / "prep") == previous
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "prep"]
