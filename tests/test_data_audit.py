@@ -6,6 +6,7 @@ outside the data directory. The data sets are built from the shipped real Fashio
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,8 +63,9 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def run_cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "400"}  # rich wraps at 80 columns on a pipe; keep messages on one line
     return subprocess.run([sys.executable, "-m", "edgekit.cli.main", "data", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+                          capture_output=True, text=True, cwd=cwd, timeout=300, env=env)
 
 
 def test_audit_counts_classes_sizes_modes_and_problem_files_exactly(tmp_path):
