@@ -258,3 +258,18 @@ def test_a_failed_rerun_with_overwrite_keeps_the_previous_prepared_dir(tmp_path)
 
     assert snapshot(tmp_path / "prep") == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "prep"]
+
+
+def test_edgekit_train_runs_on_a_prepared_dir_with_mixed_modes_and_flipped_copies(tmp_path):
+    from conftest import tiny_config
+    from edgekit.train import train
+
+    root = make_messy_dataset(tmp_path / "data")
+    prepare_dataset(root, tmp_path / "prep", min_per_class=16)
+
+    result = train(tiny_config(tmp_path / "prep", tmp_path / "run", epochs=1), show_progress=False)
+
+    recorded = load_splits(result.run_dir / "splits")
+    assert split_sets(recorded) == split_sets(load_splits(tmp_path / "prep"))
+    assert sum("augmented" in p.parts for p, _ in recorded.train) == 6  # 3 bag + 2 coat + 1 sandal
+    assert result.best_checkpoint.is_file()
