@@ -131,6 +131,8 @@ def prepare_command(
     for column in ("split", "images", "classes present"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for name, samples in report.splits.items():
+        if name == "test" and not samples:
+            continue  # no --test asked for (test.txt is still written, empty)
         table.add_row(name, str(len(samples)), str(len({label for _, label in samples})))
     console.print(table)
     dropped = report.dropped_counts()
