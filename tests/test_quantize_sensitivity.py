@@ -59,3 +59,16 @@ def test_single_layer_quantization_observes_that_layers_weight_and_no_other(mode
     assert observed == {f"{layer.replace('.', '_')}_weight"} or observed == {f"{layer}.weight"}
     observers = [n for n in prepared.graph.nodes if n.op == "call_module" and "activation_post_process" in n.name]
     assert 2 <= len(observers) <= 8, "one layer's weight, input and output, not the whole graph"
+
+
+def test_layers_argument_limits_the_rows_and_rejects_unknown_names():
+    from edgekit.errors import EdgekitError
+    from edgekit.models import create_model
+
+    model = create_model("squeezenet1_1", num_classes=10).eval()  # row names only: weights do not matter
+    images = np.random.default_rng(0).normal(size=(8, 3, 32, 32)).astype(np.float32)
+    rows = layer_sensitivity(model, torch.zeros(1, 3, 32, 32), images, images, layers=["classifier.1", "features.0"],
+                             show_progress=False)
+    assert sorted(row.name for row in rows) == ["classifier.1", "features.0"]
+    with pytest.raises(EdgekitError, match="features.99"):
+        layer_sensitivity(model, torch.zeros(1, 3, 32, 32), images, images, layers=["features.99"], show_progress=False)

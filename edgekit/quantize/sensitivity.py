@@ -8,7 +8,7 @@ import copy
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
+from edgekit.errors import EdgekitError
 from edgekit.quantize.pt2e import _progress, calibrate, only_quantize, padded_batches, xnnpack_quantizer
 
 SENSITIVITY_BATCH = 32  # the exported graph has a static batch; inputs are padded up to it
@@ -55,8 +56,10 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> float:
 
 def layer_sensitivity(model: nn.Module, example_input: torch.Tensor, calibration: np.ndarray, eval_images: np.ndarray,
                       eval_labels: np.ndarray | None = None, quantizer_factory: Callable = xnnpack_quantizer,
-                      max_layers: int | None = None, show_progress: bool = True) -> list[LayerSensitivity]:
-    """One row per conv/linear module (the first `max_layers` in model order if given), worst first.
+                      layers: Sequence[str] | None = None, max_layers: int | None = None,
+                      show_progress: bool = True) -> list[LayerSensitivity]:
+    """One row per conv/linear module, worst first: all of them, or those named in `layers`, then
+    the first `max_layers` of those in model order if given. An unknown layer name is an EdgekitError.
 
     Each layer is quantized alone with PT2E (`quantizer_factory()`, calibrated on `calibration`),
     and its logits on `eval_images` are compared with the float model's. Sorted by agreement,
@@ -72,7 +75,13 @@ def layer_sensitivity(model: nn.Module, example_input: torch.Tensor, calibration
     reference = run_padded(exported, eval_batches)
     labels = None if eval_labels is None else np.asarray(eval_labels)
     float_top1 = None if labels is None else float((reference.argmax(1) == labels).mean())
-    layers = weight_layers(model)[:max_layers] if max_layers else weight_layers(model)
+    candidates = weight_layers(model)
+    if layers is not None:
+        unknown = sorted(set(layers) - {name for name, _ in candidates})
+        if unknown:
+            raise EdgekitError(f"not conv/linear modules of the model: {', '.join(unknown)}")
+        candidates = [(name, op) for name, op in candidates if name in set(layers)]
+    layers = candidates[:max_layers] if max_layers else candidates
     rows = []
     with _progress(show_progress) as progress:
         task = progress.add_task("int8 sensitivity, one layer at a time", total=len(layers))
