@@ -10,13 +10,12 @@ from edgekit.models.registry import register_model
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """Interleave the channels of `groups` groups: reshape to (N, g, C/g, H, W), swap g and C/g, flatten back.
+    """Interleave the channels of `groups` groups: (N, C, H, W) -> (N, g, C/g, H, W), swap g and C/g, flatten back.
 
-    Plain reshape/transpose ops, so the graph exports to every format.
+    No arithmetic on traced sizes (a `C // g` becomes aten::Int in a TorchScript trace, which
+    coremltools 9 cannot convert), so the graph exports to every format.
     """
-    batch, channels, height, width = x.shape
-    x = x.reshape(batch, groups, channels // groups, height, width).transpose(1, 2)
-    return x.reshape(batch, channels, height, width)
+    return x.unflatten(1, (groups, -1)).transpose(1, 2).flatten(1, 2)
 
 
 class ShuffleUnit(nn.Module):
