@@ -11,6 +11,8 @@ from rich.table import Table
 from edgekit.paths import DEFAULT_EXPORT_DIR
 
 console = Console()
+if not console.is_terminal:  # a log file or pipe: rich would assume 80 columns and wrap every cell
+    console.width = 140
 
 
 def export_command(
@@ -55,7 +57,10 @@ def export_command(
                                calib_method=calib_method, int8_io=int8_io, parity_size=parity_size,
                                keep_float=[n.strip() for n in keep_float.split(",") if n.strip()] if keep_float else (),
                                on_stage=on_stage)
-    console.print(summary_table(summary))
+    table, footnotes = summary_table(summary)
+    console.print(table)
+    for number, footnote in enumerate(footnotes, start=1):
+        console.print(f"[{number}] {footnote}", markup=False, highlight=False)
     console.print(f"parity images: {summary.parity_images}")
     if summary.random_weights:
         console.print(f"[bold yellow]warning:[/] {RANDOM_WEIGHTS_WARNING}")
@@ -66,27 +71,33 @@ def export_command(
         console.print(f"[yellow]{len(summary.failures)} artifact(s) failed; exit 0 because of --allow-mismatch[/]")
 
 
-def summary_table(summary) -> Table:
+def summary_table(summary) -> tuple[Table, list[str]]:
+    """The table, and the footnotes its notes column points to (long reasons would wrap the table)."""
     table = Table(title=f"edgekit export {summary.model_name}")
     for column in ("", "format", "precision", "size", "agreement", "cosine", "top-1 (pt → art.)", "export s", "notes"):
         table.add_column(column, justify="right" if column in ("size", "agreement", "cosine", "export s") else "left")
+    footnotes: list[str] = []
     for result in summary.results:
         parity = result.parity or {}
         agreement = "not run" if parity.get("status") == "not run" else _fraction(parity.get("agreement"))
-        table.add_row(result.symbol, result.format, result.precision, _size(result.size_bytes), agreement, _number(parity.get("cosine"), "{:.5f}"), _top1(parity),
-                      _number(result.seconds, "{:.1f}"), _notes(result))
-    return table
+        table.add_row(result.symbol, result.format, result.precision, _size(result.size_bytes), agreement,
+                      _number(parity.get("cosine"), "{:.5f}"), _top1(parity), _number(result.seconds, "{:.1f}"),
+                      _notes(result, footnotes))
+    return table, footnotes
 
 
-def _notes(result) -> str:
-    notes = [result.status] + ([result.reason] if result.reason else [])
-    if result.reason.startswith("not run"):
-        notes = [result.reason.split(" (")[0]]
+def _notes(result, footnotes: list[str]) -> str:
+    """The status in a few words, with [n] pointing to a footnote for the reason and backend facts."""
+    details = [result.reason] if result.reason else []
     delegation = result.extra.get("delegation")
     if delegation:
-        notes.append(f"XNNPACK: {delegation['delegate_calls']} delegate call(s), "
-                     f"{delegation['non_delegated_ops']} op(s) outside")
-    return ": ".join(notes[:2]) + ("; " + "; ".join(notes[2:]) if len(notes) > 2 else "")
+        details.append(f"XNNPACK: {delegation['delegate_calls']} delegate call(s), "
+                       f"{delegation['non_delegated_ops']} op(s) outside")
+    short = "not run here" if result.reason.startswith("not run") else result.status
+    if not details:
+        return short
+    footnotes.append(f"{result.format} {result.precision}: " + "; ".join(details))
+    return f"{short} [{len(footnotes)}]"
 
 
 def _size(size: int | None) -> str:
@@ -104,7 +115,7 @@ def _number(value: float | None, pattern: str) -> str:
 def _top1(parity: dict) -> str:
     if parity.get("reference_top1") is None:
         return ""
-    return f"{parity['reference_top1']:.1f} → {parity['artifact_top1']:.1f} ({-parity['drop_points']:+.1f})"
+    return f"{parity['reference_top1']:.1f} → {parity['artifact_top1']:.1f} ({parity['artifact_top1'] - parity['reference_top1']:+.1f})"
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ Backends are imported lazily, so `edgekit export --formats onnx` never loads cor
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +24,7 @@ from edgekit.preprocess import Preprocessing
 PRECISIONS = ("fp32", "fp16", "int8")
 INPUT_NAME = "input"  # the name every artifact's image input gets where the format lets us choose
 OUTPUT_NAME = "logits"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # converters colour their messages; a table cell wants text
 
 
 @dataclass(frozen=True)
@@ -122,5 +124,5 @@ def one_at_a_time(run_one, images: np.ndarray) -> np.ndarray:
 
 def first_line(error: BaseException, limit: int = 240) -> str:
     """A converter's exception as one readable line for the table."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = " ".join(ANSI_ESCAPE.sub("", str(error)).split()) or type(error).__name__
     return f"{type(error).__name__}: {text}"[:limit]

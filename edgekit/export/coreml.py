@@ -9,6 +9,7 @@ checked structurally (spec loads, input/output names and shapes), never run.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +20,11 @@ import torch
 from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest, one_at_a_time
 
 NOT_HERE = "Core ML runs only on Apple platforms"
+
+# coremltools logs a dozen warnings on import off macOS (no native runtime, untested torch
+# version, scikit-learn); the table already says Core ML is not run here, and the manifest
+# records the versions.
+logging.getLogger("coremltools").setLevel(logging.ERROR)
 
 
 class CoreMLBackend:
