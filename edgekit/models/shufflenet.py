@@ -122,6 +122,19 @@ def shufflenet_v1(num_classes: int = 1000, groups: int = 3, width_mult: float = 
                         dropout=check_dropout("shufflenet_v1", dropout))
 
 
+class ShuffleV2Unit(torchvision.models.shufflenetv2.InvertedResidual):
+    """torchvision's ShuffleNetV2 unit with edgekit's channel_shuffle (same weights, same output):
+    torchvision's computes `C // 2` from the traced shape, which Core ML's converter cannot take."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            left, right = x.chunk(2, dim=1)
+            out = torch.cat((left, self.branch2(right)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)
+
+
 # torchvision's builder per width; these four are the widths of the paper's Table 5
 SHUFFLENET_V2_BUILDERS = {
     0.5: torchvision.models.shufflenet_v2_x0_5,
@@ -141,4 +154,4 @@ def shufflenet_v2(num_classes: int = 1000, width_mult: float = 1.0) -> nn.Module
     dropout is refused (create_model names the options this model takes) rather than silently ignored.
     """
     width_mult = check_choice("shufflenet_v2", "width_mult", width_mult, tuple(SHUFFLENET_V2_BUILDERS))
-    return SHUFFLENET_V2_BUILDERS[width_mult](num_classes=num_classes)
+    return SHUFFLENET_V2_BUILDERS[width_mult](num_classes=num_classes, inverted_residual=ShuffleV2Unit)
