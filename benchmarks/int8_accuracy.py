@@ -61,12 +61,11 @@ def main() -> None:
              f"{datetime.date.today()}, {platform.machine()} {platform.processor() or ''}, calibration: 200 images, {args.calib_method}",
              "", "| model | format | fp32 top-1 | int8 top-1 | drop (pts) | fp32 MB | int8 MB | int8/fp32 size |",
              "|---|---|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory(prefix="edgekit-int8-bench-") as work:
-        for model_name in args.models.split(","):
+        for model_name in args.models.split(","):  # rows printed as each model finishes
             checkpoint = Path(given[model_name]) if model_name in given else train_quickly(model_name, Path(work) / f"run-{model_name}")
-            lines.extend(rows_for(model_name, checkpoint, formats, args.calib_method, Path(work) / "export"))
-            print("\n".join(lines), flush=True)
-    print("\n".join(lines))
+            print("\n".join(rows_for(model_name, checkpoint, formats, args.calib_method, Path(work) / "export")), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,14 @@ import pytest
 
 from edgekit.export.api import export_model
 
-# SqueezeNet1.1 (72 % after its 10-epoch fixture run) loses 1.2-1.6 points in every format with
-# min-max calibration (measured 2026-11-24: ExecuTorch 1.4, TFLite 1.4, ONNX 1.6 on 500 images);
-# histogram calibration and keeping the sensitivity report's worst layers (classifier.1,
-# features.0) in float did not bring it under one point. Recorded as an expected failure, not a pass.
-SQUEEZENET_OVER_GATE = pytest.mark.xfail(reason="squeezenet1_1 int8 drops 1.2-1.6 points > 1.0 on the fixture run "
-                                                "(see docs/quantization.md)", strict=False)
-MODELS = ["mobilenet_v2", "shufflenet_v2", pytest.param("squeezenet1_1", marks=SQUEEZENET_OVER_GATE)]
+# SqueezeNet1.1 (72.4 % after its 10-epoch fixture run) loses 1.4-1.6 points in every format with
+# min-max calibration. Histogram calibration brings ExecuTorch and TFLite to -0.2 (PyTorch's
+# HistogramObserver), but ONNX Runtime has no such observer: its percentile stand-in leaves ONNX at
+# -1.4, min-max -1.6, a real entropy search -52 (measured 2026-11-24, 500 images). QAT did not help
+# (PTQ of qat.pt 69.8 %). That one pair is an expected failure, every other pair must pass.
+MODELS = ["mobilenet_v2", "shufflenet_v2", "squeezenet1_1"]
+CALIB_METHOD = {"squeezenet1_1": "histogram"}
+OVER_GATE = {("squeezenet1_1", "onnx")}
 FORMATS = ["executorch", "tflite", "onnx"]
 MAX_DROP_POINTS = 1.0
 # int8 file / fp32 file. TFLite stores a float32 scale and an int64 zero point per output channel for
@@ -32,17 +33,21 @@ VALIDATION_IMAGES = 500  # the fixture run's whole validation split (10 classes 
 def test_int8_artifacts_keep_top1_and_are_small(model_name, trained_run, tmp_path):
     run = trained_run(model_name)
     summary = export_model(model_name, checkpoint=run.best_checkpoint, formats=FORMATS, precision=["fp32", "int8"],
-                           out=tmp_path, max_drop=MAX_DROP_POINTS, parity_size=VALIDATION_IMAGES, allow_mismatch=True)
+                           out=tmp_path, max_drop=MAX_DROP_POINTS, parity_size=VALIDATION_IMAGES, allow_mismatch=True,
+                           calib_method=CALIB_METHOD.get(model_name, "minmax"))
     by_key = {(r.format, r.precision): r for r in summary.results}
-    problems = []
+    problems, expected = [], []
     for format_name in FORMATS:
+        found = problems if (model_name, format_name) not in OVER_GATE else expected
         fp32, int8 = by_key[(format_name, "fp32")], by_key[(format_name, "int8")]
         if int8.status != "verified" or fp32.status != "verified":
-            problems.append(f"{format_name}: fp32 {fp32.status}, int8 {int8.status} {int8.reason}")
+            found.append(f"{format_name}: fp32 {fp32.status}, int8 {int8.status} {int8.reason}")
             continue
         drop = int8.parity["reference_top1"] - int8.parity["artifact_top1"]
         ratio = int8.size_bytes / fp32.size_bytes
         if drop > MAX_DROP_POINTS or ratio > MAX_SIZE_RATIO[format_name]:
-            problems.append(f"{format_name}: top-1 {int8.parity['artifact_top1']:.1f} vs fp32 "
-                            f"{int8.parity['reference_top1']:.1f} (drop {drop:.1f}), size ratio {ratio:.2f}")
+            found.append(f"{format_name}: top-1 {int8.parity['artifact_top1']:.1f} vs fp32 "
+                         f"{int8.parity['reference_top1']:.1f} (drop {drop:.1f}), size ratio {ratio:.2f}")
     assert not problems, f"{model_name}: " + "; ".join(problems)
+    if expected:
+        pytest.xfail(f"{model_name}, known over the gate: " + "; ".join(expected))

@@ -80,6 +80,34 @@ def test_onnx_static_int8_runs_in_onnxruntime_small_and_accurate(mobilenet, tmp_
     assert top1_points(logits, labels) >= fp32_top1 - MAX_DROP_POINTS
 
 
+@pytest.mark.slow
+def test_each_onnx_calibration_method_measures_its_own_ranges(mobilenet, tmp_path):
+    """No method name may be a silent alias of min-max (ORT's default 128-bin entropy search was one)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from edgekit.quantize.onnx_static import quantize_onnx_static
+
+    model, images, _, calibration, _ = mobilenet
+    fp32_path = tmp_path / "fp32.onnx"
+    torch.onnx.export(model, (torch.from_numpy(images[:1]),), str(fp32_path), dynamo=True, external_data=False)
+
+    def activation_scales(method: str) -> np.ndarray:
+        path = tmp_path / f"{method}.onnx"
+        quantize_onnx_static(fp32_path, path, calibration[:32], method=method)
+        graph = onnx.load(str(path)).graph
+        constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        scales = [constants[node.input[1]] for node in graph.node
+                  if node.op_type == "QuantizeLinear" and node.input[0] not in constants]
+        return np.array([float(scale) for scale in scales])
+
+    minmax = activation_scales("minmax")
+    for method in ("entropy", "percentile"):
+        other = activation_scales(method)
+        assert other.shape == minmax.shape
+        assert np.any(other < 0.99 * minmax), f"{method}: no range narrower than min-max's: an alias of min-max"
+
+
 def test_unknown_method_names_what_each_backend_supports():
     from edgekit.errors import EdgekitError
     from edgekit.quantize.onnx_static import calibration_settings
