@@ -16,8 +16,10 @@ from conftest import TINY_MODEL
 
 
 def run_export(*args: str):
+    # a narrow terminal, so a message that rich hard-wraps would break the assertions below
+    env = {**os.environ, "COLUMNS": "40"}
     return subprocess.run([sys.executable, "-m", "edgekit.cli.main", "export", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def assert_clean_failure(result, message: str) -> None:
@@ -48,6 +50,8 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
                                preprocessing=Preprocessing(img_size=64), state_dict={"w": torch.zeros(1)}), checkpoint)
     result = run_export("mobilenet_v2", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"))
     assert_clean_failure(result, "is a resnet18 checkpoint, not mobilenet_v2")
+    # the suggested command must survive the narrow terminal in one piece, ready to paste
+    assert f"edgekit export resnet18 --checkpoint {checkpoint}" in result.stderr
     assert artifact_folders(tmp_path / "out") == []
 
 

@@ -42,7 +42,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except EdgekitError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        # soft_wrap: the terminal may wrap, but no newline lands inside a path or a command to copy
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
