@@ -13,8 +13,8 @@ from edgekit.quantize.qat import EVAL_BATCH, quantization_aware_finetune
 
 # QAT must not break the model. A 20-step fine-tune of this 4-epoch run moves top-1 on 500 images by
 # a point or two either way (measured on two runs of the recipe: fp32 76.8 / 73.4 %, PTQ 77.0 / 73.6 %,
-# PTQ of qat.pt 75.6 / 73.4 %), so the gate
-# is looser than PTQ's one point; PTQ already loses nothing here, leaving QAT nothing to recover.
+# PTQ of qat.pt 75.6 / 73.4 %), so the gate is looser than PTQ's one point; PTQ already loses nothing
+# here, leaving QAT nothing to recover.
 MAX_QAT_DROP = 0.03
 
 
