@@ -8,6 +8,11 @@ from rich.console import Console
 
 from edgekit.errors import EdgekitError
 
+try:  # typer vendors click (0.29+); older typer uses click itself
+    from typer._click.exceptions import ClickException as UsageOrClickError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException as UsageOrClickError
+
 app = typer.Typer(
     name="edgekit",
     help="Train a lightweight image classifier and ship it to a phone: every artifact checked.",
@@ -38,27 +43,26 @@ for stage in (models_cmd, data_cmd, train_cmd, quantize_cmd, export_cmd):
     stage.register(app)
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
+    """Run the CLI: usage errors print the usage hint and one line (exit 2), EdgekitError one line (exit 1)."""
     try:
-        app(standalone_mode=False)
+        code = app(args=args, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as error:
         # soft_wrap: the terminal may wrap, but no newline lands inside a path or a command to copy
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
+    except UsageOrClickError as error:
+        # typer 0.29 vendors click as typer._click: `import click` would not catch these
+        error.show()
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except (typer.Abort,):
+    except typer.Abort:
+        err_console.print("[yellow]aborted[/]")
         sys.exit(1)
-    except Exception as error:  # click usage errors etc.
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    # without standalone mode, typer returns (not raises) the code of a `typer.Exit` or `--help`
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
