@@ -1,0 +1,159 @@
+"""The zoo on the full Fashion-MNIST: train every architecture, export each with int8, score every
+artifact on the official 10,000 test images, and write docs/zoo_results.md from what was measured.
+
+Phases, so that training can run on a GPU machine and export/scoring back on the CPU:
+
+    python scripts/zoo_results.py data  --work zoo/          # IDX files -> PNG class folders (60k train, 10k test)
+    python scripts/zoo_results.py train --work zoo/ [--models a,b] [--epochs 15] [--img-size 64] [--device cuda]
+    python scripts/zoo_results.py export --work zoo/         # edgekit export --int8, parity on the 10k test images
+    python scripts/zoo_results.py table --work zoo/ [--doc docs/zoo_results.md]
+
+`data` needs Debian's `dataset-fashion-mnist` (IDX files under /usr/share/datasets/fashion-mnist/).
+Every phase drives the real `edgekit` command line, so the figures are what a user would get.
+Nothing is written into docs/ unless every model listed has been trained and exported.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
+CLASSES = ["t-shirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
+ZOO = ["mobilenet_v1", "mobilenet_v2", "shufflenet_v1", "shufflenet_v2", "squeezenet1_0", "squeezenet1_1", "xception"]
+INT8_FORMATS = ("onnx", "tflite", "executorch")  # the int8 formats that run on Linux (Core ML does not)
+
+
+def read_idx(split: str) -> tuple[np.ndarray, np.ndarray]:
+    images = np.frombuffer(gzip.open(IDX_DIR / f"{split}-images-idx3-ubyte.gz").read(), np.uint8, offset=16)
+    labels = np.frombuffer(gzip.open(IDX_DIR / f"{split}-labels-idx1-ubyte.gz").read(), np.uint8, offset=8)
+    return images.reshape(-1, 28, 28), labels
+
+
+def phase_data(work: Path) -> None:
+    from PIL import Image
+
+    if not IDX_DIR.is_dir():
+        sys.exit(f"{IDX_DIR} not found: apt-get install dataset-fashion-mnist")
+    for split, folder in (("train", "train"), ("t10k", "test")):
+        images, labels = read_idx(split)
+        root = work / folder
+        done = root / ".complete"
+        if done.exists():
+            print(f"{root}: already written")
+            continue
+        for name in CLASSES:
+            (root / name).mkdir(parents=True, exist_ok=True)
+        for index, (image, label) in enumerate(zip(images, labels)):
+            Image.fromarray(image, mode="L").save(root / CLASSES[label] / f"{split}_{index:05d}.png")
+        done.write_text(f"{len(labels)} images\n")
+        print(f"{root}: {len(labels)} images")
+
+
+def edgekit(*args: str) -> None:
+    command = [sys.executable, "-m", "edgekit.cli.main", *args]
+    print("$ edgekit " + " ".join(args), flush=True)
+    subprocess.run(command, check=True)
+
+
+def phase_train(work: Path, models: list[str], epochs: int, img_size: int, device: str, batch_size: int,
+                extra: list[str]) -> None:
+    for model in models:
+        run = work / "runs" / model
+        if (run / "best.pt").exists():
+            print(f"{run}: already trained")
+            continue
+        edgekit("train", model, "--data", str(work / "train"), "--out", str(run), "--epochs", str(epochs),
+                "--img-size", str(img_size), "--batch-size", str(batch_size), "--device", device,
+                "--val-fraction", "0.1", *extra)
+        (run / "gpu.txt").write_text(device_name() + "\n")
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}, torch {torch.__version__})"
+    return f"CPU {platform.processor() or platform.machine()} (torch {torch.__version__})"
+
+
+def phase_export(work: Path, models: list[str]) -> None:
+    for model in models:
+        edgekit("export", model, "--checkpoint", str(work / "runs" / model / "best.pt"), "--int8",
+                "--formats", ",".join(INT8_FORMATS), "--val", str(work / "test"), "--parity-size", "10000",
+                "--out", str(work / "export"), "--allow-mismatch")
+
+
+def model_facts(img_size: int) -> dict[str, dict]:
+    done = subprocess.run([sys.executable, "-m", "edgekit.cli.main", "models", "list", "--json", "--num-classes", "10",
+                           "--img-size", str(img_size)], capture_output=True, text=True, check=True)
+    return {row["name"]: row for row in json.loads(done.stdout)}
+
+
+def training_seconds(run: Path) -> float:
+    with open(run / "metrics.csv", encoding="utf-8") as handle:
+        return sum(float(row["seconds"]) for row in csv.DictReader(handle))
+
+
+def phase_table(work: Path, models: list[str], doc: Path | None) -> str:
+    rows, gpu, img_size = [], None, None
+    for model in models:
+        run = work / "runs" / model
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        img_size = config["preprocessing"]["img_size"]
+        gpu = (run / "gpu.txt").read_text().strip() if (run / "gpu.txt").exists() else gpu
+        summary = json.loads((work / "export" / model / "summary.json").read_text(encoding="utf-8"))
+        by_key = {(a["format"], a["precision"]): a for a in summary["artifacts"]}
+        fp32 = by_key[("onnx", "fp32")]["parity"]["reference_top1"]
+        int8 = {f: (by_key.get((f, "int8")) or {}).get("parity") or {} for f in INT8_FORMATS}
+        rows.append((model, training_seconds(run), config["train_config"]["epochs"], fp32,
+                     {f: p.get("artifact_top1") for f, p in int8.items()}, summary["parity_images"]))
+    facts = model_facts(img_size)
+    lines = [f"| model | params | MACs at {img_size} px | training | epochs | fp32 top-1 | "
+             + " | ".join(f"int8 {f}" for f in INT8_FORMATS) + " |",
+             "|---|---:|---:|---:|---:|---:|" + "---:|" * len(INT8_FORMATS)]
+    for model, seconds, epochs, fp32, int8, _ in rows:
+        info = facts[model]
+        cells = [f"{int8[f]:.2f} %" if int8[f] is not None else "n/a" for f in INT8_FORMATS]
+        lines.append(f"| {model} | {info['params'] / 1e6:.2f} M | {info['macs'] / 1e6:.1f} M | {seconds / 60:.1f} min | "
+                     f"{epochs} | {fp32:.2f} % | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print(table)
+    if doc is not None:
+        doc.write_text(f"# The zoo on the full Fashion-MNIST\n\nMeasured by `scripts/zoo_results.py` "
+                       f"(training on {gpu or 'an unnamed device'}, export and scoring on {platform.processor() or platform.machine()}).\n"
+                       f"Top-1 on the official 10,000 test images ({rows[0][5]}).\n\n{table}\n", encoding="utf-8")
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phase", choices=("data", "train", "export", "table"))
+    parser.add_argument("--work", type=Path, default=Path("zoo"), help="Working folder (data, runs, exports).")
+    parser.add_argument("--models", default=",".join(ZOO), help="Comma-separated zoo names (default: all seven).")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--doc", type=Path, default=None, help="table: write this markdown file (e.g. docs/zoo_results.md).")
+    args, extra = parser.parse_known_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.phase == "data":
+        phase_data(args.work)
+    elif args.phase == "train":
+        phase_train(args.work, models, args.epochs, args.img_size, args.device, args.batch_size, extra)
+    elif args.phase == "export":
+        phase_export(args.work, models)
+    else:
+        phase_table(args.work, models, args.doc)
+
+
+if __name__ == "__main__":
+    main()
