@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgekit.errors import EdgekitError
+from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
 console = Console()
 METHOD_HELP = ("Activation range estimation: minmax, moving_average, histogram (all formats); ONNX Runtime also "
@@ -38,7 +39,7 @@ def quantize_command(
     max_train_images: Optional[int] = typer.Option(None, "--max-train-images", help="--qat: fine-tune on a seeded, class-balanced subset of this many training images (default: the whole training split)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where sensitivity.json/.png and qat.pt go. Default: the checkpoint's run directory."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (class folders or flat, recursive). Default: the shipped calibration/ set."),
-    calib_size: int = typer.Option(200, "--calib-size", help="Number of calibration images (1 to 5000; all if fewer exist)."),
+    calib_size: int = typer.Option(DEFAULT_CALIBRATION_IMAGES, "--calib-size", help="Number of calibration images (1 to 5000; all if fewer exist)."),
     method: str = typer.Option("minmax", "--method", help=METHOD_HELP),
     eval_size: int = typer.Option(200, "--eval-size", help="--sensitivity: validation images the logits are compared on (seeded sample)."),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="--sensitivity: only the first N conv/linear layers (in model order)."),
