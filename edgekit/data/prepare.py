@@ -33,7 +33,7 @@ from typing import Callable, Optional
 from PIL import Image
 
 from edgekit.data.audit import ImageRecord, inspect_image, printable
-from edgekit.data.folder import scan_image_folder, stratified_split, write_split_file
+from edgekit.data.folder import scan_image_folder, stratified_split, write_prepared_splits
 from edgekit.errors import EdgekitError
 
 AUGMENTED_DIR = "augmented"
@@ -239,10 +239,7 @@ def top_up(train: list[tuple[Path, int]], totals: dict[int, int], minimum: int, 
 # ----------------------------------------------------------------------------- writing
 
 def write_prepared(build_dir: Path, report: PrepareReport) -> None:
-    (build_dir / "classes.txt").write_text("\n".join(report.classes) + "\n", encoding="utf-8")
-    (build_dir / "source.txt").write_text(str(report.source) + "\n", encoding="utf-8")
-    for name, samples in report.splits.items():
-        write_split_file(build_dir / f"{name}.txt", samples, report.source)
+    write_prepared_splits(build_dir, report.classes, report.source, report.splits)
     lines = [f"{printable(d.path.relative_to(report.source).as_posix())}\t{d.kind}\t{printable(d.detail)}" for d in report.dropped]
     (build_dir / "dropped.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     (build_dir / "prepare.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
