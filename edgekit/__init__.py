@@ -1,7 +1,7 @@
 """edgekit: a lightweight image classifier from training to a phone, every artifact checked."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from edgekit.version import __version__
 
 from edgekit.errors import EdgekitError
 from edgekit.models import create_model, get_model_info, list_models

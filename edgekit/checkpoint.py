@@ -12,8 +12,6 @@ It is a plain dict of primitives and tensors, so it loads with `torch.load(weigh
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import torch
 from torch import nn
 
 from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write
 from edgekit.preprocess import Preprocessing
 
 CHECKPOINT_FORMAT = "edgekit-checkpoint/1"
@@ -55,16 +54,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path | str, **extra) -> None:
     atomic_torch_save({**checkpoint.to_dict(), **extra}, Path(path))
 
 
-def atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(obj, tmp_name)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+def atomic_torch_save(obj, path: Path | str) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def read_checkpoint_dict(path: Path | str) -> dict:
@@ -110,8 +101,8 @@ def load_state_dict_checked(model: nn.Module, state_dict: dict, source: str) -> 
     model.load_state_dict(state_dict)
 
 
-def load_weights_file(model: nn.Module, path: Path | str) -> nn.Module:
-    """--weights PATH: a bare state dict (or an edgekit checkpoint's state_dict) loaded strictly."""
+def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
+    """The weights in a file: a bare state dict, {"state_dict": ...} or an edgekit checkpoint."""
     data = read_checkpoint_dict(path)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         data = data["state_dict"]
@@ -119,5 +110,10 @@ def load_weights_file(model: nn.Module, path: Path | str) -> nn.Module:
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise EdgekitError(f"{path} holds no state dict of tensors")
-    load_state_dict_checked(model, data, source=str(path))
+    return data
+
+
+def load_weights_file(model: nn.Module, path: Path | str) -> nn.Module:
+    """--weights PATH: a bare state dict (or an edgekit checkpoint's state_dict) loaded strictly."""
+    load_state_dict_checked(model, read_state_dict(path), source=str(path))
     return model

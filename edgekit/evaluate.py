@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.checkpoint import Checkpoint
-from edgekit.data.folder import Splits, is_prepared, load_splits
+from edgekit.data.folder import Splits, load_splits
 from edgekit.errors import EdgekitError
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.predictor import Predictor, TorchPredictor
 from edgekit.preprocess import Preprocessing
+from edgekit.rundir import RunDir, run_or_sample_splits
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
 
@@ -162,10 +163,12 @@ def resolve_eval_data(checkpoint_path: Path, data: Path | None, split: str, seed
     """
     if split not in SPLIT_CHOICES:
         raise EdgekitError(f"unknown split '{split}': use one of {', '.join(SPLIT_CHOICES)}")
-    run_splits = Path(checkpoint_path).parent / "splits"
     if data is None:
-        data = run_splits if is_prepared(run_splits) else SAMPLE_DATA_DIR
-    splits: Splits = load_splits(data, seed=seed)
+        labelled = run_or_sample_splits(checkpoint_path)
+        data = RunDir.of_checkpoint(checkpoint_path).splits_dir if labelled.source == "run" else SAMPLE_DATA_DIR
+        splits: Splits = labelled.splits if labelled.source == "run" or seed == 0 else load_splits(data, seed=seed)
+    else:
+        splits = load_splits(data, seed=seed)
     samples = splits.train + splits.val + splits.test if split == "all" else getattr(splits, split)
     if not samples:
         raise EdgekitError(f"the {split} split of {data} is empty")

@@ -14,12 +14,16 @@ A checkpoint's run is the folder it lies in. Later stages never import the train
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.data.folder import Splits, is_prepared, load_splits
+from edgekit.data.folder import Splits, is_prepared, load_splits, write_prepared_splits
 from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_json, atomic_write_text
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.preprocess import Preprocessing
 
@@ -30,6 +34,7 @@ BEST_NAME = "best.pt"
 LAST_NAME = "last.pt"
 QAT_NAME = "qat.pt"
 METRICS_NAME = "metrics.csv"
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds")
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,58 @@ class RunDir:
         if not self.has_splits():
             raise EdgekitError(f"{self.path} has no recorded splits ({SPLITS_DIR}/)")
         return load_splits(self.splits_dir)
+
+    # ------------------------------------------------------------------ writing (training)
+    def write_config(self, train_config: dict, classes: list[str], preprocessing: Preprocessing, splits: Splits) -> Path:
+        from edgekit.version import __version__
+
+        return atomic_write_json(self.config_path, {
+            "train_config": train_config, "classes": list(classes), "preprocessing": preprocessing.to_dict(),
+            "edgekit_version": __version__,
+            "split_sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}})
+
+    def write_labels(self, classes: list[str]) -> Path:
+        return atomic_write_text(self.labels_path, "\n".join(classes) + "\n")
+
+    def write_splits(self, splits: Splits) -> Path:
+        """The splits as a prepared directory (the data/prepare format; load_splits reads it back).
+        An empty test split is not written."""
+        parts = {name: getattr(splits, name) for name in ("train", "val", "test") if name != "test" or splits.test}
+        return write_prepared_splits(self.splits_dir, splits.classes, Path(splits.root).resolve(), parts)
+
+    def write_metrics(self, history: list[dict]) -> Path:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+        return atomic_write_text(self.metrics_path, buffer.getvalue())
+
+    def remove_unfinished(self, existed_before: bool) -> None:
+        """A run that failed before its first epoch ended leaves nothing behind (a later one may resume)."""
+        if self.last.exists() or not self.path.exists():
+            return
+        if not existed_before:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for path in (self.config_path, self.labels_path):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.splits_dir, ignore_errors=True)
+
+
+def recorded_train_config(checkpoint_path: Path | str, meta: dict) -> dict:
+    """The training options a checkpoint came from: its run's config.json, else the JSON string
+    training records in the checkpoint's meta; {} when neither is there or readable."""
+    run = RunDir.of_checkpoint(checkpoint_path)
+    if run.has_config():
+        try:
+            return run.train_config()
+        except EdgekitError:
+            pass
+    try:
+        recorded = meta["train_config"]
+        return dict(json.loads(recorded) if isinstance(recorded, str) else recorded)
+    except (KeyError, TypeError, ValueError):
+        return {}
 
 
 @dataclass(frozen=True)

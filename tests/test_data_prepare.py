@@ -146,13 +146,13 @@ def test_originals_keep_their_bytes_and_mtimes_through_every_option(tmp_path):
 
 
 def test_a_training_run_can_record_splits_that_include_the_flipped_copies(tmp_path):
-    from edgekit.train import write_splits
+    from edgekit.rundir import RunDir
 
     root = make_clean_dataset(tmp_path / "data", per_class=4)
     prepare_dataset(root, tmp_path / "prep", min_per_class=6)
     splits = load_splits(tmp_path / "prep")
 
-    write_splits(tmp_path / "run", splits)  # what `edgekit train --data prep` records
+    RunDir(tmp_path / "run").write_splits(splits)  # what `edgekit train --data prep` records
     recorded = load_splits(tmp_path / "run" / "splits")
 
     assert split_sets(recorded) == split_sets(splits) and recorded.classes == splits.classes

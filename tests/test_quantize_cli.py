@@ -53,3 +53,60 @@ def test_unknown_calibration_method_is_a_clean_error_naming_the_choices(tiny_run
     assert result.returncode == 1
     assert "minmax, moving_average, histogram" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def activation_scales(graph) -> list[float]:
+    """The scales of a converted PT2E graph's per-tensor (activation) quantize nodes, in graph order."""
+    import torch
+
+    target = torch.ops.quantized_decomposed.quantize_per_tensor.default
+    return [float(node.args[1]) for node in graph.graph.nodes if node.op == "call_function" and node.target == target]
+
+
+def test_each_method_calibrates_its_own_activation_scales(tiny_run):
+    """The quantizer sensitivity and QAT build from `--method` really observes differently: same
+    model, same images, other scales (real torchao observers)."""
+    import torch
+
+    from edgekit.quantize.calibration import load_calibration_images
+    from edgekit.quantize.pt2e import quantize_pt2e, xnnpack_quantizer
+
+    checkpoint = load_checkpoint(tiny_run.best_checkpoint)
+    calibration = load_calibration_images(checkpoint.preprocessing, num_images=16, show_progress=False)
+    example = torch.from_numpy(calibration[:4])
+    scales = {method: activation_scales(quantize_pt2e(checkpoint.build_model(), example, xnnpack_quantizer(method),
+                                                      calibration, show_progress=False))
+              for method in ("minmax", "histogram")}
+    assert len(scales["minmax"]) == len(scales["histogram"]) > 0
+    assert scales["minmax"] != scales["histogram"]
+
+
+@pytest.mark.slow
+def test_sensitivity_honours_method(trained_run, tmp_path):
+    """Through the CLI: the method is recorded and the layers' logit cosines move with it (the
+    10-class run: the tiny 2-class run's logits agree to float32 precision either way)."""
+    run = trained_run("mobilenet_v2")
+    reports = {}
+    for method in ("minmax", "histogram"):
+        out = tmp_path / method
+        result = run_cli("quantize", str(run.run_dir), "--sensitivity", "--max-layers", "4", "--eval-size", "48",
+                         "--calib-size", "16", "--method", method, "--out", str(out))
+        assert result.returncode == 0, result.stdout + result.stderr
+        reports[method] = json.loads((out / "sensitivity.json").read_text())
+    assert reports["minmax"]["method"] == "minmax" and reports["histogram"]["method"] == "histogram"
+    cosines = {method: {row["name"]: row["cosine"] for row in report["layers"]} for method, report in reports.items()}
+    assert cosines["minmax"].keys() == cosines["histogram"].keys()
+    assert cosines["minmax"] != cosines["histogram"], "the same logits with either method: --method was ignored"
+
+
+def test_qat_honours_method(tiny_run, tmp_path):
+    metas = {}
+    for method in ("minmax", "histogram"):
+        out = tmp_path / method
+        result = run_cli("quantize", str(tiny_run.run_dir), "--qat", "--epochs", "1", "--batch-size", "8",
+                         "--calib-size", "16", "--method", method, "--out", str(out))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"calibrated with {method}" in result.stdout
+        metas[method] = load_checkpoint(out / "qat.pt").meta
+    assert metas["minmax"]["qat_calibration_method"] == "minmax"
+    assert metas["histogram"]["qat_calibration_method"] == "histogram"

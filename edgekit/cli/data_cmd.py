@@ -10,7 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from edgekit.data.prepare import PrepareOptions
+
 console = Console()
+PREPARE = PrepareOptions()  # the flags' defaults
 data_app = typer.Typer(no_args_is_help=True, help="Look at a folder-per-class data set and prepare clean, fixed splits.")
 
 LISTED = 20  # problem files printed on the console; the full lists are in the output files
@@ -94,19 +97,19 @@ def prepare_command(
     data_dir: Path = typer.Argument(..., help="Class-folder directory: DIR/<class>/<image>. Only read, never written."),
     out: Path = typer.Option(..., "--out", help="Prepared directory to create (split lists, dropped.txt, prepare.json, "
                              "augmented copies). Must not be DIR or inside it; use it as `edgekit train --data OUT`."),
-    min_side: Optional[int] = typer.Option(None, "--min-side", help="Drop images whose shorter side is under N px."),
+    min_side: Optional[int] = typer.Option(PREPARE.min_side, "--min-side", help="Drop images whose shorter side is under N px."),
     aspect_range: Optional[tuple[float, float]] = typer.Option(None, "--aspect-range", metavar="LO HI",
                                                                help="Drop images whose width/height is outside LO..HI "
                                                                "(e.g. 0.5 2); same as --min-aspect LO --max-aspect HI."),
-    min_aspect: Optional[float] = typer.Option(None, "--min-aspect", help="Drop images whose width/height is under this ratio."),
-    max_aspect: Optional[float] = typer.Option(None, "--max-aspect", help="Drop images whose width/height is over this ratio."),
-    drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="Keep one file of each set of byte-identical files (the first in path order)."),
-    max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="Keep at most N images per class (a random draw fixed by --seed)."),
-    min_per_class: Optional[int] = typer.Option(None, "--min-per-class", help="Top up classes under N images with horizontally flipped copies of their "
+    min_aspect: Optional[float] = typer.Option(PREPARE.min_aspect, "--min-aspect", help="Drop images whose width/height is under this ratio."),
+    max_aspect: Optional[float] = typer.Option(PREPARE.max_aspect, "--max-aspect", help="Drop images whose width/height is over this ratio."),
+    drop_duplicates: bool = typer.Option(PREPARE.drop_duplicates, "--drop-duplicates", help="Keep one file of each set of byte-identical files (the first in path order)."),
+    max_per_class: Optional[int] = typer.Option(PREPARE.max_per_class, "--max-per-class", help="Keep at most N images per class (a random draw fixed by --seed)."),
+    min_per_class: Optional[int] = typer.Option(PREPARE.min_per_class, "--min-per-class", help="Top up classes under N images with horizontally flipped copies of their "
                                                 "training images (at most one each), written under OUT/augmented/<class>/."),
-    val: float = typer.Option(0.2, "--val", help="Fraction of each class held out for validation."),
-    test: float = typer.Option(0.0, "--test", help="Fraction of each class held out for a test split (0: none)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split and of the --max-per-class draw: same seed, same files."),
+    val: float = typer.Option(PREPARE.val, "--val", help="Fraction of each class held out for validation."),
+    test: float = typer.Option(PREPARE.test, "--test", help="Fraction of each class held out for a test split (0: none)."),
+    seed: int = typer.Option(PREPARE.seed, "--seed", help="Seed of the split and of the --max-per-class draw: same seed, same files."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT written by an earlier `edgekit data prepare`."),
 ) -> None:
     """Drop unusable images, apply the chosen cleaning steps, and write a fixed stratified split.
@@ -114,15 +117,16 @@ def prepare_command(
     Unreadable and non-image files are always dropped and listed (console and OUT/dropped.txt).
     Your files are never modified; OUT appears complete or not at all.
     """
-    from edgekit.data.prepare import prepare_dataset
     from edgekit.data.audit import printable
+    from edgekit.data.prepare import prepare_dataset
 
+    options = PrepareOptions.from_flags(aspect_range=aspect_range, min_side=min_side, min_aspect=min_aspect,
+                                        max_aspect=max_aspect, drop_duplicates=drop_duplicates,
+                                        max_per_class=max_per_class, min_per_class=min_per_class, val=val,
+                                        test=test, seed=seed)
     with _progress() as progress:
         on_start, on_file = _hooks(progress, "decoding images")
-        report = prepare_dataset(data_dir, out, min_side=min_side, aspect_range=aspect_range, min_aspect=min_aspect, max_aspect=max_aspect,
-                                 drop_duplicates=drop_duplicates, max_per_class=max_per_class,
-                                 min_per_class=min_per_class, val=val, test=test, seed=seed, overwrite=overwrite,
-                                 on_start=on_start, on_file=on_file)
+        report = prepare_dataset(data_dir, out, options, overwrite=overwrite, on_start=on_start, on_file=on_file)
     dropped_file = report.out / "dropped.txt"
     unusable = [(printable(d.path.relative_to(report.source)), d.detail) for d in report.dropped
                 if d.kind in ("unreadable", "not-an-image", "name-not-utf8")]

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgekit.errors import EdgekitError
+from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
 console = Console()
 METHOD_HELP = ("Activation range estimation: minmax, moving_average, histogram (all formats); ONNX Runtime also "
@@ -38,7 +39,7 @@ def quantize_command(
     max_train_images: Optional[int] = typer.Option(None, "--max-train-images", help="--qat: fine-tune on a seeded, class-balanced subset of this many training images (default: the whole training split)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where sensitivity.json/.png and qat.pt go. Default: the checkpoint's run directory."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (class folders or flat, recursive). Default: the shipped calibration/ set."),
-    calib_size: int = typer.Option(200, "--calib-size", help="Number of calibration images (1 to 5000; all if fewer exist)."),
+    calib_size: int = typer.Option(DEFAULT_CALIBRATION_IMAGES, "--calib-size", help="Number of calibration images (1 to 5000; all if fewer exist)."),
     method: str = typer.Option("minmax", "--method", help=METHOD_HELP),
     eval_size: int = typer.Option(200, "--eval-size", help="--sensitivity: validation images the logits are compared on (seeded sample)."),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="--sensitivity: only the first N conv/linear layers (in model order)."),
@@ -57,9 +58,9 @@ def quantize_command(
     out_dir = out or path.parent
     out_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
     if qat:
-        run_qat(path, calibration, epochs, lr, batch_size, max_train_images, out_dir)
+        run_qat(path, calibration, epochs, lr, batch_size, max_train_images, out_dir, method)
     if sensitivity:
-        run_sensitivity(path, checkpoint, calibration, eval_size, max_layers, worst, out_dir)
+        run_sensitivity(path, checkpoint, calibration, eval_size, max_layers, worst, out_dir, method)
     if not (qat or sensitivity):
         run_ptq_report(path, checkpoint, calibration, method)
 
@@ -67,9 +68,9 @@ def quantize_command(
 def validation_batch(path: Path, checkpoint, limit: int | None = None, seed: int = 0):
     import numpy as np
 
-    from edgekit.quantize.qat import run_splits
+    from edgekit.rundir import run_or_sample_splits
 
-    samples = run_splits(path.parent).val
+    samples = run_or_sample_splits(path).splits.val
     if limit and len(samples) > limit:
         samples = sorted(random.Random(seed).sample(samples, limit), key=lambda s: str(s[0]))
     return checkpoint.preprocessing.load_batch([p for p, _ in samples]), np.array([label for _, label in samples])
@@ -97,7 +98,8 @@ def run_ptq_report(path: Path, checkpoint, calibration, method: str) -> None:
     console.print(table)
 
 
-def run_sensitivity(path: Path, checkpoint, calibration, eval_size: int, max_layers, worst: int, out_dir: Path) -> None:
+def run_sensitivity(path: Path, checkpoint, calibration, eval_size: int, max_layers, worst: int, out_dir: Path,
+                    method: str) -> None:
     import torch
 
     from edgekit.quantize.sensitivity import (layer_sensitivity, plot_sensitivity, save_sensitivity_json,
@@ -105,23 +107,24 @@ def run_sensitivity(path: Path, checkpoint, calibration, eval_size: int, max_lay
 
     images, labels = validation_batch(path, checkpoint, eval_size)
     rows = layer_sensitivity(checkpoint.build_model(), torch.from_numpy(images[:1]), calibration, images, labels,
-                             max_layers=max_layers)
+                             max_layers=max_layers, method=method)
     console.print(sensitivity_table(rows, worst))
     json_path = save_sensitivity_json(rows, out_dir / "sensitivity.json", checkpoint=str(path.resolve()),
                                       model=checkpoint.model_name, eval_images=len(labels), calibration_images=len(calibration),
-                                      quantizer="torchao PT2E + XNNPACKQuantizer, one layer at a time")
+                                      method=method, quantizer="torchao PT2E + XNNPACKQuantizer, one layer at a time")
     png_path = plot_sensitivity(rows, out_dir / "sensitivity.png", worst)
     keep = ",".join(row.name for row in rows[:3])
     console.print(f"wrote {json_path} and {png_path}\nto keep the worst layers in float: "
                   f"edgekit export {checkpoint.model_name} --checkpoint {path} --int8 --keep-float {keep}")
 
 
-def run_qat(path: Path, calibration, epochs: int, lr: float, batch_size: int, max_train_images, out_dir: Path) -> None:
+def run_qat(path: Path, calibration, epochs: int, lr: float, batch_size: int, max_train_images, out_dir: Path,
+            method: str) -> None:
     from edgekit.quantize.qat import quantization_aware_finetune
 
     result = quantization_aware_finetune(path, calibration, epochs=epochs, lr=lr, batch_size=batch_size,
-                                         out=out_dir / "qat.pt", max_train_images=max_train_images)
-    table = Table(title=f"validation top-1 ({result.val_images} images), evaluated in PyTorch")
+                                         out=out_dir / "qat.pt", max_train_images=max_train_images, method=method)
+    table = Table(title=f"validation top-1 ({result.val_images} images), evaluated in PyTorch; PTQ calibrated with {method}")
     table.add_column("model")
     table.add_column("top-1")
     for name, value in (("fp32 (checkpoint)", result.fp32_top1), ("int8 PTQ of the checkpoint", result.ptq_top1),

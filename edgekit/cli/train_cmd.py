@@ -10,9 +10,51 @@ from rich.console import Console
 from rich.table import Table
 
 from edgekit.errors import EdgekitError
-from edgekit.paths import SAMPLE_DATA_DIR
+from edgekit.train.config import TrainConfig, config_default as D
+from edgekit.train.events import EpochEvent, ProgressEvent
 
 console = Console()
+# TrainConfig fields `edgekit train` sets from its flags (crop_scale_min has no flag: the default)
+TRAIN_FLAGS = ("model", "data", "out", "epochs", "batch_size", "img_size", "lr", "weight_decay", "optimizer",
+               "warmup_epochs", "label_smoothing", "seed", "device", "workers", "amp", "channels_last", "compile",
+               "weights", "freeze_backbone_epochs", "model_options", "resize", "normalization", "val_fraction",
+               "max_train_images", "resume")
+
+
+class RichTrainDisplay:
+    """Renders training's events (edgekit.train.events): a transient progress bar per task and a
+    line per finished epoch."""
+
+    def __init__(self, out: Console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[stats]}"), console=out, transient=True)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "RichTrainDisplay":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def __call__(self, event) -> None:
+        if isinstance(event, EpochEvent):
+            self.progress.console.print(epoch_line(event.row, event.is_best))
+        elif isinstance(event, ProgressEvent):
+            if event.kind == "start":
+                self.tasks[event.task] = self.progress.add_task(event.task, total=event.total, stats="")
+            elif event.kind == "advance" and event.task in self.tasks:
+                self.progress.update(self.tasks[event.task], advance=1, stats=event.stats)
+            elif event.kind == "finish" and event.task in self.tasks:
+                self.progress.remove_task(self.tasks.pop(event.task))
+
+
+def epoch_line(row: dict, is_best: bool) -> str:
+    return (f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}  "
+            f"val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}  {row['images_per_s']:.0f} img/s"
+            + ("  [green]best[/]" if is_best else ""))
 
 
 def parse_model_options(pairs: list[str]) -> dict:
@@ -31,42 +73,40 @@ def parse_model_options(pairs: list[str]) -> dict:
 
 def train_command(
     model: str = typer.Argument(..., help="Architecture name from `edgekit models list`, e.g. mobilenet_v2."),
-    data: Path = typer.Option(SAMPLE_DATA_DIR, "--data", help="Class-folder directory (DIR/<class>/<image>) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
+    data: Path = typer.Option(Path(D("data")), "--data", help="Class-folder directory (DIR/<class>/<image>) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: runs/<model>-<timestamp>."),
-    epochs: int = typer.Option(30, "--epochs", help="Number of epochs."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Images per optimisation step (summed over GPUs under torchrun)."),
-    img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size in pixels. Default: the model's own (224 for most); 64 suits the 28 px samples."),
-    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate of the backbone (a new head gets 10x)."),
-    weight_decay: float = typer.Option(0.05, "--weight-decay", help="Weight decay (not applied to biases and norm layers)."),
-    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd (momentum 0.9, Nesterov)."),
-    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear learning-rate warm-up before the cosine decay, in epochs."),
-    label_smoothing: float = typer.Option(0.1, "--label-smoothing", help="Label smoothing of the cross-entropy loss."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split, the initialisation, the sampling and the augmentation."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading worker processes. Default: 0 on CPU, up to 8 on CUDA."),
-    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="Mixed precision (bf16, else fp16 with loss scaling). Default: on for CUDA, never on CPU."),
-    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="channels_last memory format. Default: on for CUDA."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the model for training."),
+    epochs: int = typer.Option(D("epochs"), "--epochs", help="Number of epochs."),
+    batch_size: int = typer.Option(D("batch_size"), "--batch-size", help="Images per optimisation step (summed over GPUs under torchrun)."),
+    img_size: Optional[int] = typer.Option(D("img_size"), "--img-size", help="Square input size in pixels. Default: the model's own (224 for most); 64 suits the 28 px samples."),
+    lr: float = typer.Option(D("lr"), "--lr", help="Peak learning rate of the backbone (a new head gets 10x)."),
+    weight_decay: float = typer.Option(D("weight_decay"), "--weight-decay", help="Weight decay (not applied to biases and norm layers)."),
+    optimizer: str = typer.Option(D("optimizer"), "--optimizer", help="adamw or sgd (momentum 0.9, Nesterov)."),
+    warmup_epochs: float = typer.Option(D("warmup_epochs"), "--warmup-epochs", help="Linear learning-rate warm-up before the cosine decay, in epochs."),
+    label_smoothing: float = typer.Option(D("label_smoothing"), "--label-smoothing", help="Label smoothing of the cross-entropy loss."),
+    seed: int = typer.Option(D("seed"), "--seed", help="Seed of the split, the initialisation, the sampling and the augmentation."),
+    device: str = typer.Option(D("device"), "--device", help="auto (CUDA when present), cpu or cuda."),
+    workers: Optional[int] = typer.Option(D("workers"), "--workers", help="Data-loading worker processes. Default: 0 on CPU, up to 8 on CUDA."),
+    amp: Optional[bool] = typer.Option(D("amp"), "--amp/--no-amp", help="Mixed precision (bf16, else fp16 with loss scaling). Default: on for CUDA, never on CPU."),
+    channels_last: Optional[bool] = typer.Option(D("channels_last"), "--channels-last/--no-channels-last", help="channels_last memory format. Default: on for CUDA."),
+    compile: bool = typer.Option(D("compile"), "--compile", help="torch.compile the model for training."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Transfer learning: a state dict or checkpoint; every tensor matching by name and shape is loaded, the rest (the head) is new."),
-    freeze_backbone_epochs: int = typer.Option(0, "--freeze-backbone-epochs", help="With --weights: train only the new head for the first N epochs."),
+    freeze_backbone_epochs: int = typer.Option(D("freeze_backbone_epochs"), "--freeze-backbone-epochs", help="With --weights: train only the new head for the first N epochs."),
     option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE (repeatable), e.g. --option width_mult=0.5."),
-    resize: str = typer.Option("center_crop", "--resize", help="center_crop (resize then crop the centre) or letterbox (fit and pad)."),
-    normalization: str = typer.Option("dataset", "--normalization", help="dataset (mean/std of the training split) or imagenet (for ImageNet-pretrained weights)."),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Fraction of each class held out for validation (raw class folders only)."),
-    max_train_images: Optional[int] = typer.Option(None, "--max-train-images", help="Train on a seeded, class-balanced subset of this many images."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (same settings as it started with)."),
+    resize: str = typer.Option(D("resize"), "--resize", help="center_crop (resize then crop the centre) or letterbox (fit and pad)."),
+    normalization: str = typer.Option(D("normalization"), "--normalization", help="dataset (mean/std of the training split) or imagenet (for ImageNet-pretrained weights)."),
+    val_fraction: float = typer.Option(D("val_fraction"), "--val-fraction", help="Fraction of each class held out for validation (raw class folders only)."),
+    max_train_images: Optional[int] = typer.Option(D("max_train_images"), "--max-train-images", help="Train on a seeded, class-balanced subset of this many images."),
+    resume: bool = typer.Option(D("resume"), "--resume", help="Continue the run in --out from its last.pt (same settings as it started with)."),
 ) -> None:
     """Train MODEL on a class folder; writes best.pt, last.pt, metrics and curves to the run directory."""
-    from edgekit.train import TrainConfig, train
+    from edgekit.train import train
 
-    config = TrainConfig(model=model, data=str(data), out=str(out) if out else None, epochs=epochs, batch_size=batch_size,
-                         img_size=img_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-                         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, seed=seed, device=device,
-                         workers=workers, amp=amp, channels_last=channels_last, compile=compile,
-                         weights=str(weights) if weights else None, freeze_backbone_epochs=freeze_backbone_epochs,
-                         model_options=parse_model_options(option), resize=resize, normalization=normalization,
-                         val_fraction=val_fraction, max_train_images=max_train_images, resume=resume)
-    result = train(config)
+    flags = dict(locals())
+    flags.update(data=str(data), out=str(out) if out else None, weights=str(weights) if weights else None,
+                 model_options=parse_model_options(option))
+    config = TrainConfig(**{name: flags[name] for name in TRAIN_FLAGS})
+    with RichTrainDisplay(console) as display:
+        result = train(config, on_event=display)
     console.print(f"best validation accuracy [bold]{result.best_val_acc:.4f}[/]  run: {result.run_dir}")
     console.print(f"  best checkpoint: {result.best_checkpoint}\n  last checkpoint: {result.last_checkpoint}")
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from edgekit.data.folder import scan_image_folder
 from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write, atomic_write_text
 
 # PIL modes grouped by what a training pipeline has to do about them (all become RGB via load_rgb)
 GREYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -176,14 +177,21 @@ def audit_dataset(root: Path | str, *, on_file: Optional[Callable[[], None]] = N
     (a progress bar's hooks).
     """
     index = scan_image_folder(root)
+    records = inspect_images(index.samples, on_start=on_start, on_file=on_file)
+    return AuditReport(root=index.root, classes=index.classes, records=records, non_images=[(p.resolve(), reason) for p, reason in index.skipped])
+
+
+def inspect_images(samples: list[tuple[Path, int]], *, on_file: Optional[Callable[[], None]] = None,
+                   on_start: Optional[Callable[[int], None]] = None) -> list[ImageRecord]:
+    """Decode every (path, label) of a scanned folder: the loop audit and prepare share."""
     if on_start is not None:
-        on_start(len(index.samples))
+        on_start(len(samples))
     records = []
-    for path, label in index.samples:
+    for path, label in samples:
         records.append(inspect_image(path, label))
         if on_file is not None:
             on_file()
-    return AuditReport(root=index.root, classes=index.classes, records=records, non_images=[(p.resolve(), reason) for p, reason in index.skipped])
+    return records
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -221,7 +229,7 @@ def plot_class_counts(report: AuditReport, path: Path) -> None:
     ax.set_title(f"{len(names)} classes, {sum(values)} images (red: under half the mean)")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")  # the path may be a temporary name
     plt.close(fig)
 
 
@@ -247,17 +255,8 @@ def plot_sizes(report: AuditReport, path: Path) -> None:
     ax.set_ylabel("height (px)")
     ax.set_title(f"image sizes: {len(sizes)} distinct, {len(report.readable)} images")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")  # the path may be a temporary name
     plt.close(fig)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_audit_outputs(report: AuditReport, out_dir: Path | str) -> list[Path]:
@@ -265,8 +264,7 @@ def write_audit_outputs(report: AuditReport, out_dir: Path | str) -> list[Path]:
     out_dir = check_out_dir(Path(out_dir), report.root)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, counts_path, sizes_path = out_dir / "audit.json", out_dir / "class_counts.png", out_dir / "sizes.png"
-    text = json.dumps(report.to_dict(), indent=2) + "\n"
-    _atomic_write(json_path, lambda p: p.write_text(text, encoding="utf-8"))
-    _atomic_write(counts_path, lambda p: plot_class_counts(report, p))
-    _atomic_write(sizes_path, lambda p: plot_sizes(report, p))
+    atomic_write_text(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
+    atomic_write(counts_path, lambda p: plot_class_counts(report, p))
+    atomic_write(sizes_path, lambda p: plot_sizes(report, p))
     return [json_path, counts_path, sizes_path]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_text
 from edgekit.paths import IMAGE_SUFFIXES
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -133,7 +134,37 @@ def _list_entry(path: Path, root: Path) -> str:
 
 def write_split_file(path: Path, samples: list[tuple[Path, int]], root: Path) -> None:
     lines = [f"{_list_entry(p, root)}\t{label}" for p, label in samples]
-    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def write_prepared_splits(directory: Path | str, classes: list[str], source: Path | str,
+                          splits: dict[str, list[tuple[Path, int]]]) -> Path:
+    """The one writer of the prepared-directory format (`edgekit data prepare`'s output and a
+    run's splits/): classes.txt, source.txt and one `<split>.txt` per entry of `splits`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(directory / "classes.txt", "\n".join(classes) + "\n")
+    atomic_write_text(directory / "source.txt", str(source) + "\n")
+    for name, samples in splits.items():
+        write_split_file(directory / f"{name}.txt", samples, Path(source))
+    return directory
+
+
+def subset_per_class(samples: list[tuple[Path, int]], max_images: int, seed: int) -> list[tuple[Path, int]]:
+    """A seeded subset keeping the class balance (round-robin over the shuffled classes)."""
+    by_class: dict[int, list] = {}
+    for sample in sorted(samples):
+        by_class.setdefault(sample[1], []).append(sample)
+    rng = random.Random(seed)
+    for items in by_class.values():
+        rng.shuffle(items)
+    chosen, round_index = [], 0
+    while len(chosen) < max_images and any(round_index < len(v) for v in by_class.values()):
+        for label in sorted(by_class):
+            if round_index < len(by_class[label]) and len(chosen) < max_images:
+                chosen.append(by_class[label][round_index])
+        round_index += 1
+    return chosen
 
 
 def is_prepared(directory: Path) -> bool:

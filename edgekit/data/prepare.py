@@ -26,14 +26,14 @@ import os
 import random
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from PIL import Image
 
-from edgekit.data.audit import ImageRecord, inspect_image, printable
-from edgekit.data.folder import scan_image_folder, stratified_split, write_split_file
+from edgekit.data.audit import ImageRecord, inspect_images, printable
+from edgekit.data.folder import scan_image_folder, stratified_split, write_prepared_splits
 from edgekit.errors import EdgekitError
 
 AUGMENTED_DIR = "augmented"
@@ -239,10 +239,7 @@ def top_up(train: list[tuple[Path, int]], totals: dict[int, int], minimum: int, 
 # ----------------------------------------------------------------------------- writing
 
 def write_prepared(build_dir: Path, report: PrepareReport) -> None:
-    (build_dir / "classes.txt").write_text("\n".join(report.classes) + "\n", encoding="utf-8")
-    (build_dir / "source.txt").write_text(str(report.source) + "\n", encoding="utf-8")
-    for name, samples in report.splits.items():
-        write_split_file(build_dir / f"{name}.txt", samples, report.source)
+    write_prepared_splits(build_dir, report.classes, report.source, report.splits)
     lines = [f"{printable(d.path.relative_to(report.source).as_posix())}\t{d.kind}\t{printable(d.detail)}" for d in report.dropped]
     (build_dir / "dropped.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     (build_dir / "prepare.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -273,39 +270,59 @@ def resolve_aspect_range(aspect_range: Optional[tuple[float, float]], min_aspect
     return low, high
 
 
-def prepare_dataset(root: Path | str, out: Path | str, *, min_side: Optional[int] = None,
-                    aspect_range: Optional[tuple[float, float]] = None,
-                    min_aspect: Optional[float] = None, max_aspect: Optional[float] = None,
-                    drop_duplicates: bool = False, max_per_class: Optional[int] = None,
-                    min_per_class: Optional[int] = None, val: float = 0.2, test: float = 0.0, seed: int = 0,
+@dataclass
+class PrepareOptions:
+    """The cleaning and splitting options of `edgekit data prepare`, with their defaults (the one place)."""
+    min_side: Optional[int] = None
+    min_aspect: Optional[float] = None  # width / height
+    max_aspect: Optional[float] = None
+    drop_duplicates: bool = False
+    max_per_class: Optional[int] = None
+    min_per_class: Optional[int] = None
+    val: float = 0.2
+    test: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_flags(cls, *, aspect_range: Optional[tuple[float, float]] = None, **fields) -> "PrepareOptions":
+        """From keyword options; `aspect_range=(lo, hi)` is the same as `min_aspect=lo, max_aspect=hi`."""
+        options = cls(**fields)
+        options.min_aspect, options.max_aspect = resolve_aspect_range(aspect_range, options.min_aspect, options.max_aspect)
+        return options
+
+    def check(self) -> None:
+        check_options(min_side=self.min_side, min_aspect=self.min_aspect, max_aspect=self.max_aspect,
+                      max_per_class=self.max_per_class, min_per_class=self.min_per_class, val=self.val, test=self.test)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prepare_dataset(root: Path | str, out: Path | str, options: Optional[PrepareOptions] = None, *,
                     overwrite: bool = False, on_start: Optional[Callable[[int], None]] = None,
-                    on_file: Optional[Callable[[], None]] = None) -> PrepareReport:
+                    on_file: Optional[Callable[[], None]] = None, **option_fields) -> PrepareReport:
     """Clean and split the class folder `root` into the prepared directory `out` (see the module doc).
 
-    `aspect_range=(lo, hi)` is the same as `min_aspect=lo, max_aspect=hi` (width / height).
+    The options come as a PrepareOptions, or as its fields by keyword (plus `aspect_range=(lo, hi)`,
+    the same as `min_aspect=lo, max_aspect=hi`), not both.
     """
-    min_aspect, max_aspect = resolve_aspect_range(aspect_range, min_aspect, max_aspect)
-    options = dict(min_side=min_side, min_aspect=min_aspect, max_aspect=max_aspect, drop_duplicates=drop_duplicates,
-                   max_per_class=max_per_class, min_per_class=min_per_class, val=val, test=test, seed=seed)
-    check_options(**{k: v for k, v in options.items() if k not in ("drop_duplicates", "seed")})
+    if options is not None and option_fields:
+        raise TypeError("give prepare_dataset either a PrepareOptions or its fields by keyword, not both")
+    options = options or PrepareOptions.from_flags(**option_fields)
+    options.check()
     index = scan_image_folder(root)
     out = check_out(Path(out), index.root, overwrite)
+    records = inspect_images(index.samples, on_start=on_start, on_file=on_file)
 
-    if on_start is not None:
-        on_start(len(index.samples))
-    records = []
-    for path, label in index.samples:
-        records.append(inspect_image(path, label))
-        if on_file is not None:
-            on_file()
-
-    kept, dropped = clean(records, index.root, min_side=min_side, min_aspect=min_aspect, max_aspect=max_aspect,
-                          drop_duplicates=drop_duplicates, max_per_class=max_per_class, seed=seed)
+    kept, dropped = clean(records, index.root, min_side=options.min_side, min_aspect=options.min_aspect,
+                          max_aspect=options.max_aspect, drop_duplicates=options.drop_duplicates,
+                          max_per_class=options.max_per_class, seed=options.seed)
     dropped = [Dropped(p.resolve(), "not-an-image", reason) for p, reason in index.skipped] + dropped
     check_classes_left(kept, index.classes)
 
+    val, test = options.val, options.test
     fractions = {"train": 1.0 - val - test, "val": val, **({"test": test} if test > 0 else {})}
-    splits = stratified_split([(r.path, r.label) for r in kept], fractions, seed)
+    splits = stratified_split([(r.path, r.label) for r in kept], fractions, options.seed)
     splits.setdefault("test", [])  # test.txt is always written (empty without --test)
 
     counts_before = {name: 0 for name in index.classes}
@@ -316,14 +333,14 @@ def prepare_dataset(root: Path | str, out: Path | str, *, min_side: Optional[int
     build_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
         augmented, shortfalls = [], {}
-        if min_per_class is not None:
+        if options.min_per_class is not None:
             totals: dict[int, int] = {}
             for r in kept:
                 totals[r.label] = totals.get(r.label, 0) + 1
-            augmented, shortfalls = top_up(splits["train"], totals, min_per_class, index.classes, index.root,
+            augmented, shortfalls = top_up(splits["train"], totals, options.min_per_class, index.classes, index.root,
                                            build_dir, out)
             splits["train"] = splits["train"] + augmented
-        report = PrepareReport(out=out, source=index.root, classes=index.classes, options=options,
+        report = PrepareReport(out=out, source=index.root, classes=index.classes, options=options.to_dict(),
                                counts_before=counts_before, splits=splits, dropped=dropped,
                                augmented=[p for p, _ in augmented], shortfalls=shortfalls)
         write_prepared(build_dir, report)

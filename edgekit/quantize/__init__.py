@@ -1,6 +1,6 @@
 """Quantization: calibration, PT2E / onnxruntime / coremltools int8, sensitivity, QAT.
 
-    calibration.load_calibration_images(preprocessing, directory=None, num_images=200, seed=0)
+    calibration.load_calibration_images(preprocessing, directory=None, num_images=DEFAULT_CALIBRATION_IMAGES, seed=0)
     pt2e.xnnpack_quantizer(method="minmax", per_channel=True)      ExecuTorch
     pt2e.litert_quantizer(method="minmax", per_channel=True)       TFLite (LiteRT)
     pt2e.quantize_pt2e(model, example_input, quantizer, calibration, *, fold_quantize=True, keep_float=())
@@ -12,3 +12,5 @@
 Method names (docs/quantization.md): "minmax", "moving_average", "histogram" everywhere PT2E or
 ONNX Runtime runs; ONNX Runtime adds "entropy", "percentile", "distribution".
 """
+
+DEFAULT_CALIBRATION_IMAGES = 200  # the one default for how many images calibrate int8 ranges

@@ -12,7 +12,6 @@ the QAT graph converted directly, and PTQ of qat.pt (what export ships).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from torch.utils.data import DataLoader
 
 from edgekit.checkpoint import Checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
 from edgekit.data.datasets import DEFAULT_CROP_SCALE, ImageListDataset, train_transform
-from edgekit.data.folder import Splits, is_prepared, load_splits
+from edgekit.data.folder import subset_per_class
 from edgekit.errors import EdgekitError
-from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.quantize.pt2e import _progress, quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
+from edgekit.rundir import recorded_train_config, run_or_sample_splits
 
 
 EVAL_BATCH = 50  # the batch the int8 graphs are exported with for evaluation here
@@ -42,21 +41,16 @@ class QatResult:
     epochs: int
     lr: float
     val_images: int
+    method: str = "minmax"  # the activation calibration method of both PTQ steps
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "checkpoint": str(self.checkpoint)}
 
 
-def run_splits(run_dir: Path) -> Splits:
-    """The run's recorded splits, else the shipped data split the default way."""
-    recorded = run_dir / "splits"
-    return load_splits(recorded if is_prepared(recorded) else SAMPLE_DATA_DIR)
-
-
-def run_crop_scale(checkpoint: Checkpoint) -> tuple[float, float]:
+def run_crop_scale(checkpoint_path: Path, checkpoint: Checkpoint) -> tuple[float, float]:
     """The random-crop scale the run trained with (QAT should not see harsher augmentation)."""
     try:
-        return (float(json.loads(checkpoint.meta["train_config"])["crop_scale_min"]), 1.0)
+        return (float(recorded_train_config(checkpoint_path, checkpoint.meta)["crop_scale_min"]), 1.0)
     except (KeyError, TypeError, ValueError):
         return DEFAULT_CROP_SCALE
 
@@ -112,21 +106,23 @@ def qat_finetune(model: nn.Module, loader: DataLoader, example: torch.Tensor, ep
 def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.ndarray, *, epochs: int = 2, lr: float = 1e-4,
                                 batch_size: int = 32, out: Path | str | None = None, seed: int = 0,
                                 max_train_images: int | None = None, freeze_bn: bool = True,
-                                show_progress: bool = True) -> QatResult:
+                                method: str = "minmax", show_progress: bool = True) -> QatResult:
     """Fine-tune a run's checkpoint with QAT, write qat.pt beside it (or at `out`), report top-1s.
 
     Trains on the run's recorded training split (RUN/splits), or a seeded class-balanced subset of
-    `max_train_images`; top-1s are measured on the run's validation split.
+    `max_train_images`; top-1s are measured on the run's validation split. `method` is the
+    activation calibration method (pt2e.PT2E_METHODS) of the two PTQ steps, before and after QAT
+    (the QAT graph itself learns its ranges with fake-quantize modules).
     """
-    from edgekit.train import subset_per_class
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     if epochs < 1 or lr <= 0:
         raise EdgekitError(f"QAT needs epochs >= 1 and lr > 0 (got epochs={epochs}, lr={lr})")
+    xnnpack_quantizer(method)  # an unknown method fails before the slow part
     checkpoint_path = Path(checkpoint_path)
     checkpoint = load_checkpoint(checkpoint_path)
-    splits = run_splits(checkpoint_path.parent)
+    splits = run_or_sample_splits(checkpoint_path).splits
     if max_train_images:
         splits.train = subset_per_class(splits.train, max_train_images, seed)
     if len(splits.train) < batch_size:
@@ -138,10 +134,10 @@ def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.nda
     model = checkpoint.build_model()
     example = torch.zeros(EVAL_BATCH, *val_images.shape[1:])  # batched graphs: evaluation in PyTorch is the slow part
     fp32 = top1(run_graph(model, val_images, EVAL_BATCH), val_labels)
-    ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(), calibration, show_progress=show_progress),
+    ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(method), calibration, show_progress=show_progress),
                          val_images, EVAL_BATCH), val_labels)
 
-    loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint))), batch_size=batch_size,
+    loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint_path, checkpoint))), batch_size=batch_size,
                         shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
     prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *val_images.shape[1:]), epochs, lr,
                             freeze_bn, show_progress)
@@ -152,13 +148,13 @@ def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.nda
 
     tuned = checkpoint.build_model()
     load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
-    qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(), calibration, show_progress=show_progress),
+    qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(method), calibration, show_progress=show_progress),
                              val_images, EVAL_BATCH), val_labels)
     out_path = Path(out) if out else checkpoint_path.parent / "qat.pt"
     meta = {**checkpoint.meta, "qat": True, "qat_from": str(checkpoint_path.resolve()), "qat_epochs": epochs, "qat_lr": lr,
-            "qat_train_images": len(splits.train), "qat_freeze_bn": freeze_bn,
+            "qat_train_images": len(splits.train), "qat_freeze_bn": freeze_bn, "qat_calibration_method": method,
             "qat_quantizer": "torchao PT2E QAT + XNNPACKQuantizer (symmetric, per-channel)",
             "val_acc_fp32": fp32, "val_acc_ptq_before_qat": ptq, "val_acc_qat_int8": qat, "val_acc_ptq_after_qat": qat_ptq}
     save_checkpoint(Checkpoint(checkpoint.model_name, checkpoint.num_classes, checkpoint.labels, preprocessing, state_dict,
                                checkpoint.model_options, meta), out_path)
-    return QatResult(out_path, fp32, ptq, qat, qat_ptq, epochs, lr, len(val_labels))
+    return QatResult(out_path, fp32, ptq, qat, qat_ptq, epochs, lr, len(val_labels), method)

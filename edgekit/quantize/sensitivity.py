@@ -5,6 +5,7 @@ leave in float (`keep_float`) when the whole-model int8 loses accuracy.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,12 +13,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from rich.console import Console
 from rich.table import Table
 from torch import nn
 
 from edgekit.errors import EdgekitError
-from edgekit.quantize.pt2e import _progress, calibrate, only_quantize, padded_batches, xnnpack_quantizer
+from edgekit.fileio import atomic_write_text
+from edgekit.quantize.pt2e import _progress, activation_observer, calibrate, only_quantize, padded_batches, xnnpack_quantizer
 
 SENSITIVITY_BATCH = 32  # the exported graph has a static batch; inputs are padded up to it
 
@@ -57,16 +58,21 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> float:
 def layer_sensitivity(model: nn.Module, example_input: torch.Tensor, calibration: np.ndarray, eval_images: np.ndarray,
                       eval_labels: np.ndarray | None = None, quantizer_factory: Callable = xnnpack_quantizer,
                       layers: Sequence[str] | None = None, max_layers: int | None = None,
-                      show_progress: bool = True) -> list[LayerSensitivity]:
+                      show_progress: bool = True, method: str | None = None) -> list[LayerSensitivity]:
     """One row per conv/linear module, worst first: all of them, or those named in `layers`, then
     the first `max_layers` of those in model order if given. An unknown layer name is an EdgekitError.
 
     Each layer is quantized alone with PT2E (`quantizer_factory()`, calibrated on `calibration`),
     and its logits on `eval_images` are compared with the float model's. Sorted by agreement,
     then cosine, ascending: the first rows are the layers int8 hurts most.
+    `method`: the activation calibration method (pt2e.PT2E_METHODS); given, the quantizer is
+    `quantizer_factory(method)`.
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    if method is not None:
+        activation_observer(method)  # an unknown method fails before the slow part
+        quantizer_factory = functools.partial(quantizer_factory, method)
     model = model.eval()
     shape = (SENSITIVITY_BATCH, *example_input.shape[1:])
     exported = torch.export.export(model, (torch.zeros(shape),)).module()
@@ -107,9 +113,7 @@ def sensitivity_table(rows: list[LayerSensitivity], limit: int | None = 20) -> T
 
 
 def save_sensitivity_json(rows: list[LayerSensitivity], path: Path | str, **facts) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps({**facts, "layers": [asdict(row) for row in rows]}, indent=2) + "\n", encoding="utf-8")
-    return path
+    return atomic_write_text(path, json.dumps({**facts, "layers": [asdict(row) for row in rows]}, indent=2) + "\n")
 
 
 def plot_sensitivity(rows: list[LayerSensitivity], path: Path | str, worst: int = 20) -> Path:

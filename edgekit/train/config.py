@@ -1,0 +1,115 @@
+"""The training options (TrainConfig) and their validation; `--resume` takes the saved run's options.
+
+TrainConfig is the one place the options and their defaults live: `edgekit train` maps its flags
+onto these fields and reads its defaults from here.
+"""
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from edgekit.data.datasets import DEFAULT_CROP_SCALE
+from edgekit.errors import EdgekitError
+from edgekit.models import get_model_info
+from edgekit.paths import SAMPLE_DATA_DIR
+from edgekit.rundir import RunDir
+
+# options that only say where/how fast to run: a resumed run may change them, nothing else
+RUNTIME_FIELDS = ("device", "workers", "resume", "compile")
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: str = str(SAMPLE_DATA_DIR)  # raw class folder or a prepared directory
+    out: str | None = None  # run directory; default runs/<model>-<timestamp>
+    epochs: int = 30
+    batch_size: int = 64
+    img_size: int | None = None  # default: the model's default_img_size (use 64 for the 28 px samples)
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int | None = None  # DataLoader workers; default 0 on CPU (2 cores), min(8, cores) on CUDA
+    amp: bool | None = None  # mixed precision; default on for CUDA
+    channels_last: bool | None = None  # default on for CUDA
+    compile: bool = False  # torch.compile the training model
+    weights: str | None = None  # transfer learning: a state dict / checkpoint; matching tensors are loaded
+    freeze_backbone_epochs: int = 0  # with weights: train only the new head for the first N epochs
+    model_options: dict = field(default_factory=dict)
+    resize: Literal["center_crop", "letterbox"] = "center_crop"
+    normalization: Literal["dataset", "imagenet"] = "dataset"  # imagenet: for ImageNet-pretrained weights
+    crop_scale_min: float = DEFAULT_CROP_SCALE[0]  # RandomResizedCrop's smallest area fraction
+    val_fraction: float = 0.2
+    max_train_images: int | None = None  # a seeded, class-balanced subset of the training split
+    resume: bool = False  # continue `out`/last.pt
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def config_default(name: str):
+    """The default of one TrainConfig field (the CLI's flags read theirs from here)."""
+    for item in fields(TrainConfig):
+        if item.name == name:
+            if item.default is not MISSING:
+                return item.default
+            if item.default_factory is not MISSING:
+                return item.default_factory()
+            raise KeyError(f"TrainConfig.{name} has no default")
+    raise KeyError(f"TrainConfig has no field {name!r}")
+
+
+def default_run_dir(model: str) -> Path:
+    return Path("runs") / f"{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """Fill defaults; on --resume take the saved run's config, keeping only the runtime knobs."""
+    if config.resume:
+        return resumed_config(config)
+    info = get_model_info(config.model)  # unknown model: a clear error before anything is written
+    img_size = config.img_size or info.default_img_size
+    if img_size < info.min_img_size:
+        raise EdgekitError(f"{config.model} needs images of at least {info.min_img_size} px, got --img-size {img_size}")
+    check_options(config)
+    out = config.out or str(default_run_dir(config.model))
+    if RunDir(Path(out)).last.exists():
+        raise EdgekitError(f"{out} already holds a run (last.pt); use --resume to continue it or another --out")
+    if config.weights and not Path(config.weights).is_file():
+        raise EdgekitError(f"weights file not found: {config.weights}")
+    return TrainConfig(**{**config.to_dict(), "img_size": img_size, "out": out})
+
+
+def check_options(config: TrainConfig) -> None:
+    checks = [(config.epochs >= 1, "--epochs must be at least 1"), (config.batch_size >= 1, "--batch-size must be at least 1"),
+              (config.lr > 0, "--lr must be positive"), (0 < config.val_fraction < 1, "--val-fraction must be between 0 and 1"),
+              (0 <= config.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+              (0 < config.crop_scale_min <= 1, "crop_scale_min must be in (0, 1]"),
+              (config.resize in ("center_crop", "letterbox"), "--resize must be center_crop or letterbox"),
+              (config.normalization in ("dataset", "imagenet"), "--normalization must be dataset or imagenet"),
+              (config.freeze_backbone_epochs == 0 or config.weights, "--freeze-backbone-epochs needs --weights")]
+    for ok, message in checks:
+        if not ok:
+            raise EdgekitError(message)
+
+
+def resumed_config(config: TrainConfig) -> TrainConfig:
+    if not config.out:
+        raise EdgekitError("--resume needs --out RUN_DIR: the run to continue")
+    run = RunDir(Path(config.out))
+    if not run.last.is_file() or not run.has_config():
+        raise EdgekitError(f"cannot resume: {run.last} not found (was the run started there?)")
+    saved = run.train_config()
+    if saved["model"] != config.model:
+        raise EdgekitError(f"cannot resume: {run.path} trains {saved['model']}, not {config.model}")
+    known = {f.name for f in fields(TrainConfig)}
+    merged = {k: v for k, v in saved.items() if k in known}
+    merged.update({k: getattr(config, k) for k in RUNTIME_FIELDS})
+    merged["out"] = str(run.path)
+    return TrainConfig(**merged)

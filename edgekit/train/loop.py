@@ -1,0 +1,217 @@
+"""The run: set everything up, train epoch by epoch, write the run directory through RunDir.
+
+One process on CPU or one GPU; several GPUs through `torchrun` (DDP, DistributedSampler).
+Progress and finished epochs are reported as events (train.events); nothing is printed here.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from edgekit.checkpoint import Checkpoint, read_checkpoint_dict, save_checkpoint
+from edgekit.data.folder import Splits
+from edgekit.data.stats import compute_mean_std
+from edgekit.models import create_model
+from edgekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from edgekit.rundir import RunDir
+from edgekit.train.config import TrainConfig, resolve_config
+from edgekit.train.devices import (DistInfo, autocast_dtype, barrier, default_workers, deterministic,
+                                   dist_info_from_env, finish_distributed, init_distributed, select_device)
+from edgekit.train.events import EpochEvent, EventCallback, Reporter
+from edgekit.train.optim import make_optimizer, make_scheduler, parameter_groups, warmup_steps
+from edgekit.train.plots import plot_curves
+from edgekit.train.sampling import datasets, make_loader, new_run_splits, reseed_epoch
+from edgekit.train.steps import StepContext, evaluate_model, train_epoch
+from edgekit.train.weights import new_parameter_names, set_backbone_frozen
+from edgekit.version import __version__
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_val_acc: float
+    history: list[dict]
+
+
+@dataclass
+class RunState:
+    """Everything that changes epoch to epoch and is saved in last.pt."""
+    epoch: int = 0  # epochs completed
+    best_val_acc: float = -1.0
+    history: list[dict] = field(default_factory=list)
+
+
+def train(config: TrainConfig, *, on_epoch_end: Callable[[dict], None] | None = None,
+          on_event: EventCallback | None = None, show_progress: bool = True) -> TrainResult:
+    """Train (or resume) a run; `on_epoch_end(row)` is called after each epoch's files are written,
+    `on_event(event)` with every progress and epoch event (train.events). The library prints
+    nothing: `show_progress=False` only silences `on_event`'s progress events."""
+    config = resolve_config(config)
+    dist_info = dist_info_from_env()
+    device = select_device(config.device, dist_info)
+    run = RunDir(Path(config.out))
+    existed_before = run.path.exists()
+    init_distributed(dist_info, device)
+    callback = on_event if (dist_info.is_main and on_event is not None) else None
+    if callback is not None and not show_progress:
+        callback = _epochs_only(callback)
+    try:
+        with deterministic(device):
+            return _run(config, device, dist_info, run, on_epoch_end, Reporter(callback))
+    except BaseException:
+        if dist_info.is_main and not config.resume:
+            run.remove_unfinished(existed_before)
+        raise
+    finally:
+        finish_distributed(dist_info)
+
+
+def _epochs_only(callback: EventCallback) -> EventCallback:
+    return lambda event: callback(event) if isinstance(event, EpochEvent) else None
+
+
+def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: RunDir,
+         on_epoch_end: Callable[[dict], None] | None, reporter: Reporter) -> TrainResult:
+    resume_data = read_checkpoint_dict(run.last) if config.resume else None
+    splits = run_splits(config, run, dist_info)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+
+    preprocessing = run_preprocessing(config, splits, run, dist_info, reporter)
+    model = create_model(config.model, num_classes=len(splits.classes), **config.model_options)
+    head_names: set[str] = set()
+    if config.weights and resume_data is None:
+        head_names = new_parameter_names(model, config.weights)
+    elif resume_data is not None:
+        head_names = set(resume_data.get("head_names", []))
+        model.load_state_dict(resume_data["state_dict"])
+    channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+
+    ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, config.amp), channels_last=channels_last)
+    workers = default_workers(device, config.workers)
+    train_set, val_set = datasets(config, splits, preprocessing)
+    per_process_batch = max(1, config.batch_size // dist_info.world_size)
+    train_loader, generator = make_loader(train_set, per_process_batch, train=True, seed=config.seed,
+                                          workers=workers, device=device, dist_info=dist_info)
+    val_loader, _ = make_loader(val_set, per_process_batch * 2, train=False, seed=config.seed,
+                                workers=workers, device=device, dist_info=DistInfo())
+
+    optimizer = make_optimizer(config.optimizer, parameter_groups(model, head_names, config.lr, config.weight_decay),
+                               config.lr, config.weight_decay)
+    steps_per_epoch = len(train_loader)
+    scheduler = make_scheduler(optimizer, steps_per_epoch * config.epochs, warmup_steps(config.warmup_epochs, steps_per_epoch))
+    scaler = torch.amp.GradScaler(device.type, enabled=ctx.amp_dtype == torch.float16)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    state = RunState()
+    if resume_data is not None:
+        optimizer.load_state_dict(resume_data["optimizer"])
+        scheduler.load_state_dict(resume_data["scheduler"])
+        scaler.load_state_dict(resume_data["scaler"])
+        restore_rng_state(resume_data["rng"])
+        state = RunState(epoch=int(resume_data["epoch"]), best_val_acc=float(resume_data["best_val_acc"]),
+                         history=list(resume_data["history"]))
+
+    train_model = model
+    if dist_info.enabled:
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        train_model = torch.compile(train_model)
+
+    labels = list(splits.classes)
+    for epoch in range(state.epoch, config.epochs):
+        frozen = epoch < config.freeze_backbone_epochs
+        set_backbone_frozen(model, head_names, frozen)
+        reseed_epoch(train_loader, generator, config.seed, epoch)
+        row = train_epoch(train_model, train_loader, criterion, optimizer, scheduler, scaler, ctx, reporter,
+                          f"epoch {epoch + 1}/{config.epochs}" + (" (backbone frozen)" if frozen else ""))
+        barrier(dist_info)
+        if dist_info.is_main:
+            val_loss, val_acc = evaluate_model(model, val_loader, criterion, ctx)
+            row = {"epoch": epoch + 1, **row, "val_loss": val_loss, "val_acc": val_acc}
+            state.history.append(row)
+            state.epoch = epoch + 1
+            is_best = val_acc > state.best_val_acc
+            state.best_val_acc = max(state.best_val_acc, val_acc)
+            checkpoint = make_checkpoint(model, config, labels, preprocessing, epoch + 1, val_acc)
+            if is_best:
+                save_checkpoint(checkpoint, run.best)
+            save_checkpoint(checkpoint, run.last, optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=rng_state(),
+                            epoch=state.epoch, best_val_acc=state.best_val_acc, history=state.history,
+                            head_names=sorted(head_names))
+            run.write_metrics(state.history)
+            plot_curves(state.history, run.path)
+            reporter.emit(EpochEvent(row=row, is_best=is_best, epochs=config.epochs))
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+        barrier(dist_info)
+    return TrainResult(run_dir=run.path, best_checkpoint=run.best, last_checkpoint=run.last,
+                       best_val_acc=state.best_val_acc, history=state.history)
+
+
+def run_splits(config: TrainConfig, run: RunDir, dist_info: DistInfo) -> Splits:
+    """A resumed run re-reads its own recorded splits; a new run splits the data and records them."""
+    if config.resume:
+        return run.splits()
+    splits = new_run_splits(config)
+    if dist_info.is_main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_splits(splits)
+        run.write_labels(splits.classes)
+    return splits
+
+
+def run_preprocessing(config: TrainConfig, splits: Splits, run: RunDir, dist_info: DistInfo,
+                      reporter: Reporter) -> Preprocessing:
+    """The normalisation: measured on the training split (or ImageNet's), saved in config.json."""
+    if config.resume:
+        return run.preprocessing()
+    if config.normalization == "imagenet":
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        task = "normalisation statistics (training split)"
+        reporter.start(task, len(splits.train))
+        mean, std = compute_mean_std([p for p, _ in splits.train], on_image=lambda: reporter.advance(task))
+        reporter.finish(task)
+    preprocessing = Preprocessing(img_size=config.img_size, mean=tuple(mean), std=tuple(std), resize=config.resize)
+    if dist_info.is_main:
+        run.write_config(config.to_dict(), splits.classes, preprocessing, splits)
+    return preprocessing
+
+
+def make_checkpoint(model: nn.Module, config: TrainConfig, labels: list[str], preprocessing: Preprocessing,
+                    epoch: int, val_acc: float) -> Checkpoint:
+    state_dict = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    meta = {"epoch": epoch, "val_acc": val_acc, "edgekit_version": __version__,
+            "train_config": json.dumps(config.to_dict())}
+    return Checkpoint(model_name=config.model, num_classes=len(labels), labels=labels, preprocessing=preprocessing,
+                      state_dict=state_dict, model_options=dict(config.model_options), meta=meta)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": _python_random_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _python_random_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

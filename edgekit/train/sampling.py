@@ -1,0 +1,69 @@
+"""What training sees: the splits (checked, optionally a class-balanced subset), the train
+transform, and seeded loaders whose batches a resumed run draws again identically."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+
+from edgekit.data.datasets import ImageListDataset, train_transform
+from edgekit.data.folder import Splits, load_splits, subset_per_class
+from edgekit.errors import EdgekitError
+from edgekit.preprocess import Preprocessing
+from edgekit.train.config import TrainConfig
+from edgekit.train.devices import DistInfo
+
+
+def check_splits(splits: Splits) -> None:
+    if len(splits.classes) < 2:
+        raise EdgekitError(f"{splits.root} has {len(splits.classes)} class; a classifier needs at least 2")
+    if not splits.train:
+        raise EdgekitError(f"the training split of {splits.root} is empty")
+    if not splits.val:
+        raise EdgekitError(f"the validation split of {splits.root} is empty: too few images per class?")
+    trained_labels = {label for _, label in splits.train}
+    absent = [name for index, name in enumerate(splits.classes) if index not in trained_labels]
+    if absent:
+        raise EdgekitError(f"class(es) without training images: {', '.join(absent)}")
+
+
+def new_run_splits(config: TrainConfig) -> Splits:
+    """A new run's splits: the data split (or read when prepared), checked, optionally subset."""
+    splits = load_splits(config.data, val_fraction=config.val_fraction, seed=config.seed)
+    check_splits(splits)
+    if config.max_train_images:
+        splits.train = subset_per_class(splits.train, config.max_train_images, config.seed)
+    return splits
+
+
+def build_train_transform(config: TrainConfig, preprocessing: Preprocessing):
+    """The augmentation of the training images (the one place it is built)."""
+    return train_transform(preprocessing, (config.crop_scale_min, 1.0))
+
+
+def datasets(config: TrainConfig, splits: Splits, preprocessing: Preprocessing) -> tuple[ImageListDataset, ImageListDataset]:
+    return (ImageListDataset(splits.train, build_train_transform(config, preprocessing)),
+            ImageListDataset(splits.val, preprocessing.eval_transform()))
+
+
+def make_loader(dataset, batch_size: int, *, train: bool, seed: int, workers: int, device: torch.device,
+                dist_info: DistInfo) -> tuple[DataLoader, torch.Generator]:
+    """Seeded sampling: the generator is re-seeded per epoch (see `reseed_epoch`), so a resumed
+    run draws the same batches and worker seeds as an uninterrupted one."""
+    generator = torch.Generator().manual_seed(seed)
+    if dist_info.enabled and train:
+        sampler = DistributedSampler(dataset, num_replicas=dist_info.world_size, rank=dist_info.rank,
+                                     shuffle=True, seed=seed, drop_last=True)
+    elif train:
+        sampler = RandomSampler(dataset, generator=generator)
+    else:
+        sampler = SequentialSampler(dataset)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                        drop_last=train and len(dataset) > batch_size, generator=generator)
+    return loader, generator
+
+
+def reseed_epoch(loader: DataLoader, generator: torch.Generator, seed: int, epoch: int) -> None:
+    generator.manual_seed(seed * 1000 + epoch)
+    if isinstance(loader.sampler, DistributedSampler):
+        loader.sampler.set_epoch(epoch)
