@@ -7,7 +7,7 @@ import json
 import pytest
 
 from edgekit.checkpoint import load_checkpoint
-from edgekit.export.api import export_model
+from edgekit import ExportOptions, export_model
 from edgekit.export.base import FORMATS
 from edgekit.export.manifest import MANIFEST_SCHEMA, sha256_path
 
@@ -19,8 +19,8 @@ REQUIRED_MANIFEST_KEYS = {"schema", "model", "format", "precision", "file", "siz
 def exported(trained_run, tmp_path_factory):
     run = trained_run("mobilenet_v2")
     out = tmp_path_factory.mktemp("export")
-    summary = export_model("mobilenet_v2", checkpoint=run.best_checkpoint, precision=["fp32", "fp16"], out=out,
-                           parity_size=64)
+    summary = export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32", "fp16"],
+                                         out=out, parity_size=64))
     return run, summary
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.export.api import export_model
+from edgekit import ExportOptions, export_model
 
 # SqueezeNet1.1 is calibrated with `histogram` so this file also runs a non-default method end to end
 # (min-max and histogram both hold its top-1 on the current pinned stack, docs/quantization.md).
@@ -28,9 +28,9 @@ VALIDATION_IMAGES = 500  # the fixture run's whole validation split (10 classes 
 @pytest.mark.parametrize("model_name", MODELS)
 def test_int8_artifacts_keep_top1_and_are_small(model_name, trained_run, tmp_path):
     run = trained_run(model_name)
-    summary = export_model(model_name, checkpoint=run.best_checkpoint, formats=FORMATS, precision=["fp32", "int8"],
-                           out=tmp_path, max_drop=MAX_DROP_POINTS, parity_size=VALIDATION_IMAGES, allow_mismatch=True,
-                           calib_method=CALIB_METHOD.get(model_name, "minmax"))
+    summary = export_model(ExportOptions(model_name, checkpoint=run.best_checkpoint, formats=FORMATS,
+                                         precisions=["fp32", "int8"], out=tmp_path, max_drop=MAX_DROP_POINTS,
+                                         allow_mismatch=True, calib_method=CALIB_METHOD.get(model_name)))
     by_key = {(r.format, r.precision): r for r in summary.results}
     problems = []
     for format_name in FORMATS:
@@ -44,3 +44,6 @@ def test_int8_artifacts_keep_top1_and_are_small(model_name, trained_run, tmp_pat
             problems.append(f"{format_name}: top-1 {int8.parity['artifact_top1']:.1f} vs fp32 "
                              f"{int8.parity['reference_top1']:.1f} (drop {drop:.1f}), size ratio {ratio:.2f}")
     assert not problems, f"{model_name}: " + "; ".join(problems)
+    # by default the gate is measured on the run's whole validation split, calibration on its training split
+    assert {r.parity["num_images"] for r in summary.results if r.parity} == {VALIDATION_IMAGES}
+    assert summary.calibration.startswith("the run's training split")

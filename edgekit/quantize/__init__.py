@@ -12,3 +12,5 @@
 Method names (docs/quantization.md): "minmax", "moving_average", "histogram" everywhere PT2E or
 ONNX Runtime runs; ONNX Runtime adds "entropy", "percentile", "distribution".
 """
+
+DEFAULT_CALIBRATION_IMAGES = 200  # the one default for every stage that calibrates (export, quantize)
