@@ -33,6 +33,7 @@ def export_command(
     img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else the model's default."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes of the architecture without a checkpoint (default 1000)."),
     out: Path = typer.Option(DEFAULT_EXPORT_DIR, "--out", help="Output directory; artifacts go to OUT/<model>/<format>-<precision>/."),
+    download_weights: bool = typer.Option(False, "--download-weights", help="Without --checkpoint/--weights: fetch torchvision's ImageNet weights (5 s timeout) when they are not in the local torch hub cache."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Exit 0 even when an artifact failed to export or failed verification (still reported)."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Leave the batch dimension free where the format supports it (ONNX); others stay batch 1."),
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (class folder) for the parity check. Default: the checkpoint's run validation split, else the shipped samples."),
@@ -53,7 +54,7 @@ def export_command(
     options = ExportOptions(
         model=model, checkpoint=checkpoint, weights=weights, formats=formats,
         precisions=["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else []),
-        img_size=img_size, num_classes=num_classes, out=out, allow_mismatch=True, dynamic_batch=dynamic_batch,
+        img_size=img_size, num_classes=num_classes, out=out, allow_mismatch=True, download_weights=download_weights, dynamic_batch=dynamic_batch,
         val=val, max_drop=max_drop, parity_size=parity_size, calib=calib, calib_size=calib_size,
         calib_method=calib_method, int8_io=int8_io,
         keep_float=tuple(n.strip() for n in keep_float.split(",") if n.strip()) if keep_float else ())

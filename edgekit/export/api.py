@@ -32,6 +32,7 @@ from edgekit.export.verify import Parity, compare, parity_images
 from edgekit.fileio import atomic_write_json, atomic_write_text
 from edgekit.predictor import TorchPredictor, predict_in_batches
 
+RANDOM_WEIGHTS_PARITY_IMAGES = 32  # random weights: fp32 still runs in every runtime, fp16/int8 are not judged
 LOG_NAME = "export.log"  # OUT/<model>/export.log: everything the converters printed
 STATUS_SYMBOLS = {"verified": "✅", "exported, not judged": "☑️", "exported, not run here": "☑️",
                   "failed verification": "❎", "failed to export": "❌", "skipped": "⏭"}
@@ -122,8 +123,11 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
         warn(RANDOM_WEIGHTS_WARNING + f" ({source.why_random})")
     emit(ExportEvent("stage", "loading parity images"))
     photos = imagenet_photo_samples(source.labels) if source.kind == "pretrained" and not options.val else None
+    parity_size = options.parity_size
+    if parity_size is None and source.random_weights:  # nothing to judge: a structural run on a few images
+        parity_size = RANDOM_WEIGHTS_PARITY_IMAGES
     parity_data = parity_images(source.preprocessing, source.labels, val_dir=Path(options.val) if options.val else None,
-                                checkpoint=source.checkpoint, num_images=options.parity_size, seed=options.seed,
+                                checkpoint=source.checkpoint, num_images=parity_size, seed=options.seed,
                                 samples=photos)
     reference = predict_in_batches(TorchPredictor(source.model), parity_data.images)
     calibration, calibration_source = None, None

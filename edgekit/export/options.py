@@ -27,8 +27,9 @@ class ExportOptions:
     model            architecture name (`edgekit models list`)
     checkpoint       an edgekit checkpoint (RUN/best.pt): classes, labels, input size, normalisation
     weights          a bare state dict for the architecture as configured (num_classes, img_size)
-    pretrained       without checkpoint/weights: ImageNet weights from torchvision's local cache (or a
-                     short download) where torchvision publishes them; else random weights
+    pretrained       without checkpoint/weights: ImageNet weights from torchvision's local cache where
+                     torchvision publishes them; else random weights
+    download_weights let `pretrained` fetch torchvision's file (5 s timeout) when it is not cached
     formats          None = every format that supports the precisions; explicit names are validated
     precisions       subset of ("fp32", "fp16", "int8"); fp32 is the reference and always useful
     parity_size      None = the whole labelled validation split (a seeded sample of MAX_PARITY_IMAGES
@@ -42,6 +43,7 @@ class ExportOptions:
     checkpoint: str | Path | None = None
     weights: str | Path | None = None
     pretrained: bool = True
+    download_weights: bool = False
     formats: Sequence[str] | str | None = None
     precisions: Sequence[str] = ("fp32",)
     img_size: int | None = None

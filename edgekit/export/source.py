@@ -92,7 +92,7 @@ def load_source(options: ExportOptions) -> Source:
     if options.pretrained and classes == DEFAULT_NUM_CLASSES:
         from edgekit.models.pretrained import find_pretrained
 
-        found, why = find_pretrained(options.model)
+        found, why = find_pretrained(options.model, download=options.download_weights)
         if found is not None:
             model.load_state_dict(found.state_dict)
             return Source(model=model.eval(), labels=found.categories, preprocessing=preprocessing,

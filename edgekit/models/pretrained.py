@@ -6,7 +6,7 @@ broken download) or a model without published weights is one EdgekitError that p
 
 `find_pretrained` is the lenient form export uses without a checkpoint: the file from torchvision's
 cache (TORCH_HOME/hub/checkpoints/<torchvision's file name>), else a download with a short timeout
-(none when EDGEKIT_OFFLINE=1), else None and the reason, so the caller can fall back to random weights.
+(only when asked, never when EDGEKIT_OFFLINE=1), else None and the reason, so the caller can fall back to random weights.
 """
 from __future__ import annotations
 
@@ -102,9 +102,9 @@ def cache_file(name: str, width_mult: float = 1.0) -> Path | None:
     return None if weights is None else Path(_cache_dir()) / Path(weights.url).name
 
 
-def find_pretrained(name: str, width_mult: float = 1.0) -> tuple[FoundWeights | None, str]:
-    """(weights, "") from the local cache or a short download; (None, why not) otherwise. Never raises
-    for a missing network: the caller decides what random weights mean."""
+def find_pretrained(name: str, width_mult: float = 1.0, download: bool = False) -> tuple[FoundWeights | None, str]:
+    """(weights, "") from the local cache, or (download=True) a short download; (None, why not) otherwise.
+    Never raises for a missing network: the caller decides what random weights mean."""
     import torch
 
     weights = pretrained_weights(name, width_mult)
@@ -113,8 +113,9 @@ def find_pretrained(name: str, width_mult: float = 1.0) -> tuple[FoundWeights | 
     path = cache_file(name, width_mult)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        if os.environ.get(OFFLINE_ENV) == "1":
-            return None, f"{path} not found ({OFFLINE_ENV}=1: no download tried)"
+        if not download or os.environ.get(OFFLINE_ENV) == "1":
+            return None, (f"torchvision's ImageNet weights are not in {path.parent} (no download asked; "
+                          f"--download-weights fetches them, or copy {path.name} there)")
         try:
             with _socket_timeout(QUICK_DOWNLOAD_TIMEOUT_S):
                 torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=None, progress=False)
