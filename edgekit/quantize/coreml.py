@@ -43,8 +43,3 @@ def core_ml_runtime_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def coreml_int8_kind(mlmodel) -> str:
-    """"weights+activations" or "weights only", as recorded by quantize_coreml_int8."""
-    return mlmodel.user_defined_metadata.get(METADATA_KEY, "unknown")
