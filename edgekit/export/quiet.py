@@ -10,6 +10,7 @@ duplicate of the original stdout taken before redirection, so a progress display
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -25,9 +26,13 @@ def console_stream() -> IO[str]:
     """A text stream on the terminal's original stdout, unaffected by `captured` (created once)."""
     global _saved_stdout
     if _saved_stdout is None:
-        sys.stdout.flush()
-        _saved_stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8",
-                                  errors="replace", closefd=True)
+        try:
+            sys.stdout.flush()
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # a test runner's in-memory stdout: use it as it is
+            return sys.stdout
+        _saved_stdout = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+        atexit.register(_saved_stdout.close)
     return _saved_stdout
 
 
