@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgekit.export.api import export_model
+from edgekit import ExportOptions, export_model
 
 REPO = Path(__file__).resolve().parent.parent
 VALIDATION_IMAGES = 500
@@ -33,8 +33,8 @@ def train_quickly(model_name: str, out: Path) -> Path:
 
 
 def rows_for(model_name: str, checkpoint: Path, formats: list[str], method: str, out: Path) -> list[str]:
-    summary = export_model(model_name, checkpoint=checkpoint, formats=formats, precision=["fp32", "int8"], out=out,
-                           parity_size=VALIDATION_IMAGES, calib_method=method, allow_mismatch=True)
+    summary = export_model(ExportOptions(model_name, checkpoint=checkpoint, formats=formats, precisions=["fp32", "int8"],
+                                         out=out, parity_size=VALIDATION_IMAGES, calib_method=method, allow_mismatch=True))
     by_key = {(r.format, r.precision): r for r in summary.results}
     rows = []
     for format_name in formats:

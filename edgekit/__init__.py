@@ -1,4 +1,11 @@
-"""edgekit: a lightweight image classifier from training to a phone, every artifact checked."""
+"""edgekit: a lightweight image classifier from training to a phone, every artifact checked.
+
+Public API (the converters load only when an export runs):
+    edgekit.create_model, edgekit.get_model_info, edgekit.list_models
+    edgekit.ExportOptions       what to export, every default in one place
+    edgekit.export_model        export_model(options, *, on_event=None) -> ExportSummary
+`edgekit.export` is the subpackage (edgekit/export/), never a function.
+"""
 from __future__ import annotations
 
 from edgekit.version import __version__
@@ -6,11 +13,15 @@ from edgekit.version import __version__
 from edgekit.errors import EdgekitError
 from edgekit.models import create_model, get_model_info, list_models
 
-__all__ = ["__version__", "EdgekitError", "create_model", "get_model_info", "list_models", "export"]
+__all__ = ["__version__", "EdgekitError", "create_model", "get_model_info", "list_models", "ExportOptions",
+           "export_model"]
+
+_LAZY = {"ExportOptions": "edgekit.export.options", "export_model": "edgekit.export.api"}
 
 
-def export(*args, **kwargs):
-    """Export a model to mobile formats; see `edgekit.export.api.export_model`."""
-    from edgekit.export.api import export_model  # heavy converters load only when used
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
 
-    return export_model(*args, **kwargs)
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edgekit' has no attribute {name!r}")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from edgekit.export.base import FORMATS
 from edgekit.export.matrix import export_matrix_row
 from edgekit.models import list_models
 
-RUNS_HERE = ("torchscript", "onnx", "tflite", "executorch")
+RUNS_HERE = tuple(name for name, spec in FORMATS.items() if spec.backend().runs_here()[0])
 # (model, format) -> a phrase of the one-line converter error, for pairs that do not work.
 # Empty: every pair works (the ShuffleNets to Core ML did not, until their channel shuffle stopped
 # doing arithmetic on traced sizes; see edgekit/models/shufflenet.py).
@@ -23,7 +24,7 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 def test_every_format_exports_and_agrees_with_pytorch(model_name, tmp_path):
     cells = {cell.format: cell for cell in export_matrix_row(model_name, tmp_path)}
 
-    assert set(cells) == {*RUNS_HERE, "coreml"}
+    assert set(cells) == set(FORMATS)
     assert cells["torchscript"].distinct_top1 >= 5, "the weights are degenerate: parity would compare near-constants"
     for format_name, cell in cells.items():
         if (model_name, format_name) in KNOWN_FAILURES:

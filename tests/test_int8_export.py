@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.export.api import export_model
+from edgekit import ExportOptions, export_model
+from edgekit.export.base import FORMATS as ALL_FORMATS
 
 # SqueezeNet1.1 is calibrated with `histogram` so this file also runs a non-default method end to end
 # (min-max and histogram both hold its top-1 on the current pinned stack, docs/quantization.md).
 MODELS = ["mobilenet_v2", "shufflenet_v2", "squeezenet1_1"]
 CALIB_METHOD = {"squeezenet1_1": "histogram"}
-FORMATS = ["executorch", "tflite", "onnx"]
+FORMATS = [name for name, spec in ALL_FORMATS.items() if "int8" in spec.precisions and spec.backend().runs_here()[0]]
 MAX_DROP_POINTS = 1.0
 # int8 file / fp32 file. TFLite stores a float32 scale and an int64 zero point per output channel for
 # every per-channel weight and for its int32 bias: on MobileNetV2 (10 classes) 410 KB of quantization
@@ -28,9 +29,9 @@ VALIDATION_IMAGES = 500  # the fixture run's whole validation split (10 classes 
 @pytest.mark.parametrize("model_name", MODELS)
 def test_int8_artifacts_keep_top1_and_are_small(model_name, trained_run, tmp_path):
     run = trained_run(model_name)
-    summary = export_model(model_name, checkpoint=run.best_checkpoint, formats=FORMATS, precision=["fp32", "int8"],
-                           out=tmp_path, max_drop=MAX_DROP_POINTS, parity_size=VALIDATION_IMAGES, allow_mismatch=True,
-                           calib_method=CALIB_METHOD.get(model_name, "minmax"))
+    summary = export_model(ExportOptions(model_name, checkpoint=run.best_checkpoint, formats=FORMATS,
+                                         precisions=["fp32", "int8"], out=tmp_path, max_drop=MAX_DROP_POINTS,
+                                         allow_mismatch=True, calib_method=CALIB_METHOD.get(model_name)))
     by_key = {(r.format, r.precision): r for r in summary.results}
     problems = []
     for format_name in FORMATS:
@@ -44,3 +45,6 @@ def test_int8_artifacts_keep_top1_and_are_small(model_name, trained_run, tmp_pat
             problems.append(f"{format_name}: top-1 {int8.parity['artifact_top1']:.1f} vs fp32 "
                              f"{int8.parity['reference_top1']:.1f} (drop {drop:.1f}), size ratio {ratio:.2f}")
     assert not problems, f"{model_name}: " + "; ".join(problems)
+    # by default the gate is measured on the run's whole validation split, calibration on its training split
+    assert {r.parity["num_images"] for r in summary.results if r.parity} == {VALIDATION_IMAGES}
+    assert summary.calibration.startswith("the run's training split")

@@ -38,12 +38,18 @@ def test_number_of_images_out_of_bounds_is_an_error(bad):
         load_calibration_images(PRE, num_images=bad, show_progress=False)
 
 
-def test_fewer_images_than_asked_uses_all_and_says_so(tmp_path, capsys):
+def test_fewer_images_than_asked_uses_all_and_says_so(tmp_path, capsys, caplog):
     for path in sorted((CALIBRATION_DIR / "bag").glob("*.png"))[:3]:
         shutil.copy(path, tmp_path / path.name)
-    images = load_calibration_images(PRE, tmp_path, num_images=50, show_progress=False)
+    said = []
+    images = load_calibration_images(PRE, tmp_path, num_images=50, show_progress=False, on_warning=said.append)
     assert len(images) == 3
-    assert "only 3 image(s)" in capsys.readouterr().err
+    assert len(said) == 1 and "only 3 image(s)" in said[0]
+    # the library never prints: without a callback it is a warning of the "edgekit.calibration" logger
+    with caplog.at_level("WARNING", logger="edgekit.calibration"):
+        load_calibration_images(PRE, tmp_path, num_images=50, show_progress=False)
+    assert any("only 3 image(s)" in record.getMessage() for record in caplog.records)
+    assert capsys.readouterr().out == ""
 
 
 def test_flat_folder_and_nested_folders_both_work(tmp_path):

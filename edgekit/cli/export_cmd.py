@@ -8,11 +8,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgekit.export.options import DEFAULT_MAX_DROP, MAX_PARITY_IMAGES
 from edgekit.paths import DEFAULT_EXPORT_DIR
+from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
-console = Console()
-if not console.is_terminal:  # a log file or pipe: rich would assume 80 columns and wrap every cell
-    console.width = 140
+
+def _console() -> Console:
+    """Drawn on the terminal's own stdout: converters' output is sent to export.log meanwhile."""
+    from edgekit.export.quiet import console_stream
+
+    console = Console(file=console_stream())
+    if not console.is_terminal:  # a log file or pipe: rich would assume 80 columns and wrap every cell
+        console.width = 140
+    return console
 
 
 def export_command(
@@ -25,46 +33,56 @@ def export_command(
     img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else the model's default."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes of the architecture without a checkpoint (default 1000)."),
     out: Path = typer.Option(DEFAULT_EXPORT_DIR, "--out", help="Output directory; artifacts go to OUT/<model>/<format>-<precision>/."),
+    download_weights: bool = typer.Option(False, "--download-weights", help="Without --checkpoint/--weights: fetch torchvision's ImageNet weights (5 s timeout) when they are not in the local torch hub cache."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Exit 0 even when an artifact failed to export or failed verification (still reported)."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Leave the batch dimension free where the format supports it (ONNX); others stay batch 1."),
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (class folder) for the parity check. Default: the checkpoint's run validation split, else the shipped samples."),
-    max_drop: float = typer.Option(1.0, "--max-drop", help="Fail an artifact whose top-1 on labelled parity images is more than this many points below PyTorch's."),
-    parity_size: int = typer.Option(128, "--parity-size", help="How many parity images (seeded sample)."),
-    calib: Optional[Path] = typer.Option(None, "--calib", help="int8: calibration images (class folder or flat). Default: the shipped calibration/ set."),
-    calib_size: int = typer.Option(200, "--calib-size", help="int8: number of calibration images."),
-    calib_method: str = typer.Option("minmax", "--calib-method", help="int8: activation range estimation (see `edgekit quantize --help`)."),
+    max_drop: float = typer.Option(DEFAULT_MAX_DROP, "--max-drop", help="Fail an artifact whose top-1 on labelled parity images is more than this many points below PyTorch's (reported with a paired 95 % interval)."),
+    parity_size: Optional[int] = typer.Option(None, "--parity-size", help=f"How many parity images (seeded sample) for a quick run. Default: the whole labelled validation split, a seeded sample of {MAX_PARITY_IMAGES} when larger."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="int8: calibration images (class folder or flat). Default: a seeded sample of the checkpoint's run training split; the shipped calibration/ set when there is no run; the shipped ImageNet photographs for ImageNet weights."),
+    calib_size: int = typer.Option(DEFAULT_CALIBRATION_IMAGES, "--calib-size", help="int8: number of calibration images."),
+    calib_method: Optional[str] = typer.Option(None, "--calib-method", help="int8: activation range estimation (see `edgekit quantize --help`). Default: minmax where selectable; a format that cannot use the method is an error when named in --formats."),
     int8_io: bool = typer.Option(False, "--int8-io", help="int8 TFLite: ask for integer input/output tensors; the manifest records what the converter gave."),
     keep_float: Optional[str] = typer.Option(None, "--keep-float", help="int8: comma-separated layer (module or ONNX node) names to leave in float."),
 ) -> None:
     """Export MODEL to mobile formats, each artifact verified against PyTorch on real images, with a manifest."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from edgekit.export.api import RANDOM_WEIGHTS_WARNING, ExportFailed, export_model
+    from edgekit.export.api import ExportFailed, export_model
+    from edgekit.export.options import ExportOptions
 
-    precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
+    options = ExportOptions(
+        model=model, checkpoint=checkpoint, weights=weights, formats=formats,
+        precisions=["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else []),
+        img_size=img_size, num_classes=num_classes, out=out, allow_mismatch=True, download_weights=download_weights, dynamic_batch=dynamic_batch,
+        val=val, max_drop=max_drop, parity_size=parity_size, calib=calib, calib_size=calib_size,
+        calib_method=calib_method, int8_io=int8_io,
+        keep_float=tuple(n.strip() for n in keep_float.split(",") if n.strip()) if keep_float else ())
+    console = _console()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task("preparing", total=None)
 
-        def on_stage(message: str) -> None:
-            if message.startswith("[bold yellow]warning"):
-                progress.console.print(message)
-            progress.update(task, description=message)
+        def on_event(event) -> None:
+            if event.kind == "warning":
+                progress.console.print(f"[bold yellow]warning:[/] {event.message}", highlight=False)
+            elif event.kind == "artifact":
+                result = event.data
+                progress.console.print(f"{result.symbol} {result.format} {result.precision}: {result.status}",
+                                       highlight=False)
+            else:
+                progress.update(task, description=event.message)
 
-        summary = export_model(model, checkpoint=checkpoint, weights=weights, formats=formats, precision=precisions,
-                               img_size=img_size, num_classes=num_classes, out=out, allow_mismatch=True, dynamic_batch=dynamic_batch,
-                               val=val, max_drop=max_drop, calib=calib, calib_size=calib_size,
-                               calib_method=calib_method, int8_io=int8_io, parity_size=parity_size,
-                               keep_float=[n.strip() for n in keep_float.split(",") if n.strip()] if keep_float else (),
-                               on_stage=on_stage)
+        summary = export_model(options, on_event=on_event)
     table, footnotes = summary_table(summary)
     console.print(table)
     for number, footnote in enumerate(footnotes, start=1):
         console.print(f"[{number}] {footnote}", markup=False, highlight=False)
-    console.print(f"parity images: {summary.parity_images}")
-    if summary.random_weights:
-        console.print(f"[bold yellow]warning:[/] {RANDOM_WEIGHTS_WARNING}")
-    console.print(f"artifacts and manifests: {summary.folder}  (summary.json)")
+    console.print(f"parity images: {summary.parity_images}", markup=False, highlight=False)
+    if summary.calibration:
+        console.print(f"int8 calibration images: {summary.calibration}", markup=False, highlight=False)
+    console.print(f"artifacts and manifests: {summary.folder}  (summary.json; converter output in {summary.log.name})",
+                  markup=False, highlight=False)
     if summary.failures:
         if not allow_mismatch:
             raise ExportFailed(summary)
@@ -74,14 +92,17 @@ def export_command(
 def summary_table(summary) -> tuple[Table, list[str]]:
     """The table, and the footnotes its notes column points to (long reasons would wrap the table)."""
     table = Table(title=f"edgekit export {summary.model_name}")
-    for column in ("", "format", "precision", "size", "agreement", "cosine", "top-1 (pt → art.)", "export s", "notes"):
+    for column in ("", "format", "precision", "size", "agreement", "cosine", "top-1 (pt → art.)", "drop 95 % CI",
+                   "export s", "notes"):
         table.add_column(column, justify="right" if column in ("size", "agreement", "cosine", "export s") else "left")
     footnotes: list[str] = []
     for result in summary.results:
         parity = result.parity or {}
-        agreement = "not run" if parity.get("status") == "not run" else _fraction(parity.get("agreement"))
+        agreement = ("not run" if parity.get("status") == "not run"
+                     else "not judged" if parity.get("status") == "not judged" else _fraction(parity.get("agreement")))
         table.add_row(result.symbol, result.format, result.precision, _size(result.size_bytes), agreement,
-                      _number(parity.get("cosine"), "{:.5f}"), _top1(parity), _number(result.seconds, "{:.1f}"),
+                      _number(parity.get("cosine"), "{:.5f}"), _top1(parity), _interval(parity),
+                      _number(result.seconds, "{:.1f}"),
                       _notes(result, footnotes))
     return table, footnotes
 
@@ -94,6 +115,8 @@ def _notes(result, footnotes: list[str]) -> str:
         details.append(f"XNNPACK: {delegation['delegate_calls']} delegate call(s), "
                        f"{delegation['non_delegated_ops']} op(s) outside")
     short = "not run here" if result.reason.startswith("not run") else result.status
+    if result.reason.startswith("not judged"):
+        return result.reason
     if not details:
         return short
     footnotes.append(f"{result.format} {result.precision}: " + "; ".join(details))
@@ -116,6 +139,14 @@ def _top1(parity: dict) -> str:
     if parity.get("reference_top1") is None:
         return ""
     return f"{parity['reference_top1']:.1f} → {parity['artifact_top1']:.1f} ({parity['artifact_top1'] - parity['reference_top1']:+.1f})"
+
+
+def _interval(parity: dict) -> str:
+    interval = parity.get("drop_interval")
+    if not interval:
+        return ""
+    wide = "" if parity.get("gate_resolves") else " (wider than gate)"
+    return f"[{-interval[1]:+.1f}, {-interval[0]:+.1f}]{wide}"
 
 
 def register(app: typer.Typer) -> None:

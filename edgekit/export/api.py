@@ -9,8 +9,7 @@ older folder of the same format and precision, so nothing stale looks current.
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -23,19 +22,20 @@ import numpy as np
 import torch
 
 from edgekit.errors import EdgekitError
-from edgekit.export.base import FORMATS, PRECISIONS, ExportOptions, ExportRequest, first_line, parse_formats
-from edgekit.export.manifest import LABELS_NAME, MANIFEST_NAME, build_manifest, write_json_atomic
-from edgekit.export.verify import DEFAULT_MAX_DROP, DEFAULT_PARITY_IMAGES, Parity, compare, parity_images
-from edgekit.paths import DEFAULT_EXPORT_DIR
+from edgekit.export.base import FORMATS, ExportRequest, first_line, parse_formats
+from edgekit.export.manifest import LABELS_NAME, MANIFEST_NAME, build_manifest
+from edgekit.export.options import PRECISIONS, ExportEvent, ExportOptions
+from edgekit.export.quiet import captured
+from edgekit.export.source import (PHOTOS_NOTE, RANDOM_WEIGHTS_WARNING, Source, calibration_choice,
+                                   imagenet_photo_samples, load_source)
+from edgekit.export.verify import Parity, compare, parity_images
+from edgekit.fileio import atomic_write_json, atomic_write_text
 from edgekit.predictor import TorchPredictor, predict_in_batches
-from edgekit.preprocess import Preprocessing
 
-DEFAULT_NUM_CLASSES = 1000  # the architecture "as configured" without a checkpoint: ImageNet's head
-RANDOM_WEIGHTS_WARNING = ("no checkpoint: exporting RANDOM weights (architecture only); parity on random "
-                          "weights is weak evidence, and the artifacts predict nothing useful")
-
-STATUS_SYMBOLS = {"verified": "✅", "exported, not run here": "☑️", "failed verification": "❎",
-                  "failed to export": "❌", "skipped": "⏭"}
+RANDOM_WEIGHTS_PARITY_IMAGES = 32  # random weights: fp32 still runs in every runtime, fp16/int8 are not judged
+LOG_NAME = "export.log"  # OUT/<model>/export.log: everything the converters printed
+STATUS_SYMBOLS = {"verified": "✅", "exported, not judged": "☑️", "exported, not run here": "☑️",
+                  "failed verification": "❎", "failed to export": "❌", "skipped": "⏭"}
 
 
 @dataclass
@@ -71,6 +71,9 @@ class ExportSummary:
     weights: dict | str
     results: list[ArtifactResult]
     parity_images: str
+    calibration: str | None = None  # which images calibrated int8 (None: no int8)
+    notes: list[str] = field(default_factory=list)  # export-wide warnings, said once
+    log: Path | None = None  # third-party output of the converters
 
     @property
     def random_weights(self) -> bool:
@@ -82,7 +85,8 @@ class ExportSummary:
 
     def to_dict(self) -> dict:
         return {"model": self.model_name, "folder": str(self.folder), "weights": self.weights,
-                "parity_images": self.parity_images, "artifacts": [r.to_dict() for r in self.results]}
+                "parity_images": self.parity_images, "calibration": self.calibration, "notes": self.notes,
+                "log": str(self.log) if self.log else None, "artifacts": [r.to_dict() for r in self.results]}
 
 
 class ExportFailed(EdgekitError):
@@ -95,65 +99,79 @@ class ExportFailed(EdgekitError):
         self.summary = summary
 
 
-@dataclass
-class Source:
-    """The model to export and the facts that travel with it."""
+def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], None] | None = None) -> ExportSummary:
+    """Export `options.model` to each (format, precision); raise EdgekitError on bad input or, unless
+    options.allow_mismatch, when an artifact failed to export or failed verification (after writing
+    summary.json). Progress and warnings go to `on_event`; converters' own output to OUT/<model>/export.log."""
+    if not isinstance(options, ExportOptions):
+        raise EdgekitError("export_model takes an ExportOptions: export_model(ExportOptions('mobilenet_v2', ...))")
+    emit = on_event or (lambda event: None)
+    precisions = _parse_precisions(options.precisions)
+    options = dataclasses.replace(options, precisions=tuple(precisions))
+    explicit_formats = options.formats is not None
+    format_names = parse_formats(options.formats, precisions if explicit_formats else [], options)
+    out_dir = _prepare_out(Path(options.out), options.model)
+    notes: list[str] = []
 
-    model: torch.nn.Module
-    labels: list[str]
-    preprocessing: Preprocessing
-    weights: dict | str
-    checkpoint: Path | None
+    def warn(message: str) -> None:
+        notes.append(message)
+        emit(ExportEvent("warning", message))
 
-
-def export_model(model_name: str, *, checkpoint: str | Path | None = None, weights: str | Path | None = None,
-                 formats: str | Sequence[str] | None = None, precision: str | Sequence[str] = "fp32",
-                 img_size: int | None = None, num_classes: int | None = None, out: str | Path = DEFAULT_EXPORT_DIR,
-                 allow_mismatch: bool = False, dynamic_batch: bool = False, val: str | Path | None = None,
-                 max_drop: float = DEFAULT_MAX_DROP, calib: str | Path | None = None, calib_size: int = 200,
-                 calib_method: str = "minmax", int8_io: bool = False, keep_float: Sequence[str] = (),
-                 parity_size: int = DEFAULT_PARITY_IMAGES,
-                 on_stage: Callable[[str], None] | None = None) -> ExportSummary:
-    """Export MODEL to each (format, precision); raise EdgekitError on bad input or, unless
-    allow_mismatch, when an artifact failed to export or failed verification (after writing summary.json)."""
-    say = on_stage or (lambda message: None)
-    precisions = _parse_precisions(precision)
-    explicit_formats = formats is not None
-    format_names = parse_formats(formats, precisions if explicit_formats else [])
-    out_dir = _prepare_out(Path(out), model_name)
-    source = _load_source(model_name, checkpoint, weights, img_size, num_classes)
-    if source.weights == "random":
-        say(f"[bold yellow]warning:[/] {RANDOM_WEIGHTS_WARNING}")
-    say("loading parity images")
-    parity_data = parity_images(source.preprocessing, source.labels, val_dir=Path(val) if val else None,
-                                checkpoint=source.checkpoint, num_images=parity_size)
+    emit(ExportEvent("stage", "loading the model"))
+    source = load_source(options)
+    if source.random_weights:
+        warn(RANDOM_WEIGHTS_WARNING + f" ({source.why_random})")
+    emit(ExportEvent("stage", "loading parity images"))
+    photos = imagenet_photo_samples(source.labels) if source.kind == "pretrained" and not options.val else None
+    parity_size = options.parity_size
+    if parity_size is None and source.random_weights:  # nothing to judge: a structural run on a few images
+        parity_size = RANDOM_WEIGHTS_PARITY_IMAGES
+    parity_data = parity_images(source.preprocessing, source.labels, val_dir=Path(options.val) if options.val else None,
+                                checkpoint=source.checkpoint, num_images=parity_size, seed=options.seed,
+                                samples=photos)
     reference = predict_in_batches(TorchPredictor(source.model), parity_data.images)
-    calibration = _calibration(source.preprocessing, calib, calib_size, say) if "int8" in precisions else None
-    options = ExportOptions(dynamic_batch=dynamic_batch, int8_io=int8_io, calib_method=calib_method,
-                            keep_float=tuple(keep_float))
-    results = []
-    for precision_name in precisions:
-        request = ExportRequest(model=source.model, model_name=model_name,
-                                example_input=torch.from_numpy(parity_data.images[:1].copy()),
-                                precision=precision_name, preprocessing=source.preprocessing, labels=source.labels,
-                                calibration=calibration, options=options)
-        for format_name in format_names:
-            reason = FORMATS[format_name].why_not(precision_name)
-            if reason:
-                results.append(ArtifactResult(format_name, precision_name, "skipped", reason=reason))
-                continue
-            say(f"{format_name} {precision_name}: exporting")
-            results.append(export_one(format_name, request, out_dir, source, parity_data, reference, max_drop))
-    summary = ExportSummary(model_name, out_dir, source.weights, results, parity_data.source)
-    write_json_atomic(out_dir / "summary.json", summary.to_dict())
-    (out_dir / "summary.json").chmod(0o644)
-    if summary.failures and not allow_mismatch:
+    calibration, calibration_source = None, None
+    if "int8" in precisions:
+        emit(ExportEvent("stage", "loading calibration images"))
+        calibration, calibration_source = _calibration(options, source, warn)
+        if source.kind == "pretrained" and options.calib is None:
+            warn(PHOTOS_NOTE)
+    log_path = out_dir / LOG_NAME
+    atomic_write_text(log_path, "")
+    with captured(log_path):
+        results = []
+        for precision_name in precisions:
+            for format_name in format_names:
+                spec = FORMATS[format_name]
+                reason = spec.why_not(precision_name)
+                if reason:
+                    result = ArtifactResult(format_name, precision_name, "skipped", reason=reason)
+                else:
+                    emit(ExportEvent("stage", f"{format_name} {precision_name}: exporting"))
+                    method = (options.calib_method if options.calib_method in spec.calib_methods
+                              else spec.default_calib_method())  # not honoured: the row says so
+                    format_options = dataclasses.replace(options, calib_method=method,
+                                                         keep_float=options.keep_float if spec.keep_float else ())
+                    request = ExportRequest(model=source.model, model_name=options.model,
+                                            example_input=torch.from_numpy(parity_data.images[:1].copy()),
+                                            precision=precision_name, preprocessing=source.preprocessing,
+                                            labels=source.labels, calibration=calibration, options=format_options)
+                    ignored = spec.cannot_honour(dataclasses.replace(options, precisions=(precision_name,)))
+                    result = export_one(format_name, request, out_dir, source, parity_data, reference,
+                                        options.max_drop, calibration_source, ignored)
+                results.append(result)
+                emit(ExportEvent("artifact", f"{format_name} {precision_name}: {result.status}", result))
+    summary = ExportSummary(options.model, out_dir, source.weights, results, parity_data.source,
+                            calibration=calibration_source, notes=notes, log=log_path)
+    atomic_write_json(out_dir / "summary.json", summary.to_dict())
+    if summary.failures and not options.allow_mismatch:
         raise ExportFailed(summary)
     return summary
 
 
 def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: Source, parity_data,
-               reference: np.ndarray, max_drop: float) -> ArtifactResult:
+               reference: np.ndarray, max_drop: float, calibration_source: str | None = None,
+               ignored: Sequence[str] = ()) -> ArtifactResult:
     """Export, verify and describe one artifact; it appears in place only when complete."""
     spec = FORMATS[format_name]
     final = out_dir / f"{format_name}-{request.precision}"
@@ -163,26 +181,32 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         started = time.perf_counter()
         try:
             backend = spec.backend()
-            with _quiet():
-                facts = backend.export(request, artifact)
+            facts = backend.export(request, artifact)
         except Exception as error:  # a converter crash is a row in the table, not a traceback
             _remove(final)
             return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
         seconds = time.perf_counter() - started
         parity = _verify(backend, artifact, request.precision, parity_data, reference, max_drop, source)
-        status = {"passed": "verified", "failed": "failed verification"}.get(parity.status, "exported, not run here")
+        status = {"passed": "verified", "failed": "failed verification",
+                  "not judged": "exported, not judged"}.get(parity.status, "exported, not run here")
         manifest = build_manifest(model_name=request.model_name, format_name=format_name, precision=request.precision,
                                   artifact=artifact, preprocessing=source.preprocessing.to_dict(),
                                   labels=source.labels, weights=source.weights, backend_facts=facts,
                                   input_shape=list(request.example_input.shape))
         manifest.update(status=status, parity=parity.to_dict(), export_seconds=round(seconds, 2))
-        (staging / LABELS_NAME).write_text("\n".join(source.labels) + "\n", encoding="utf-8")
-        write_json_atomic(staging / MANIFEST_NAME, manifest)
+        if request.precision == "int8":
+            manifest["calibration"] = {"images": calibration_source, "count": len(request.calibration),
+                                       "method": request.options.calib_method}
+        if ignored:
+            manifest["options_not_honoured"] = list(ignored)
+        atomic_write_text(staging / LABELS_NAME, "\n".join(source.labels) + "\n")
+        atomic_write_json(staging / MANIFEST_NAME, manifest)
         _make_readable(staging)
         _swap_into_place(staging, final)
         extra = {"delegation": facts["delegation"]} if "delegation" in facts else {}
+        reason = "; ".join([parity.reason] * bool(parity.reason) + [f"ignored: {i}" for i in ignored])
         return ArtifactResult(format_name, request.precision, status, folder=final, size_bytes=manifest["size_bytes"],
-                              seconds=seconds, parity=parity.to_dict(), reason=parity.reason, extra=extra)
+                              seconds=seconds, parity=parity.to_dict(), reason=reason, extra=extra)
     finally:
         _remove(staging)
 
@@ -193,13 +217,15 @@ def _verify(backend, artifact: Path, precision: str, parity_data, reference: np.
     if not runs:
         return Parity(status="not run", reason=f"not run: {why_not} (structure checked: spec, input/output names and shapes)")
     try:
-        with _quiet():
-            candidate = backend.load_predictor(artifact, {})(parity_data.images)
+        candidate = backend.load_predictor(artifact, {})(parity_data.images)
     except Exception as error:
         return Parity(status="failed", reason=f"the artifact does not run in its runtime: {first_line(error)}")
     parity = compare(reference, candidate, parity_data.labels, precision, max_drop, parity_data.source)
-    if source.weights == "random":
-        parity.reason = (parity.reason + "; " if parity.reason else "") + "random weights: weak evidence"
+    if source.random_weights:
+        if precision == "fp32":  # same graph, same weights: a broken conversion still shows
+            parity.reason = (parity.reason + "; " if parity.reason else "") + "random weights: weak evidence"
+        else:  # near-constant outputs: fp16/int8 rounding flips top-1 among near-ties, which says nothing
+            parity.status, parity.reason = "not judged", "not judged: random weights"
     return parity
 
 
@@ -229,17 +255,6 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-@contextlib.contextmanager
-def _quiet():
-    """Converters print progress bars and banners to stdout; keep the user's table readable."""
-    import io
-    import warnings
-
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
 # ----------------------------------------------------------------------------- validation
 
 def _parse_precisions(precision: str | Sequence[str]) -> list[str]:
@@ -266,57 +281,10 @@ def _prepare_out(out: Path, model_name: str) -> Path:
     return folder
 
 
-def _load_source(model_name: str, checkpoint, weights, img_size: int | None, num_classes: int | None) -> Source:
-    from edgekit.checkpoint import load_checkpoint, load_weights_file
-    from edgekit.models import create_model, get_model_info
-
-    info = get_model_info(model_name)
-    if checkpoint and weights:
-        raise EdgekitError("give --checkpoint or --weights, not both")
-    if checkpoint:
-        loaded = load_checkpoint(checkpoint)
-        if loaded.model_name != model_name:
-            raise EdgekitError(f"{checkpoint} is a {loaded.model_name} checkpoint, not {model_name}; "
-                               f"run `edgekit export {loaded.model_name} --checkpoint {checkpoint}`")
-        if img_size is not None and img_size != loaded.preprocessing.img_size:
-            raise EdgekitError(f"--img-size {img_size} disagrees with the checkpoint, trained at "
-                               f"{loaded.preprocessing.img_size}; leave --img-size out (the checkpoint decides)")
-        if num_classes is not None and num_classes != loaded.num_classes:
-            raise EdgekitError(f"--num-classes {num_classes} disagrees with the checkpoint's {loaded.num_classes} classes")
-        _check_min_size(info, loaded.preprocessing.img_size)
-        return Source(model=loaded.build_model(), labels=list(loaded.labels), preprocessing=loaded.preprocessing,
-                      weights={"source": "checkpoint", "path": str(Path(checkpoint).resolve()),
-                               "sha256": _file_sha256(Path(checkpoint)), "val_acc": loaded.meta.get("val_acc")},
-                      checkpoint=Path(checkpoint))
-    size = img_size or info.default_img_size
-    _check_min_size(info, size)
-    classes = num_classes or DEFAULT_NUM_CLASSES
-    model = create_model(model_name, num_classes=classes).eval()
-    labels = [f"class_{i}" for i in range(classes)]
-    if weights:
-        load_weights_file(model, weights)
-        source = {"source": "weights file", "path": str(Path(weights).resolve()), "sha256": _file_sha256(Path(weights))}
-    else:
-        source = "random"
-    return Source(model=model.eval(), labels=labels, preprocessing=Preprocessing(img_size=size), weights=source,
-                  checkpoint=None)
-
-
-def _check_min_size(info, size: int) -> None:
-    if size < info.min_img_size:
-        raise EdgekitError(f"input size {size} is below {info.name}'s minimum of {info.min_img_size} px")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _calibration(preprocessing: Preprocessing, calib, calib_size: int, say) -> np.ndarray:
+def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str]:
     from edgekit.quantize.calibration import load_calibration_images
 
-    say("loading calibration images")
-    return load_calibration_images(preprocessing, directory=Path(calib) if calib else None, num_images=calib_size, seed=0)
+    choice = calibration_choice(options, source)
+    images = load_calibration_images(source.preprocessing, choice.directory, num_images=options.calib_size,
+                                     seed=options.seed, show_progress=False, on_warning=warn, paths=choice.paths)
+    return images, choice.description

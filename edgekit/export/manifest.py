@@ -6,10 +6,7 @@ export gathered (request, checkpoint, backend) plus what the artifact itself dec
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import platform
-import tempfile
 from pathlib import Path
 
 MANIFEST_SCHEMA = "edgekit-manifest/1"
@@ -80,19 +77,3 @@ def preprocessing_steps(preprocessing: dict) -> list[str]:
         geometry = f"resize the shorter side to round({size} / 0.875), centre-crop {size}x{size}"
     return ["decode as RGB (alpha over white)", geometry, "scale pixels to [0, 1]",
             "subtract mean and divide by std per channel (RGB order)", "lay out as NCHW float32 (batch 1)"]
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, ensure_ascii=False)
-            out.write("\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def read_manifest(folder: Path) -> dict:
-    return json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8"))

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from edgekit.export.api import export_model
+from edgekit.export.options import ExportOptions
 from edgekit.export.base import FORMATS
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.preprocess import Preprocessing
@@ -107,9 +108,10 @@ def export_matrix_row(model_name: str, out: Path, *, precisions: Sequence[str] =
     state = non_degenerate_weights(model_name, img_size)
     torch.save(state, weights_file)
     distinct = _distinct_top1(model_name, state, img_size, parity_size)
-    summary = export_model(model_name, weights=weights_file, num_classes=MATRIX_CLASSES, img_size=img_size,
-                           formats=list(formats) if formats else None, precision=list(precisions), out=out / "artifacts",
-                           allow_mismatch=True, parity_size=parity_size)
+    summary = export_model(ExportOptions(model_name, weights=weights_file, num_classes=MATRIX_CLASSES,
+                                         img_size=img_size, formats=list(formats) if formats else None,
+                                         precisions=list(precisions), out=out / "artifacts", allow_mismatch=True,
+                                         parity_size=parity_size))
     cells = []
     for result in summary.results:
         parity = result.parity or {}

@@ -3,6 +3,8 @@
 Thresholds per precision (docs/manifest.md explains them): top-1 agreement with the PyTorch
 model and mean cosine similarity of the logits must both reach the precision's floor; when the
 images are labelled, the artifact's top-1 may not fall more than `max_drop` points below PyTorch's.
+The drop is reported with a paired 95 % interval; when that interval is wider than the gate, the
+result says so (`gate_resolves` false): the images are too few to resolve `max_drop`.
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import numpy as np
 
 from edgekit.data.folder import is_prepared, load_splits, scan_image_folder
 from edgekit.errors import EdgekitError
-from edgekit.paths import SAMPLE_DATA_DIR
+from edgekit.export.options import MAX_PARITY_IMAGES
 from edgekit.preprocess import Preprocessing
+from edgekit.rundir import run_or_sample_splits
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,7 @@ THRESHOLDS = {
     "fp16": Threshold(agreement=0.98, cosine=0.999),
     "int8": Threshold(agreement=0.90, cosine=0.98),
 }
-DEFAULT_MAX_DROP = 1.0  # accuracy points an artifact may lose against PyTorch on labelled images
-DEFAULT_PARITY_IMAGES = 128
+Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
 @dataclass
@@ -41,7 +43,7 @@ class ParityImages:
 
 @dataclass
 class Parity:
-    status: str  # "passed" | "failed" | "not run"
+    status: str  # "passed" | "failed" | "not run" | "not judged"
     reason: str = ""
     num_images: int = 0
     images: str = ""
@@ -50,7 +52,9 @@ class Parity:
     max_abs_diff: float | None = None
     reference_top1: float | None = None  # PyTorch fp32 accuracy (%), labelled images only
     artifact_top1: float | None = None
-    drop_points: float | None = None
+    drop_points: float | None = None  # PyTorch top-1 minus artifact top-1, points
+    drop_interval: list[float] | None = None  # paired 95 % interval of drop_points (docs/manifest.md)
+    gate_resolves: bool | None = None  # False: the interval is wider than max_drop on these images
     threshold: dict | None = None
     max_drop: float | None = None
 
@@ -58,19 +62,44 @@ class Parity:
         return asdict(self)
 
 
+def paired_drop_interval(reference_correct: np.ndarray, artifact_correct: np.ndarray) -> tuple[float, float, float]:
+    """(drop, low, high) in accuracy points: drop = mean(c_ref - c_art) * 100 over the same images,
+    with the paired-difference 95 % normal interval drop +- 1.96 * sd(d) / sqrt(n) (sd with n - 1).
+
+    Pairing removes the images both get right or both get wrong: only discordant images widen it.
+    With no discordant image the interval is [drop, drop] (the normal approximation says nothing more).
+    """
+    d = np.asarray(reference_correct, dtype=np.float64) - np.asarray(artifact_correct, dtype=np.float64)
+    n = len(d)
+    if n == 0:
+        raise ValueError("no images")
+    drop = float(d.mean())
+    half = Z_95 * float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else float("inf")
+    return 100.0 * drop, 100.0 * (drop - half), 100.0 * (drop + half)
+
+
 def parity_images(preprocessing: Preprocessing, model_labels: list[str], *, val_dir: Path | None,
-                  checkpoint: Path | None, num_images: int = DEFAULT_PARITY_IMAGES, seed: int = 0) -> ParityImages:
-    """A seeded sample of real images: --val DIR, else the run's validation split, else the shipped samples."""
-    samples, classes, source = _labelled_samples(val_dir, checkpoint)
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(len(samples), size=min(num_images, len(samples)), replace=False))
-    picked = [samples[i] for i in chosen]
+                  checkpoint: Path | None, num_images: int | None = None, seed: int = 0,
+                  samples: tuple[list, list[str], str] | None = None) -> ParityImages:
+    """Real images: --val DIR, else the run's validation split, else the shipped samples (or `samples`
+    given as (list of (path, class index), class names, description)). num_images None = all of them,
+    a seeded sample of MAX_PARITY_IMAGES when there are more; a number = a seeded sample of that many."""
+    found, classes, source = samples if samples is not None else _labelled_samples(val_dir, checkpoint)
+    limit = MAX_PARITY_IMAGES if num_images is None else num_images
+    if len(found) > limit:
+        rng = np.random.default_rng(seed)
+        picked = [found[i] for i in sorted(rng.choice(len(found), size=limit, replace=False))]
+        how = f"{limit} of {len(found)} images, seed {seed}"
+    else:
+        picked = list(found)
+        how = f"all {len(found)} images"
     images = preprocessing.load_batch([path for path, _ in picked])
     if all(name in model_labels for name in classes):
-        labels = np.array([model_labels.index(classes[label]) for _, label in picked])
+        index = {name: i for i, name in enumerate(model_labels)}
+        labels = np.array([index[classes[label]] for _, label in picked])
     else:  # the model does not know these classes (e.g. random weights, 1000 classes): agreement only
         labels = None
-    return ParityImages(images=images, labels=labels, source=f"{source}, {len(picked)} images, seed {seed}")
+    return ParityImages(images=images, labels=labels, source=f"{source}, {how}")
 
 
 def _labelled_samples(val_dir: Path | None, checkpoint: Path | None):
@@ -85,12 +114,8 @@ def _labelled_samples(val_dir: Path | None, checkpoint: Path | None):
         if not index.samples:
             raise EdgekitError(f"--val {val_dir} holds no images")
         return index.samples, index.classes, str(val_dir)
-    run_splits = Path(checkpoint).parent / "splits" if checkpoint else None
-    if run_splits is not None and is_prepared(run_splits):
-        splits = load_splits(run_splits)
-        return splits.val, splits.classes, f"the run's validation split ({run_splits})"
-    splits = load_splits(SAMPLE_DATA_DIR)
-    return splits.val, splits.classes, f"the shipped samples ({SAMPLE_DATA_DIR.name}, val split)"
+    data = run_or_sample_splits(checkpoint)
+    return data.splits.val, data.splits.classes, f"{data.description}, validation split"
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None, precision: str,
@@ -111,14 +136,22 @@ def compare(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | N
     if not cosine >= threshold.cosine:
         problems.append(f"cosine {cosine:.5f} < {threshold.cosine}")
     if labels is not None:
-        result.reference_top1 = 100.0 * float((reference.argmax(1) == labels).mean())
-        result.artifact_top1 = 100.0 * float((candidate.argmax(1) == labels).mean())
-        result.drop_points = result.reference_top1 - result.artifact_top1
-        result.max_drop = max_drop
-        if result.drop_points > max_drop:
-            problems.append(f"top-1 drops {result.drop_points:.1f} points > --max-drop {max_drop}")
+        reference_correct, artifact_correct = reference.argmax(1) == labels, candidate.argmax(1) == labels
+        result.reference_top1 = 100.0 * float(reference_correct.mean())
+        result.artifact_top1 = 100.0 * float(artifact_correct.mean())
+        drop, low, high = paired_drop_interval(reference_correct, artifact_correct)
+        result.drop_points, result.drop_interval, result.max_drop = drop, [low, high], max_drop
+        result.gate_resolves = bool((high - low) / 2 <= max_drop)
+        if drop > max_drop:
+            problems.append(f"top-1 drops {drop:.1f} points > --max-drop {max_drop}")
     if problems:
         result.status, result.reason = "failed", "; ".join(problems)
+    if result.gate_resolves is False:
+        low, high = result.drop_interval
+        note = (f"the gate cannot resolve: drop {result.drop_points:.1f} points, 95 % interval "
+                f"[{low:.1f}, {high:.1f}] (±{(high - low) / 2:.1f}) on {len(reference)} images is wider than "
+                f"--max-drop {max_drop}")
+        result.reason = f"{result.reason}; {note}" if result.reason else note
     return result
 
 

@@ -1,13 +1,21 @@
 """ImageNet weights from torchvision's weight enums, for the models and widths torchvision publishes.
 
-There is no silent fallback: weights that cannot be fetched (no network, a broken download) or a
-model without published weights is one EdgekitError that points to `--weights PATH`
-(loaded by `edgekit.checkpoint.load_weights_file`).
+`pretrained_state_dict` has no silent fallback: weights that cannot be fetched (no network, a
+broken download) or a model without published weights is one EdgekitError that points to
+`--weights PATH` (loaded by `edgekit.checkpoint.load_weights_file`).
+
+`find_pretrained` is the lenient form export uses without a checkpoint: the file from torchvision's
+cache (TORCH_HOME/hub/checkpoints/<torchvision's file name>), else a download with a short timeout
+(only when asked, never when EDGEKIT_OFFLINE=1), else None and the reason, so the caller can fall back to random weights.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from torchvision.models import (MobileNet_V2_Weights, ResNet18_Weights, ShuffleNet_V2_X0_5_Weights,
                                 ShuffleNet_V2_X1_0_Weights, ShuffleNet_V2_X1_5_Weights, ShuffleNet_V2_X2_0_Weights,
@@ -16,6 +24,11 @@ from torchvision.models._api import WeightsEnum
 
 from edgekit.errors import EdgekitError
 from edgekit.models.registry import get_model_info
+from edgekit.paths import REPO_ROOT
+
+IMAGENET_PHOTOS_DIR = REPO_ROOT / "samples" / "imagenet-photos"  # 20 labelled ImageNet photographs (README there)
+QUICK_DOWNLOAD_TIMEOUT_S = 5  # export without a checkpoint tries a download briefly, then uses random weights
+OFFLINE_ENV = "EDGEKIT_OFFLINE"  # "1": never try a download (tests, air-gapped machines)
 
 DOWNLOAD_TIMEOUT_S = 30  # a network that swallows packets fails in this long instead of hanging
 
@@ -72,3 +85,48 @@ def _cache_dir() -> str:
     import torch.hub
 
     return f"{torch.hub.get_dir()}/checkpoints"
+
+
+@dataclass
+class FoundWeights:
+    state_dict: dict
+    path: Path  # the file in torchvision's cache
+    sha256: str
+    weights_name: str  # e.g. "MobileNet_V2_Weights.IMAGENET1K_V1"
+    categories: list[str]  # ImageNet class names, index order
+
+
+def cache_file(name: str, width_mult: float = 1.0) -> Path | None:
+    """Where torchvision keeps (or would keep) `name`'s ImageNet weights; None where none are published."""
+    weights = pretrained_weights(name, width_mult)
+    return None if weights is None else Path(_cache_dir()) / Path(weights.url).name
+
+
+def find_pretrained(name: str, width_mult: float = 1.0, download: bool = False) -> tuple[FoundWeights | None, str]:
+    """(weights, "") from the local cache, or (download=True) a short download; (None, why not) otherwise.
+    Never raises for a missing network: the caller decides what random weights mean."""
+    import torch
+
+    weights = pretrained_weights(name, width_mult)
+    if weights is None:
+        return None, f"torchvision publishes no ImageNet weights for {name}"
+    path = cache_file(name, width_mult)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not download or os.environ.get(OFFLINE_ENV) == "1":
+            return None, (f"torchvision's ImageNet weights are not in {path.parent} (no download asked; "
+                          f"--download-weights fetches them, or copy {path.name} there)")
+        try:
+            with _socket_timeout(QUICK_DOWNLOAD_TIMEOUT_S):
+                torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=None, progress=False)
+        except Exception as error:
+            Path(str(path) + ".partial").unlink(missing_ok=True)
+            reason = str(getattr(error, "reason", None) or error).splitlines()[0][:160]
+            return None, f"{path} not found and the download failed ({reason})"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        return None, f"{path} is not a readable state dict ({type(error).__name__})"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return FoundWeights(state, path, digest, f"{type(weights).__name__}.{weights.name}",
+                        list(weights.meta["categories"])), ""

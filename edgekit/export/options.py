@@ -1,0 +1,79 @@
+"""What an export is asked to do (`ExportOptions`, every default in one place) and what it reports
+while it runs (`ExportEvent`, handed to the caller's `on_event` callback; the library never prints).
+
+    from edgekit import ExportOptions, export_model
+    summary = export_model(ExportOptions("mobilenet_v2", checkpoint="runs/mnv2/best.pt", precisions=("fp32", "int8")))
+
+This module is light (no converter, no torch import): `edgekit.ExportOptions` costs nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from edgekit.paths import DEFAULT_EXPORT_DIR
+from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
+
+PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_MAX_DROP = 1.0  # accuracy points an artifact may lose against PyTorch on labelled images
+MAX_PARITY_IMAGES = 1000  # a larger labelled validation split is sampled (seeded) down to this many
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """One export: which model and weights, which formats and precisions, how to check and calibrate.
+
+    model            architecture name (`edgekit models list`)
+    checkpoint       an edgekit checkpoint (RUN/best.pt): classes, labels, input size, normalisation
+    weights          a bare state dict for the architecture as configured (num_classes, img_size)
+    pretrained       without checkpoint/weights: ImageNet weights from torchvision's local cache where
+                     torchvision publishes them; else random weights
+    download_weights let `pretrained` fetch torchvision's file (5 s timeout) when it is not cached
+    formats          None = every format that supports the precisions; explicit names are validated
+    precisions       subset of ("fp32", "fp16", "int8"); fp32 is the reference and always useful
+    parity_size      None = the whole labelled validation split (a seeded sample of MAX_PARITY_IMAGES
+                     when larger); a number for a quick run
+    calib            calibration images; None = a seeded sample of the run's own training split
+                     (the shipped calibration/ set when there is no run; natural photos for ImageNet weights)
+    calib_method     None = the format's default ("minmax" where selectable)
+    """
+
+    model: str
+    checkpoint: str | Path | None = None
+    weights: str | Path | None = None
+    pretrained: bool = True
+    download_weights: bool = False
+    formats: Sequence[str] | str | None = None
+    precisions: Sequence[str] = ("fp32",)
+    img_size: int | None = None
+    num_classes: int | None = None
+    out: str | Path = DEFAULT_EXPORT_DIR
+    allow_mismatch: bool = False
+    dynamic_batch: bool = False
+    int8_io: bool = False
+    calib: str | Path | None = None
+    calib_size: int = DEFAULT_CALIBRATION_IMAGES
+    calib_method: str | None = None
+    keep_float: tuple[str, ...] = ()
+    val: str | Path | None = None
+    max_drop: float = DEFAULT_MAX_DROP
+    parity_size: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        # callers pass lists; a frozen dataclass keeps tuples so the options stay hashable and unchanged
+        if isinstance(self.precisions, str):
+            object.__setattr__(self, "precisions", (self.precisions,))
+        object.__setattr__(self, "precisions", tuple(self.precisions))
+        object.__setattr__(self, "keep_float", tuple(self.keep_float))
+
+
+@dataclass(frozen=True)
+class ExportEvent:
+    """Progress the library reports: kind "stage" (what runs now), "warning" (say it once, plainly),
+    "artifact" (one (format, precision) finished; `data` is its ArtifactResult)."""
+
+    kind: Literal["stage", "warning", "artifact"]
+    message: str
+    data: Any = field(default=None, compare=False)
