@@ -48,7 +48,6 @@ def quantize_command(
     """Check how a trained model survives int8 (fp32 vs PT2E int8 top-1 on the validation split), rank its layers by int8 sensitivity, or fine-tune it with QAT."""
     from edgekit.checkpoint import load_checkpoint
     from edgekit.quantize.calibration import load_calibration_images
-
     from edgekit.quantize.pt2e import activation_observer
 
     activation_observer(method)  # an unknown method fails here, before any slow work
@@ -80,9 +79,7 @@ def run_ptq_report(path: Path, checkpoint, calibration, method: str) -> None:
     import torch
 
     from edgekit.quantize.pt2e import litert_quantizer, quantize_pt2e, run_graph, xnnpack_quantizer
-    from edgekit.quantize.qat import top1
-
-    from edgekit.quantize.qat import EVAL_BATCH
+    from edgekit.quantize.qat import EVAL_BATCH, top1
 
     images, labels = validation_batch(path, checkpoint)
     model = checkpoint.build_model()

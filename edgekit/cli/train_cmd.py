@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_text
 from edgekit.train.config import TrainConfig, config_default as D
 from edgekit.train.events import EpochEvent, ProgressEvent
 
@@ -131,7 +132,7 @@ def eval_command(
     out = out or checkpoint.parent / f"eval-{checkpoint.stem}"
     out.mkdir(parents=True, exist_ok=True)
     document = {**report.to_dict(), "checkpoint": str(checkpoint), "data": description}
-    (out / "eval.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
     plot_confusion_matrix(report.confusion_matrix, ckpt.labels, out / "confusion_matrix.png",
                           title=f"{ckpt.model_name}: {description}")
     if as_json:
