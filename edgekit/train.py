@@ -33,13 +33,14 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 
 from edgekit import __version__
 from edgekit.checkpoint import Checkpoint, atomic_torch_save, read_checkpoint_dict, save_checkpoint
-from edgekit.data.datasets import DEFAULT_CROP_SCALE, ImageListDataset, train_transform
+from edgekit.data.datasets import ImageListDataset, train_transform
 from edgekit.data.folder import Splits, load_splits, write_split_file
 from edgekit.data.stats import compute_mean_std
 from edgekit.errors import EdgekitError
 from edgekit.models import create_model, get_model_info
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from edgekit.recipe import run_recipe
 
 HEAD_LR_MULT = 10.0  # transfer learning: the new head learns 10x faster than the loaded backbone
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds")
@@ -58,7 +59,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.05
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    warmup_epochs: float = 1.0
+    warmup_epochs: float | None = None  # None: edgekit.recipe scales it to the run
     label_smoothing: float = 0.1
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -71,7 +72,8 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
     resize: Literal["center_crop", "letterbox"] = "center_crop"
     normalization: Literal["dataset", "imagenet"] = "dataset"  # imagenet: for ImageNet-pretrained weights
-    crop_scale_min: float = DEFAULT_CROP_SCALE[0]  # RandomResizedCrop's smallest area fraction
+    crop_scale_min: float | None = None  # RandomResizedCrop's smallest area fraction; None: edgekit.recipe
+    hflip: bool | None = None  # random horizontal flips; None: the mirror test on the training split decides
     val_fraction: float = 0.2
     max_train_images: int | None = None  # a seeded, class-balanced subset of the training split
     resume: bool = False  # continue `out`/last.pt
@@ -438,7 +440,8 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     checks = [(config.epochs >= 1, "--epochs must be at least 1"), (config.batch_size >= 1, "--batch-size must be at least 1"),
               (config.lr > 0, "--lr must be positive"), (0 < config.val_fraction < 1, "--val-fraction must be between 0 and 1"),
               (0 <= config.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
-              (0 < config.crop_scale_min <= 1, "crop_scale_min must be in (0, 1]"),
+              (config.crop_scale_min is None or 0 < config.crop_scale_min <= 1, "crop_scale_min must be in (0, 1]"),
+              (config.warmup_epochs is None or config.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
               (config.resize in ("center_crop", "letterbox"), "--resize must be center_crop or letterbox"),
               (config.normalization in ("dataset", "imagenet"), "--normalization must be dataset or imagenet"),
               (config.freeze_backbone_epochs == 0 or config.weights, "--freeze-backbone-epochs needs --weights")]
@@ -510,7 +513,7 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo,
 
     ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, config.amp), channels_last=channels_last)
     workers = default_workers(device, config.workers)
-    train_set = ImageListDataset(splits.train, train_transform(preprocessing, (config.crop_scale_min, 1.0)))
+    train_set = ImageListDataset(splits.train, None)  # transform set below, once the recipe knows the steps
     val_set = ImageListDataset(splits.val, preprocessing.eval_transform())
     per_process_batch = max(1, config.batch_size // dist_info.world_size)
     train_loader, generator = make_loader(train_set, per_process_batch, train=True, seed=config.seed,
@@ -521,7 +524,9 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo,
     optimizer = make_optimizer(config.optimizer, parameter_groups(model, head_names, config.lr, config.weight_decay),
                                config.lr, config.weight_decay)
     steps_per_epoch = len(train_loader)
-    scheduler = make_scheduler(optimizer, steps_per_epoch * config.epochs, round(config.warmup_epochs * steps_per_epoch))
+    recipe = run_recipe(config, splits, steps_per_epoch, run_dir / "config.json", record=dist_info.is_main)
+    train_set.transform = train_transform(preprocessing, recipe.crop_scale, hflip=recipe.hflip)
+    scheduler = make_scheduler(optimizer, steps_per_epoch * config.epochs, recipe.warmup_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=ctx.amp_dtype == torch.float16)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     state = RunState()

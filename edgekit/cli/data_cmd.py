@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from edgekit.data import symmetry
+
 console = Console()
 data_app = typer.Typer(no_args_is_help=True, help="Look at a folder-per-class data set and prepare clean, fixed splits.")
 
@@ -53,6 +55,7 @@ def _audit_table(summary: dict) -> Table:
     table.add_row("non-image files", bad(len(summary["non_images"])))
     extra = sum(len(group) - 1 for group in summary["duplicates"])
     table.add_row("duplicates", f"{bad(extra)} extra copies in {len(summary['duplicates'])} groups" if extra else "0")
+    table.add_row("mirror test", symmetry.audit_line(summary["mirror_test"]))  # horizontal flips: see edgekit.data.symmetry
     return table
 
 
