@@ -17,9 +17,12 @@ The rule (`auto` = the user gave no value; an explicit value always wins):
                     in between                     -> linear between the two.
                     A short run sees each image a few times: random crops then mostly make
                     the task harder without the epochs to profit from the variety.
-    horizontal flip `auto`: on when the training split's mirror test says mirrored images keep
-                    their class (`edgekit.data.symmetry`), off when mirroring makes them look
-                    like another class (digits, text, arrows); the audit reports the same test.
+    horizontal flip `auto`: off for runs of GENTLE_EPOCHS or fewer (no augmentation at all in a
+                    short run, for the same reason as the crop). Longer runs: on when the
+                    training split's mirror test says mirrored images keep their class
+                    (`edgekit.data.symmetry`), off when mirroring makes them look like another
+                    class (digits, text, arrows); the audit reports the same test. No verdict
+                    (too little signal): on, the long-standing default.
 
 Dataset size and steps per epoch enter through the warm-up only; whether weights are pretrained
 does not change the rule (no benchmark behind a different one; `pretrained` is recorded).
@@ -76,13 +79,21 @@ def auto_crop_scale_min(epochs: int) -> float:
     return round(1.0 - strength * (1.0 - long_run), 4)
 
 
+def auto_hflip(epochs: int, mirror_keeps_class: bool | None) -> bool:
+    """No flips in a short run; in a longer one, flips unless the mirror test found mirrored images
+    look like other classes (None, no verdict: flips on)."""
+    if epochs <= GENTLE_EPOCHS:
+        return False
+    return mirror_keeps_class is not False
+
+
 def resolve_recipe(*, epochs: int, steps_per_epoch: int, dataset_size: int, pretrained: bool = False,
                    warmup_epochs: float | None = None, crop_scale_min: float | None = None,
                    hflip: bool | None = None, mirror_keeps_class: bool | None = None) -> Recipe:
     """The run's warm-up steps, crop scale range and flip; explicit (non-None) values win.
 
-    `mirror_keeps_class`: the mirror test's verdict on the training split (None: not measured,
-    then an auto flip stays on, the long-standing default). `dataset_size` and `pretrained` are
+    `mirror_keeps_class`: the mirror test's verdict on the training split (None: not measured or
+    no verdict; see `auto_hflip`). `dataset_size` and `pretrained` are
     accepted so the caller states the whole budget; the rule above does not use them beyond
     `steps_per_epoch` (see the module docstring).
     """
@@ -98,7 +109,7 @@ def resolve_recipe(*, epochs: int, steps_per_epoch: int, dataset_size: int, pret
     if hflip is not None:
         flip, flip_source = bool(hflip), "user"
     else:
-        flip, flip_source = (True if mirror_keeps_class is None else bool(mirror_keeps_class)), "auto"
+        flip, flip_source = auto_hflip(epochs, mirror_keeps_class), "auto"
     return Recipe(warmup_steps=warmup, crop_scale=(crop_min, 1.0), hflip=flip, warmup_source=warmup_source,
                   crop_source=crop_source, hflip_source=flip_source)
 
@@ -106,9 +117,10 @@ def resolve_recipe(*, epochs: int, steps_per_epoch: int, dataset_size: int, pret
 def run_recipe(config, splits, steps_per_epoch: int, config_path: Path, *, record: bool = True) -> Recipe:
     """The hook `edgekit.train` calls: resolve the recipe for a TrainConfig and its splits, and
     record it as config.json's `recipe` entry (beside `train_config`, which keeps the user's
-    values, None meaning auto). The mirror test runs only when the flip is left to auto."""
+    values, None meaning auto). The mirror test runs only when the flip is left to auto in a run
+    long enough to flip at all."""
     mirror = None
-    if config.hflip is None:
+    if config.hflip is None and config.epochs > GENTLE_EPOCHS:
         from edgekit.data.symmetry import mirror_test
 
         mirror = mirror_test(splits.train, list(splits.classes), seed=config.seed)

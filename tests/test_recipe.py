@@ -22,8 +22,8 @@ from edgekit.data.datasets import DEFAULT_CROP_SCALE, train_transform
 from edgekit.data.folder import load_splits
 from edgekit.data.symmetry import mirror_test
 from edgekit.preprocess import Preprocessing
-from edgekit.recipe import (FULL_EPOCHS, GENTLE_EPOCHS, WARMUP_FRACTION, auto_crop_scale_min, auto_warmup_steps,
-                            resolve_recipe)
+from edgekit.recipe import (FULL_EPOCHS, GENTLE_EPOCHS, WARMUP_FRACTION, auto_crop_scale_min, auto_hflip,
+                            auto_warmup_steps, resolve_recipe)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -67,16 +67,25 @@ def test_crop_strength_grows_with_the_epochs_up_to_the_long_run_default():
     assert DEFAULT_CROP_SCALE[0] < middle < 1.0
 
 
+def test_auto_flip_needs_a_longer_run_and_a_mirror_test_that_does_not_object():
+    for verdict in (True, False, None):
+        assert auto_hflip(GENTLE_EPOCHS, verdict) is False  # short runs: no augmentation at all
+    assert auto_hflip(GENTLE_EPOCHS + 1, True) is True
+    assert auto_hflip(GENTLE_EPOCHS + 1, None) is True  # no verdict: the long-standing default
+    assert auto_hflip(FULL_EPOCHS, False) is False  # mirrored images look like other classes
+
+
 def test_explicit_values_win_over_the_rule_and_say_so():
-    auto = resolve_recipe(epochs=2, steps_per_epoch=10, dataset_size=80, mirror_keeps_class=False)
+    auto = resolve_recipe(epochs=2, steps_per_epoch=10, dataset_size=80, mirror_keeps_class=True)
     assert (auto.warmup_source, auto.crop_source, auto.hflip_source) == ("auto", "auto", "auto")
     assert auto.hflip is False and auto.crop_scale == (1.0, 1.0)
     user = resolve_recipe(epochs=2, steps_per_epoch=10, dataset_size=80, warmup_epochs=1.5, crop_scale_min=0.2,
                           hflip=True, mirror_keeps_class=False)
     assert user.warmup_steps == 15 and user.crop_scale == (0.2, 1.0) and user.hflip is True
     assert (user.warmup_source, user.crop_source, user.hflip_source) == ("user", "user", "user")
-    unmeasured = resolve_recipe(epochs=2, steps_per_epoch=10, dataset_size=80)
-    assert unmeasured.hflip is True  # no verdict: the long-standing default
+    long_auto = resolve_recipe(epochs=FULL_EPOCHS, steps_per_epoch=10, dataset_size=80, mirror_keeps_class=False)
+    assert long_auto.hflip is False and long_auto.crop_scale == DEFAULT_CROP_SCALE
+    assert long_auto.warmup_steps == auto_warmup_steps(FULL_EPOCHS, 10)
 
 
 # ----------------------------------------------------------------------------- the transform
@@ -153,10 +162,7 @@ def test_a_two_epoch_run_records_the_auto_recipe(tmp_path, tiny_data_dir):
     assert steps == document["split_sizes"]["train"] // 8  # drop_last batches of 8
     assert recipe["warmup_steps"] == auto_warmup_steps(2, steps) and recipe["warmup_steps"] < steps
     assert recipe["crop_scale"] == [auto_crop_scale_min(2), 1.0] == [1.0, 1.0]
-    splits = load_splits(out / "splits")
-    verdict = mirror_test(splits.train, splits.classes, seed=0)
-    assert recipe["mirror_test"]["keeps_class"] == verdict.keeps_class
-    assert recipe["hflip"] is (verdict.keeps_class is not False)  # no verdict (None): flips stay on
+    assert recipe["hflip"] is False and recipe["mirror_test"] is None  # a short run: no flips, nothing to measure
     assert (recipe["warmup_source"], recipe["crop_source"], recipe["hflip_source"]) == ("auto", "auto", "auto")
 
 
@@ -172,12 +178,17 @@ def test_explicit_flags_win_and_are_recorded(tmp_path, tiny_data_dir):
     assert document["train_config"]["hflip"] is False
 
 
-def test_auto_flip_is_off_for_mirror_image_classes(tmp_path):
-    data = _shapes_dir(tmp_path / "arrows", "arrows", per_class=12)
-    done = tiny_train(data, tmp_path / "run")
+@pytest.mark.parametrize("kind, flips", [("arrows", False), ("symmetric", True)])
+def test_in_a_longer_run_the_mirror_test_decides_the_flip(tmp_path, kind, flips):
+    data = _shapes_dir(tmp_path / kind, kind, per_class=12)
+    epochs = str(GENTLE_EPOCHS + 1)
+    done = run_cli("train", TINY_MODEL, "--data", data, "--out", tmp_path / "run", "--epochs", epochs, "--img-size", "32",
+                   "--batch-size", "8", "--device", "cpu")
     assert done.returncode == 0, done.stdout + done.stderr
     recipe = recorded(tmp_path / "run")["recipe"]
-    assert recipe["hflip"] is False and recipe["hflip_source"] == "auto"
+    assert recipe["hflip"] is flips and recipe["hflip_source"] == "auto"
+    assert recipe["mirror_test"]["keeps_class"] is flips
+    assert recipe["crop_scale"][0] == auto_crop_scale_min(int(epochs)) < 1.0  # past the short runs: gentle crops
 
 
 @pytest.mark.parametrize("flag, value, message", [("--crop-scale-min", "0", "crop_scale_min must be in (0, 1]"),
