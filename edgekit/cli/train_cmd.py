@@ -41,7 +41,7 @@ def train_command(
     optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd (momentum 0.9, Nesterov)."),
     warmup_epochs: Optional[float] = typer.Option(None, "--warmup-epochs", help="Linear learning-rate warm-up before the cosine decay, in epochs. Default: scaled to the run (5 % of all steps, at most 1 epoch; see edgekit.recipe)."),
     crop_scale_min: Optional[float] = typer.Option(None, "--crop-scale-min", help="Smallest area fraction of the random resized crop, in (0, 1]; 1 means no random crop. Default: scaled to the run (none up to 4 epochs, 0.35 from 12)."),
-    hflip: Optional[bool] = typer.Option(None, "--hflip/--no-hflip", help="Random horizontal flips. Default: on unless the mirror test on the training split finds mirrored images look like other classes (see `edgekit data audit`)."),
+    hflip: Optional[bool] = typer.Option(None, "--hflip/--no-hflip", help="Random horizontal flips. Default: off in runs of 4 epochs or fewer; longer runs: on unless the mirror test on the training split finds mirrored images look like other classes (see `edgekit data audit`)."),
     label_smoothing: float = typer.Option(0.1, "--label-smoothing", help="Label smoothing of the cross-entropy loss."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the initialisation, the sampling and the augmentation."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
