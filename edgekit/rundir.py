@@ -112,6 +112,14 @@ class RunDir:
             "edgekit_version": __version__,
             "split_sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}})
 
+    def write_recipe(self, record: dict) -> Path:
+        """What the run actually trained with (edgekit.recipe: warm-up, crop, flip) as config.json's `recipe`."""
+        return atomic_write_json(self.config_path, {**self.read_config(), "recipe": record})
+
+    def recipe(self) -> dict:
+        """The recorded recipe; {} for runs from before it was recorded."""
+        return dict(self.read_config().get("recipe") or {})
+
     def write_labels(self, classes: list[str]) -> Path:
         return atomic_write_text(self.labels_path, "\n".join(classes) + "\n")
 

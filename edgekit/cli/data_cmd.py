@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from edgekit.data import symmetry
 from edgekit.data.prepare import PrepareOptions
 
 console = Console()
@@ -56,6 +57,7 @@ def _audit_table(summary: dict) -> Table:
     table.add_row("non-image files", bad(len(summary["non_images"])))
     extra = sum(len(group) - 1 for group in summary["duplicates"])
     table.add_row("duplicates", f"{bad(extra)} extra copies in {len(summary['duplicates'])} groups" if extra else "0")
+    table.add_row("mirror test", symmetry.audit_line(summary["mirror_test"]))  # horizontal flips: see edgekit.data.symmetry
     return table
 
 

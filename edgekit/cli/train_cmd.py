@@ -15,9 +15,9 @@ from edgekit.train.config import TrainConfig, config_default as D
 from edgekit.train.events import EpochEvent, ProgressEvent
 
 console = Console()
-# TrainConfig fields `edgekit train` sets from its flags (crop_scale_min has no flag: the default)
+# TrainConfig fields `edgekit train` sets from its flags
 TRAIN_FLAGS = ("model", "data", "out", "epochs", "batch_size", "img_size", "lr", "weight_decay", "optimizer",
-               "warmup_epochs", "label_smoothing", "seed", "device", "workers", "amp", "channels_last", "compile",
+               "warmup_epochs", "crop_scale_min", "hflip", "label_smoothing", "seed", "device", "workers", "amp", "channels_last", "compile",
                "weights", "freeze_backbone_epochs", "model_options", "resize", "normalization", "val_fraction",
                "max_train_images", "resume")
 
@@ -82,7 +82,9 @@ def train_command(
     lr: float = typer.Option(D("lr"), "--lr", help="Peak learning rate of the backbone (a new head gets 10x)."),
     weight_decay: float = typer.Option(D("weight_decay"), "--weight-decay", help="Weight decay (not applied to biases and norm layers)."),
     optimizer: str = typer.Option(D("optimizer"), "--optimizer", help="adamw or sgd (momentum 0.9, Nesterov)."),
-    warmup_epochs: float = typer.Option(D("warmup_epochs"), "--warmup-epochs", help="Linear learning-rate warm-up before the cosine decay, in epochs."),
+    warmup_epochs: Optional[float] = typer.Option(D("warmup_epochs"), "--warmup-epochs", help="Linear learning-rate warm-up before the cosine decay, in epochs. Default: scaled to the run (5 % of all steps, at most 1 epoch; see edgekit.recipe)."),
+    crop_scale_min: Optional[float] = typer.Option(D("crop_scale_min"), "--crop-scale-min", help="Smallest area fraction of the random resized crop, in (0, 1]; 1 means no random crop. Default: scaled to the run (none up to 4 epochs, 0.35 from 12)."),
+    hflip: Optional[bool] = typer.Option(D("hflip"), "--hflip/--no-hflip", help="Random horizontal flips. Default: off in runs of 4 epochs or fewer; longer runs: on unless the mirror test on the training split finds mirrored images look like other classes (see `edgekit data audit`)."),
     label_smoothing: float = typer.Option(D("label_smoothing"), "--label-smoothing", help="Label smoothing of the cross-entropy loss."),
     seed: int = typer.Option(D("seed"), "--seed", help="Seed of the split, the initialisation, the sampling and the augmentation."),
     device: str = typer.Option(D("device"), "--device", help="auto (CUDA when present), cpu or cuda."),

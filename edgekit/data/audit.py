@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 from PIL import Image
 
+from edgekit.data import symmetry
 from edgekit.data.folder import scan_image_folder
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write, atomic_write_text
@@ -158,6 +159,7 @@ class AuditReport:
             "unreadable": [{"path": self.relative(r.path), "reason": r.error} for r in self.unreadable],
             "non_images": [{"path": self.relative(p), "reason": reason} for p, reason in self.non_images],
             "duplicates": [[self.relative(r.path) for r in group] for group in self.duplicate_groups()],
+            "mirror_test": symmetry.audit_entry(readable, self.classes),  # may flips be used? (edgekit.data.symmetry)
         }
 
 

@@ -25,7 +25,7 @@ from edgekit.data.datasets import DEFAULT_CROP_SCALE, ImageListDataset, train_tr
 from edgekit.data.folder import subset_per_class
 from edgekit.errors import EdgekitError
 from edgekit.quantize.pt2e import _progress, quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
-from edgekit.rundir import recorded_train_config, run_or_sample_splits
+from edgekit.rundir import RunDir, recorded_train_config, run_or_sample_splits
 
 
 EVAL_BATCH = 50  # the batch the int8 graphs are exported with for evaluation here
@@ -48,7 +48,15 @@ class QatResult:
 
 
 def run_crop_scale(checkpoint_path: Path, checkpoint: Checkpoint) -> tuple[float, float]:
-    """The random-crop scale the run trained with (QAT should not see harsher augmentation)."""
+    """The random-crop scale the run trained with (QAT should not see harsher augmentation): the
+    recorded recipe (what ran), else an explicit crop_scale_min, else the long-run default."""
+    run = RunDir.of_checkpoint(checkpoint_path)
+    try:
+        recipe = run.recipe() if run.has_config() else {}
+    except EdgekitError:
+        recipe = {}
+    if recipe.get("crop_scale"):
+        return tuple(float(v) for v in recipe["crop_scale"])
     try:
         return (float(recorded_train_config(checkpoint_path, checkpoint.meta)["crop_scale_min"]), 1.0)
     except (KeyError, TypeError, ValueError):

@@ -19,7 +19,7 @@ from edgekit.train.devices import (DistInfo, autocast_dtype, default_workers, de
                                    init_distributed, select_device)
 from edgekit.train.events import EpochEvent, EventCallback, ProgressEvent, TrainEvent
 from edgekit.train.loop import RunState, TrainResult, make_checkpoint, restore_rng_state, rng_state, train
-from edgekit.train.optim import HEAD_LR_MULT, make_optimizer, make_scheduler, parameter_groups, warmup_steps
+from edgekit.train.optim import HEAD_LR_MULT, make_optimizer, make_scheduler, parameter_groups
 from edgekit.train.plots import plot_curves
 from edgekit.train.sampling import build_train_transform, check_splits, make_loader, reseed_epoch
 from edgekit.train.steps import StepContext, evaluate_model, train_epoch, train_step
@@ -31,4 +31,4 @@ __all__ = ["DistInfo", "EpochEvent", "EventCallback", "HEAD_LR_MULT", "METRIC_CO
            "evaluate_model", "init_distributed", "load_matching_weights", "make_checkpoint", "make_loader",
            "make_optimizer", "make_scheduler", "parameter_groups", "plot_curves", "reseed_epoch", "resolve_config",
            "restore_rng_state", "rng_state", "select_device", "set_backbone_frozen", "subset_per_class", "train",
-           "train_epoch", "train_step", "warmup_steps"]
+           "train_epoch", "train_step"]

@@ -31,7 +31,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.05
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    warmup_epochs: float = 1.0
+    warmup_epochs: float | None = None  # None: edgekit.recipe scales it to the run
     label_smoothing: float = 0.1
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -44,7 +44,8 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
     resize: Literal["center_crop", "letterbox"] = "center_crop"
     normalization: Literal["dataset", "imagenet"] = "dataset"  # imagenet: for ImageNet-pretrained weights
-    crop_scale_min: float = DEFAULT_CROP_SCALE[0]  # RandomResizedCrop's smallest area fraction
+    crop_scale_min: float | None = None  # RandomResizedCrop's smallest area fraction; None: edgekit.recipe
+    hflip: bool | None = None  # random horizontal flips; None: edgekit.recipe (the mirror test) decides
     val_fraction: float = 0.2
     max_train_images: int | None = None  # a seeded, class-balanced subset of the training split
     resume: bool = False  # continue `out`/last.pt
@@ -90,7 +91,8 @@ def check_options(config: TrainConfig) -> None:
     checks = [(config.epochs >= 1, "--epochs must be at least 1"), (config.batch_size >= 1, "--batch-size must be at least 1"),
               (config.lr > 0, "--lr must be positive"), (0 < config.val_fraction < 1, "--val-fraction must be between 0 and 1"),
               (0 <= config.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
-              (0 < config.crop_scale_min <= 1, "crop_scale_min must be in (0, 1]"),
+              (config.crop_scale_min is None or 0 < config.crop_scale_min <= 1, "--crop-scale-min must be in (0, 1]"),
+              (config.warmup_epochs is None or config.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
               (config.resize in ("center_crop", "letterbox"), "--resize must be center_crop or letterbox"),
               (config.normalization in ("dataset", "imagenet"), "--normalization must be dataset or imagenet"),
               (config.freeze_backbone_epochs == 0 or config.weights, "--freeze-backbone-epochs needs --weights")]

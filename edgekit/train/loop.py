@@ -19,14 +19,15 @@ from edgekit.data.folder import Splits
 from edgekit.data.stats import compute_mean_std
 from edgekit.models import create_model
 from edgekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from edgekit.recipe import run_recipe
 from edgekit.rundir import RunDir
 from edgekit.train.config import TrainConfig, resolve_config
 from edgekit.train.devices import (DistInfo, autocast_dtype, barrier, default_workers, deterministic,
                                    dist_info_from_env, finish_distributed, init_distributed, select_device)
 from edgekit.train.events import EpochEvent, EventCallback, Reporter
-from edgekit.train.optim import make_optimizer, make_scheduler, parameter_groups, warmup_steps
+from edgekit.train.optim import make_optimizer, make_scheduler, parameter_groups
 from edgekit.train.plots import plot_curves
-from edgekit.train.sampling import datasets, make_loader, new_run_splits, reseed_epoch
+from edgekit.train.sampling import build_train_transform, datasets, make_loader, new_run_splits, reseed_epoch
 from edgekit.train.steps import StepContext, evaluate_model, train_epoch
 from edgekit.train.weights import new_parameter_names, set_backbone_frozen
 from edgekit.version import __version__
@@ -98,7 +99,7 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
 
     ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, config.amp), channels_last=channels_last)
     workers = default_workers(device, config.workers)
-    train_set, val_set = datasets(config, splits, preprocessing)
+    train_set, val_set = datasets(splits, preprocessing)
     per_process_batch = max(1, config.batch_size // dist_info.world_size)
     train_loader, generator = make_loader(train_set, per_process_batch, train=True, seed=config.seed,
                                           workers=workers, device=device, dist_info=dist_info)
@@ -108,7 +109,11 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
     optimizer = make_optimizer(config.optimizer, parameter_groups(model, head_names, config.lr, config.weight_decay),
                                config.lr, config.weight_decay)
     steps_per_epoch = len(train_loader)
-    scheduler = make_scheduler(optimizer, steps_per_epoch * config.epochs, warmup_steps(config.warmup_epochs, steps_per_epoch))
+    recipe, record = run_recipe(config, splits, steps_per_epoch)  # warm-up, crop and flip scaled to this run
+    if dist_info.is_main:
+        run.write_recipe(record)
+    train_set.transform = build_train_transform(recipe, preprocessing)
+    scheduler = make_scheduler(optimizer, steps_per_epoch * config.epochs, recipe.warmup_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=ctx.amp_dtype == torch.float16)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     state = RunState()

@@ -31,11 +31,6 @@ def make_optimizer(name: str, groups: list[dict], lr: float, weight_decay: float
     raise EdgekitError(f"unknown optimizer '{name}': use adamw or sgd")
 
 
-def warmup_steps(warmup_epochs: float, steps_per_epoch: int) -> int:
-    """The number of batches the learning rate warms up over (the one place this is computed)."""
-    return round(warmup_epochs * steps_per_epoch)
-
-
 def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
     """Linear warm-up then cosine decay to zero, stepped once per batch."""
     cosine_steps = max(1, total_steps - warmup_steps)

@@ -9,6 +9,7 @@ from edgekit.data.datasets import ImageListDataset, train_transform
 from edgekit.data.folder import Splits, load_splits, subset_per_class
 from edgekit.errors import EdgekitError
 from edgekit.preprocess import Preprocessing
+from edgekit.recipe import Recipe
 from edgekit.train.config import TrainConfig
 from edgekit.train.devices import DistInfo
 
@@ -35,14 +36,14 @@ def new_run_splits(config: TrainConfig) -> Splits:
     return splits
 
 
-def build_train_transform(config: TrainConfig, preprocessing: Preprocessing):
-    """The augmentation of the training images (the one place it is built)."""
-    return train_transform(preprocessing, (config.crop_scale_min, 1.0))
+def build_train_transform(recipe: Recipe, preprocessing: Preprocessing):
+    """The augmentation of the training images (the one place it is built), as the recipe says."""
+    return train_transform(preprocessing, recipe.crop_scale, hflip=recipe.hflip)
 
 
-def datasets(config: TrainConfig, splits: Splits, preprocessing: Preprocessing) -> tuple[ImageListDataset, ImageListDataset]:
-    return (ImageListDataset(splits.train, build_train_transform(config, preprocessing)),
-            ImageListDataset(splits.val, preprocessing.eval_transform()))
+def datasets(splits: Splits, preprocessing: Preprocessing) -> tuple[ImageListDataset, ImageListDataset]:
+    """(train, val); the training set's transform is set once the recipe is known (it needs the loader's steps)."""
+    return ImageListDataset(splits.train, None), ImageListDataset(splits.val, preprocessing.eval_transform())
 
 
 def make_loader(dataset, batch_size: int, *, train: bool, seed: int, workers: int, device: torch.device,
