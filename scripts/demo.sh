@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv (if needed), then run the main job on the shipped defaults:
 # train mobilenet_v2 briefly on the shipped Fashion-MNIST subset (skipped when runs/demo/best.pt
-# exists), then `edgekit export mobilenet_v2 --int8` with that checkpoint and the shipped calibration set.
+# exists), then `edgekit export mobilenet_v2 --int8` with that checkpoint (int8 calibrated on the run's training split).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
