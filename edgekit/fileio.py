@@ -4,9 +4,11 @@
                                       then it is renamed over `path`; on any failure it is removed
     atomic_write_text(path, text)
     atomic_write_json(path, data)     indented UTF-8 JSON with a final newline
+    sha256_file(path)                 hex sha256 of a file, read in 1 MiB blocks
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -36,3 +38,16 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
 
 def atomic_write_json(path: Path | str, data) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def update_digest(digest, path: Path | str) -> None:
+    """Feed a file into a hashlib digest in 1 MiB blocks (memory stays flat for large artifacts)."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def sha256_file(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    update_digest(digest, path)
+    return digest.hexdigest()

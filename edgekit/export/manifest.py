@@ -9,6 +9,8 @@ import hashlib
 import platform
 from pathlib import Path
 
+from edgekit.fileio import update_digest
+
 MANIFEST_SCHEMA = "edgekit-manifest/1"
 MANIFEST_NAME = "manifest.json"
 LABELS_NAME = "labels.txt"
@@ -18,18 +20,12 @@ def sha256_path(path: Path) -> str:
     """sha256 of a file; of a directory (.mlpackage), of its relative paths and contents in sorted order."""
     digest = hashlib.sha256()
     if path.is_file():
-        _hash_file(path, digest)
+        update_digest(digest, path)
         return digest.hexdigest()
     for item in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(item.relative_to(path).as_posix().encode("utf-8") + b"\0")
-        _hash_file(item, digest)
+        update_digest(digest, item)
     return digest.hexdigest()
-
-
-def _hash_file(path: Path, digest) -> None:
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
 
 
 def size_bytes(path: Path) -> int:

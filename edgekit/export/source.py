@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from edgekit.errors import EdgekitError
 from edgekit.export.options import ExportOptions
+from edgekit.fileio import sha256_file
 from edgekit.paths import CALIBRATION_DIR
 from edgekit.preprocess import Preprocessing
 
@@ -75,7 +75,7 @@ def load_source(options: ExportOptions) -> Source:
         _check_min_size(info, loaded.preprocessing.img_size)
         return Source(model=loaded.build_model(), labels=list(loaded.labels), preprocessing=loaded.preprocessing,
                       weights={"source": "checkpoint", "path": str(Path(checkpoint).resolve()),
-                               "sha256": file_sha256(Path(checkpoint)), "val_acc": loaded.meta.get("val_acc")},
+                               "sha256": sha256_file(Path(checkpoint)), "val_acc": loaded.meta.get("val_acc")},
                       checkpoint=Path(checkpoint), kind="checkpoint")
     size = options.img_size or info.default_img_size
     _check_min_size(info, size)
@@ -87,7 +87,7 @@ def load_source(options: ExportOptions) -> Source:
         load_weights_file(model, weights)
         return Source(model=model, labels=labels, preprocessing=preprocessing,
                       weights={"source": "weights file", "path": str(Path(weights).resolve()),
-                               "sha256": file_sha256(Path(weights))}, checkpoint=None, kind="weights file")
+                               "sha256": sha256_file(Path(weights))}, checkpoint=None, kind="weights file")
     why = "pretrained weights not asked for"
     if options.pretrained and classes == DEFAULT_NUM_CLASSES:
         from edgekit.models.pretrained import find_pretrained
@@ -138,11 +138,3 @@ def imagenet_photo_samples(labels: list[str]):
 def _check_min_size(info, size: int) -> None:
     if size < info.min_img_size:
         raise EdgekitError(f"input size {size} is below {info.name}'s minimum of {info.min_img_size} px")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

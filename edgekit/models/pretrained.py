@@ -10,7 +10,6 @@ cache (TORCH_HOME/hub/checkpoints/<torchvision's file name>), else a download wi
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from torchvision.models import (MobileNet_V2_Weights, ResNet18_Weights, ShuffleN
 from torchvision.models._api import WeightsEnum
 
 from edgekit.errors import EdgekitError
+from edgekit.fileio import sha256_file
 from edgekit.models.registry import get_model_info
 from edgekit.paths import REPO_ROOT
 
@@ -127,6 +127,6 @@ def find_pretrained(name: str, width_mult: float = 1.0, download: bool = False) 
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         return None, f"{path} is not a readable state dict ({type(error).__name__})"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     return FoundWeights(state, path, digest, f"{type(weights).__name__}.{weights.name}",
                         list(weights.meta["categories"])), ""

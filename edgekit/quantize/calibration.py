@@ -54,7 +54,7 @@ def sample_calibration_paths(directory: Path | str | None = None, num_images: in
         (on_warning or log.warning)(
             f"calibration: {directory} has only {len(paths)} image(s); using all of them instead of {num_images}")
         return paths
-    return sorted(random.Random(seed).sample(paths, num_images))
+    return sample_paths(paths, num_images, seed)
 
 
 def sample_paths(paths: list[Path], num_images: int, seed: int = 0) -> list[Path]:
