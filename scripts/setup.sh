@@ -9,11 +9,17 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
     exit 1
 fi
 stamp=.venv/.edgekit-installed
-if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt requirements.lock ]; then
-    exit 0  # already installed from these pins
+if ! { [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt requirements.lock ]; }; then
+    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+    touch "$stamp"
+    echo "edgekit installed in .venv"
 fi
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
-touch "$stamp"
-echo "edgekit installed in .venv"
+# System tools some stages need (each script is idempotent and says what it installs):
+# scripts/setup.d/*.sh, run in name order. Tools that are not Python packages go to $EDGEKIT_TOOLS.
+export EDGEKIT_TOOLS=${EDGEKIT_TOOLS:-$PWD/.tools}
+for step in scripts/setup.d/*.sh; do
+    [ -e "$step" ] || continue
+    bash "$step"
+done
