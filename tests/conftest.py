@@ -94,3 +94,18 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
     from edgekit.train import train
 
     return train(tiny_config(tiny_data_dir, tmp_path_factory.mktemp("tiny-run") / "run"), show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def exported_mobilenet_v2(trained_run, tmp_path_factory):
+    """fp32 and int8 of every format that runs here, from the trained mobilenet_v2 run, exported once per
+    session (parity on 64 images): the export folder `OUT/mobilenet_v2` (artifact folders, manifests,
+    summary.json). Shared by the bench, report, eval-of-artifacts and Android tests; treat it as read-only
+    (copy it before changing anything)."""
+    from edgekit import ExportOptions, export_model
+
+    run = trained_run("mobilenet_v2")
+    out = tmp_path_factory.mktemp("export-mobilenet_v2")
+    export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32", "int8"],
+                               formats=["torchscript", "onnx", "tflite", "executorch"], out=out, parity_size=64))
+    return out / "mobilenet_v2"
