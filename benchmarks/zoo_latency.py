@@ -1,0 +1,167 @@
+"""Latency of every zoo model x format x precision on this host, at each model's paper input size,
+at 1 thread and every core: regenerates docs/benchmarks.md.
+
+    python benchmarks/zoo_latency.py                          every model (resumable: see below)
+    python benchmarks/zoo_latency.py --models mobilenet_v2    a selection
+    python benchmarks/zoo_latency.py --render-only            only rewrite docs/benchmarks.md from what is there
+
+Per model: `edgekit export MODEL --int8` (onnx, tflite, executorch; fp32 and int8) plus TorchScript fp32,
+with random weights (latency does not depend on the weights' values), into WORK/export/<model>/; then
+`edgekit bench WORK/export/<model> --threads 1,all --seconds S` (interleaved rounds, threads enforced
+and checked per runtime, eager fp32 baseline in the same run). Resumable: a model whose export
+already has a bench.json with rows at every asked thread count is not exported or timed again
+(--force redoes it). The load average before and after each bench goes into the table: timings
+taken while other processes ran are marked.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgekit.bench.results import read_bench  # noqa: E402
+from edgekit.models import get_model_info, list_models  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+DEFAULT_WORK = ROOT / "export" / "zoo_latency"  # export/ is gitignored
+
+
+def edgekit(*args, log: Path) -> int:
+    with open(log, "a") as handle:
+        handle.write(f"\n$ edgekit {' '.join(map(str, args))}\n")
+        handle.flush()
+        return subprocess.run([sys.executable, "-m", "edgekit.cli.main", *map(str, args)], stdout=handle,
+                              stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"}).returncode
+
+
+def export(model: str, work: Path, log: Path) -> Path:
+    size = get_model_info(model).default_img_size
+    out = work / "export"
+    common = ["--img-size", size, "--num-classes", 1000, "--parity-size", 16, "--allow-mismatch"]
+    edgekit("export", model, "--int8", "--formats", "onnx,tflite,executorch", "--out", out, *common, log=log)
+    scratch = work / "export-torchscript"
+    if edgekit("export", model, "--formats", "torchscript", "--out", scratch, *common, log=log) == 0:
+        target = out / model / "torchscript-fp32"
+        if target.exists():
+            import shutil
+
+            shutil.rmtree(target)
+        (scratch / model / "torchscript-fp32").replace(target)
+    return out / model
+
+
+def done(folder: Path, threads: list[int]) -> bool:
+    if not (folder / "bench.json").is_file():
+        return False
+    rows = read_bench(folder / "bench.json")[1]
+    return all(any(r.threads == t and r.device == "host" for r in rows) for t in threads)
+
+
+def bench(folder: Path, threads: str, seconds: float, log: Path) -> dict:
+    before = os.getloadavg()[0]
+    started = time.time()
+    code = edgekit("bench", folder, "--threads", threads, "--seconds", seconds, "--rounds", 5, "--warmup", 10, log=log)
+    return {"code": code, "seconds": round(time.time() - started, 1), "load_before": before, "load_after": os.getloadavg()[0]}
+
+
+def render(work: Path, models: list[str]) -> str:
+    lines = ["# Latency benchmarks", "",
+             "Every zoo model x format x precision on this host, batch 1, at the model's paper input size, with "
+             "`edgekit bench` (each artifact in its own runtime and worker process, thread count enforced per "
+             "runtime and checked by CPU time / wall time, timed iterations interleaved in 5 seeded rounds, "
+             "PyTorch eager fp32 of the same architecture as the baseline in the same run). Speed-up = eager "
+             "fp32 p50 / artifact p50 at the same thread count. Random weights (latency does not depend on "
+             "the weights' values). `~`: wide spread (p90/p50 > 1.5 or round medians differ > 1.3x).", "",
+             "Reproduce: `python benchmarks/zoo_latency.py --models MODEL` (resumable; `--force` re-times).", ""]
+    meta_path = work / "runs.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    missing = []
+    for model in models:
+        path = work / "export" / model / "bench.json"
+        if not path.is_file():
+            missing.append(model)
+            continue
+        document, rows = read_bench(path)
+        host, run = document["host"], meta.get(model, {})
+        threads = sorted({r.threads for r in rows if r.device == "host"})
+        lines += [f"## {model} at {get_model_info(model).default_img_size} px", "",
+                  f"{host['cpu']}, {host['cores']} cores, {host['os']}; {document['created']}; load average "
+                  f"{run.get('load_before', float('nan')):.1f} before, {run.get('load_after', float('nan')):.1f} after"
+                  + (" (other processes were running: compare ratios, not absolute figures)"
+                     if max(run.get("load_before", 0), run.get("load_after", 0)) > 0.5 else ""), "",
+                  f"`{document['command']}`", ""]
+        header = "| artifact | size MB |" + "".join(f" p50 ms @{t} | speed-up @{t} | cpu/wall @{t} |" for t in threads)
+        lines += [header, "|---|---:|" + "---:|---:|---:|" * len(threads)]
+        keys = sorted({(r.format, r.precision, r.artifact) for r in rows if r.device == "host"},
+                      key=lambda k: (k[0] != "pytorch", k[0], k[1]))
+        notes = []
+        for fmt, precision, artifact in keys:
+            name = "pytorch eager fp32" if fmt == "pytorch" else f"{fmt}-{precision}"
+            cells = []
+            size = ""
+            for t in threads:
+                row = next((r for r in rows if (r.format, r.precision, r.artifact, r.threads) == (fmt, precision, artifact, t)
+                            and r.device == "host"), None)
+                if row is None or row.status != "ok":
+                    cells.append(f" {row.status if row else 'not run'} | | |")
+                    if row is not None and row.reason:
+                        notes.append(f"- {name} @{t}: {row.reason}")
+                    continue
+                size = f"{row.size_bytes / 1e6:.2f}" if row.size_bytes else ""
+                cells.append(f" {row.p50_ms:.2f}{'~' if row.wide_spread else ''} | {row.speedup:.2f}x | {row.cpu_per_wall:.2f} |")
+            lines.append(f"| {name} | {size} |" + "".join(cells))
+        lines += [""] + notes + ([""] if notes else [])
+    if missing:
+        lines += ["## Not measured yet", "", ", ".join(missing) + ": run `python benchmarks/zoo_latency.py --models "
+                  + ",".join(missing) + "`.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(list_models()), help="comma-separated zoo models (default: all)")
+    parser.add_argument("--threads", default="1,all", help="thread counts for edgekit bench (default 1,all)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per artifact and thread count")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="exports, logs and bench.json files")
+    parser.add_argument("--force", action="store_true", help="export and time again even where results exist")
+    parser.add_argument("--render-only", action="store_true", help="only rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for model in models:
+        get_model_info(model)  # an unknown name fails before any work
+    args.work.mkdir(parents=True, exist_ok=True)
+    from edgekit.bench.host import parse_threads
+
+    threads = parse_threads(args.threads)
+    meta_path = args.work / "runs.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if not args.render_only:
+        for model in models:
+            folder = args.work / "export" / model
+            if done(folder, threads) and not args.force:
+                print(f"{model}: already measured ({folder / 'bench.json'})")
+                continue
+            log = args.work / f"{model}.log"
+            started = time.time()
+            if args.force or not any(folder.glob("*/manifest.json")):
+                print(f"{model}: exporting", flush=True)
+                export(model, args.work, log)
+            if (folder / "bench.json").exists():
+                (folder / "bench.json").unlink()
+            print(f"{model}: timing", flush=True)
+            meta[model] = {**bench(folder, args.threads, args.seconds, log), "total_seconds": round(time.time() - started, 1)}
+            meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+            print(f"{model}: {meta[model]}", flush=True)
+    DOC.write_text(render(args.work, list_models()) + "\n")
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
