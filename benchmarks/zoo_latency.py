@@ -30,6 +30,11 @@ from edgekit.bench.results import read_bench  # noqa: E402
 from edgekit.models import get_model_info, list_models  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
+# Issue 14's figures from an independent timer (a 2-core x86 host, mobilenet_v2 at 224, batch 1, 1 thread, ms):
+# eager fp32 11.9, ONNX Runtime fp32 3.7 / int8 2.8, LiteRT fp32 3.3 / int8 1.55, ExecuTorch fp32 3.4 / int8 1.7.
+INDEPENDENT_1_THREAD = {"mobilenet_v2": {("pytorch", "fp32"): 11.9, ("onnx", "fp32"): 3.7, ("onnx", "int8"): 2.8,
+                                         ("tflite", "fp32"): 3.3, ("tflite", "int8"): 1.55,
+                                         ("executorch", "fp32"): 3.4, ("executorch", "int8"): 1.7}}
 DEFAULT_WORK = ROOT / "export" / "zoo_latency"  # export/ is gitignored
 
 
@@ -79,7 +84,18 @@ def render(work: Path, models: list[str]) -> str:
              "PyTorch eager fp32 of the same architecture as the baseline in the same run). Speed-up = eager "
              "fp32 p50 / artifact p50 at the same thread count. Random weights (latency does not depend on "
              "the weights' values). `~`: wide spread (p90/p50 > 1.5 or round medians differ > 1.3x).", "",
-             "Reproduce: `python benchmarks/zoo_latency.py --models MODEL` (resumable; `--force` re-times).", ""]
+             "Reproduce: `python benchmarks/zoo_latency.py --models MODEL` (resumable; `--force` re-times).", "",
+             "Threads, set in each runtime's own way and checked: torch `set_num_threads(n)` + "
+             "`set_num_interop_threads(1)`; onnxruntime `intra_op_num_threads=n`, `inter_op_num_threads=1`, "
+             "sequential; LiteRT `Interpreter(num_threads=n)` (its default XNNPACK delegate); ExecuTorch "
+             "`portable_lib._unsafe_reset_threadpool(n)` (its threadpool otherwise takes every core and ignores "
+             "torch's setting). cpu/wall is the worker's CPU time over wall time across the timed loop: a row "
+             "above n + 0.3 is reported failed, without a timing (`benchmarks/thread_check.py` shows the check "
+             "catching ExecuTorch and onnxruntime left at their defaults). A cpu/wall well below n means the "
+             "worker did not get its cores: other processes were running.", "",
+             "For mobilenet_v2 the last columns set our 1-thread speed-ups beside those of an independent timer "
+             "(issue 14: a 2-core x86 host, eager fp32 11.9 ms, ONNX Runtime 3.7 / 2.8, LiteRT 3.3 / 1.55, "
+             "ExecuTorch 3.4 / 1.7 ms for fp32 / int8); a ratio off by more than a third is flagged.", ""]
     meta_path = work / "runs.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     missing = []
@@ -97,8 +113,10 @@ def render(work: Path, models: list[str]) -> str:
                   + (" (other processes were running: compare ratios, not absolute figures)"
                      if max(run.get("load_before", 0), run.get("load_after", 0)) > 0.5 else ""), "",
                   f"`{document['command']}`", ""]
+        independent = INDEPENDENT_1_THREAD.get(model, {})
         header = "| artifact | size MB |" + "".join(f" p50 ms @{t} | speed-up @{t} | cpu/wall @{t} |" for t in threads)
-        lines += [header, "|---|---:|" + "---:|---:|---:|" * len(threads)]
+        header += " independent speed-up @1 | ours / independent |" if independent else ""
+        lines += [header, "|---|---:|" + "---:|---:|---:|" * len(threads) + ("---:|---:|" if independent else "")]
         keys = sorted({(r.format, r.precision, r.artifact) for r in rows if r.device == "host"},
                       key=lambda k: (k[0] != "pytorch", k[0], k[1]))
         notes = []
@@ -116,7 +134,15 @@ def render(work: Path, models: list[str]) -> str:
                     continue
                 size = f"{row.size_bytes / 1e6:.2f}" if row.size_bytes else ""
                 cells.append(f" {row.p50_ms:.2f}{'~' if row.wide_spread else ''} | {row.speedup:.2f}x | {row.cpu_per_wall:.2f} |")
-            lines.append(f"| {name} | {size} |" + "".join(cells))
+            line = f"| {name} | {size} |" + "".join(cells)
+            if independent:
+                theirs = independent.get((fmt, precision))
+                ours = next((r.speedup for r in rows if (r.format, r.precision, r.threads, r.device) ==
+                             (fmt, precision, 1, "host") and r.status == "ok"), None)
+                ratio = ours / (independent[("pytorch", "fp32")] / theirs) if theirs and ours else None
+                line += (f" {independent[('pytorch', 'fp32')] / theirs:.2f}x |" if theirs else " |") + \
+                        (f" {ratio:.2f}{' **differs by > 1/3**' if abs(ratio - 1) > 1 / 3 else ''} |" if ratio else " |")
+            lines.append(line)
         lines += [""] + notes + ([""] if notes else [])
     if missing:
         lines += ["## Not measured yet", "", ", ".join(missing) + ": run `python benchmarks/zoo_latency.py --models "

@@ -44,6 +44,8 @@ def bench_command(
     thread_counts = parse_threads(threads)
     if is_host and max(thread_counts) > (os.cpu_count() or 1):
         raise EdgekitError(f"--threads {max(thread_counts)} exceeds the {os.cpu_count()} cores of this host")
+    if not is_host and seconds is not None:
+        raise EdgekitError("--seconds times the host only; give --iterations with --device adb")
     if iterations is not None and seconds is not None:
         raise EdgekitError("give --iterations or --seconds, not both")
     if iterations is not None and iterations < 1:
