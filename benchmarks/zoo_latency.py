@@ -76,6 +76,14 @@ def bench(folder: Path, threads: str, seconds: float, log: Path) -> dict:
     return {"code": code, "seconds": round(time.time() - started, 1), "load_before": before, "load_after": os.getloadavg()[0]}
 
 
+def _cpu_ms(row) -> float | None:
+    """CPU time per timed iteration (recorded by edgekit bench; older rows: mean x cpu/wall)."""
+    value = (row.extra or {}).get("cpu_ms_per_iteration")
+    if value is None and row.mean_ms and row.cpu_per_wall:
+        value = row.mean_ms * row.cpu_per_wall
+    return value
+
+
 def render(work: Path, models: list[str]) -> str:
     lines = ["# Latency benchmarks", "",
              "Every zoo model x format x precision on this host, batch 1, at the model's paper input size, with "
@@ -83,7 +91,9 @@ def render(work: Path, models: list[str]) -> str:
              "runtime and checked by CPU time / wall time, timed iterations interleaved in 5 seeded rounds, "
              "PyTorch eager fp32 of the same architecture as the baseline in the same run). Speed-up = eager "
              "fp32 p50 / artifact p50 at the same thread count. Random weights (latency does not depend on "
-             "the weights' values). `~`: wide spread (p90/p50 > 1.5 or round medians differ > 1.3x).", "",
+             "the weights' values). `~`: unreliable: wide spread (p90/p50 > 1.5 or round medians differ > 1.3x) or "
+             "starved (cpu/wall < 0.8: the worker waited for a core because other processes ran). "
+             "`cpu speed-up @1`: the same ratio from CPU time per iteration, which a busy machine distorts less.", "",
              "Reproduce: `python benchmarks/zoo_latency.py --models MODEL` (resumable; `--force` re-times).", "",
              "Threads, set in each runtime's own way and checked: torch `set_num_threads(n)` + "
              "`set_num_interop_threads(1)`; onnxruntime `intra_op_num_threads=n`, `inter_op_num_threads=1`, "
@@ -115,8 +125,12 @@ def render(work: Path, models: list[str]) -> str:
                   f"`{document['command']}`", ""]
         independent = INDEPENDENT_1_THREAD.get(model, {})
         header = "| artifact | size MB |" + "".join(f" p50 ms @{t} | speed-up @{t} | cpu/wall @{t} |" for t in threads)
-        header += " independent speed-up @1 | ours / independent |" if independent else ""
-        lines += [header, "|---|---:|" + "---:|---:|---:|" * len(threads) + ("---:|---:|" if independent else "")]
+        header += " cpu speed-up @1 |" + (" independent speed-up @1 | ours / independent |" if independent else "")
+        lines += [header, "|---|---:|" + "---:|---:|---:|" * len(threads) + "---:|" + ("---:|---:|" if independent else "")]
+        starved = sum(1 for r in rows if r.status == "ok" and r.cpu_per_wall is not None and r.cpu_per_wall < 0.8)
+        if starved:
+            lines[-2:-2] = [f"**{starved} of {len(rows)} rows ran starved (cpu/wall < 0.8): other processes took the "
+                            "CPU; re-run on a quiet machine before trusting these figures.**", ""]
         keys = sorted({(r.format, r.precision, r.artifact) for r in rows if r.device == "host"},
                       key=lambda k: (k[0] != "pytorch", k[0], k[1]))
         notes = []
@@ -135,6 +149,10 @@ def render(work: Path, models: list[str]) -> str:
                 size = f"{row.size_bytes / 1e6:.2f}" if row.size_bytes else ""
                 cells.append(f" {row.p50_ms:.2f}{'~' if row.wide_spread else ''} | {row.speedup:.2f}x | {row.cpu_per_wall:.2f} |")
             line = f"| {name} | {size} |" + "".join(cells)
+            cpu = {k: _cpu_ms(r) for r in rows if r.threads == 1 and r.device == "host" and r.status == "ok"
+                   for k in [(r.format, r.precision)]}
+            base_cpu, own_cpu = cpu.get(("pytorch", "fp32")), cpu.get((fmt, precision))
+            line += f" {base_cpu / own_cpu:.2f}x |" if base_cpu and own_cpu else " |"
             if independent:
                 theirs = independent.get((fmt, precision))
                 ours = next((r.speedup for r in rows if (r.format, r.precision, r.threads, r.device) ==

@@ -5,7 +5,8 @@ For each thread count, one worker process per artifact plus one for the eager ba
 in rounds: each round gives every worker one block of iterations, in a fresh seeded random order, so
 machine drift (other processes, thermal state, frequency) spreads over all rows alike. Only one
 worker runs at a time. Each block's CPU time over wall time checks that the runtime honoured the
-thread count: a row that used more than `threads + THREAD_SLACK` cores is "failed", never a timing.
+thread count: a row that used more than `threads + THREAD_SLACK` cores is "failed", never a timing;
+one below STARVED waited for a core (a busy machine) and is flagged, like a wide spread, as unreliable.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from edgekit.errors import EdgekitError
 THREAD_SLACK = 0.3  # CPU time / wall time may exceed the thread count by this much (Python, timers)
 WIDE_P90_OVER_P50 = 1.5  # p90 / p50 above this: a wide distribution
 WIDE_ROUNDS = 1.3  # slowest round's median / fastest round's median above this: drift during the run
+STARVED = 0.8  # CPU time / wall time below this: the worker waited for a core (other processes ran)
 PILOT_ITERATIONS = 3  # with --seconds: a short block to size the rounds (discarded)
 
 
@@ -227,7 +229,9 @@ def _fill(worker: Worker, peak_rss_mb: float | None, threads: int, options: Benc
     row, ready, times = worker.row, worker.ready, np.asarray(worker.times, dtype=np.float64)
     row.runtime, row.runtime_version, row.delegate = ready["runtime"], ready["runtime_version"], ready["delegate"]
     row.cpu_per_wall = worker.cpu_s / worker.wall_s if worker.wall_s > 0 else None
+    cpu_ms = 1000.0 * worker.cpu_s / len(worker.times) if worker.times else None
     row.extra = {**row.extra, "threads_setting": ready["threads_setting"], "rounds": len(worker.round_medians),
+                 "cpu_ms_per_iteration": cpu_ms,
                  "round_medians_ms": [round(m, 4) for m in worker.round_medians]}
     row.peak_rss_mb = peak_rss_mb
     if row.cpu_per_wall is not None and row.cpu_per_wall > threads + THREAD_SLACK:
@@ -248,9 +252,12 @@ def _fill(worker: Worker, peak_rss_mb: float | None, threads: int, options: Benc
         notes.append(f"p90/p50 {p90 / p50:.2f} > {WIDE_P90_OVER_P50}")
     if drift > WIDE_ROUNDS:
         notes.append(f"round medians differ {drift:.2f}x > {WIDE_ROUNDS}x")
+    if row.cpu_per_wall is not None and row.cpu_per_wall < STARVED:
+        notes.append(f"starved: cpu/wall {row.cpu_per_wall:.2f} < {STARVED} (it waited for a core: other processes "
+                     f"were running)")
     row.wide_spread = bool(notes)
     if notes:
-        row.reason = "wide spread: " + "; ".join(notes)
+        row.reason = "unreliable: " + "; ".join(notes)
 
 
 def _set_speedups(rows: list[BenchRow]) -> None:

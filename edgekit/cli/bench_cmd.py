@@ -123,7 +123,8 @@ def rows_table(rows, host: dict) -> Table:
                       top1, " ".join(x for x in (r.runtime, r.runtime_version or "") if x))
         if r.reason:
             notes.append(f"{_label(r)} at {r.threads} thread(s): {r.reason}")
-    table.caption = "\n".join(["~ wide spread (p90/p50 > 1.5 or round medians differ > 1.3x): unreliable"] + notes)
+    table.caption = "\n".join(["~ unreliable: wide spread (p90/p50 > 1.5, round medians differ > 1.3x) or starved "
+                               "(cpu/wall < 0.8: other processes took the CPU)"] + notes)
     table.caption_justify = "left"
     return table
 
