@@ -1,0 +1,164 @@
+"""`edgekit report`: the page from a real export folder (the session's trained mobilenet_v2 export) with and
+without bench.json, bad input, no external URL, and a look at it in headless Chromium (slow)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.bench.rows import BENCH_SCHEMA, BenchRow
+from edgekit.report import build_report, render_report
+from edgekit.report.data import load_export, pareto_front
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def time_rows(export_dir: Path, iterations: int = 8, warmup: int = 2) -> list[BenchRow]:
+    """Honest host rows without `edgekit bench`: each artifact's own runtime (the export's predictors, which
+    run 2 threads) and PyTorch eager from the checkpoint, timed with perf_counter on one real input."""
+    import torch
+
+    from edgekit.checkpoint import load_checkpoint
+    from edgekit.evaluate import checkpoint_predictor
+    from edgekit.export.base import FORMATS
+
+    summary = json.loads((export_dir / "summary.json").read_text())
+    torch.set_num_threads(2)
+    predictors = [(None, checkpoint_predictor(load_checkpoint(summary["weights"]["path"])), "torch", "pytorch", "fp32")]
+    for entry in summary["artifacts"]:
+        if entry["status"] != "verified":
+            continue
+        folder = export_dir / Path(entry["folder"]).name
+        manifest = json.loads((folder / "manifest.json").read_text())
+        backend = FORMATS[manifest["format"]].backend
+        predictors.append((folder.name, backend.load_predictor(folder / manifest["file"], manifest),
+                           manifest["format"], manifest["format"], manifest["precision"]))
+    size = manifest["preprocessing"]["img_size"]
+    image = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    rows = []
+    for artifact, predictor, runtime, fmt, precision in predictors:
+        for _ in range(warmup):
+            predictor(image)
+        times = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            predictor(image)
+            times.append((time.perf_counter() - start) * 1000)
+        rows.append(BenchRow(model="mobilenet_v2", format=fmt, precision=precision, threads=2, device="host",
+                             runtime=runtime, artifact=artifact, warmup=warmup, iterations=iterations,
+                             p50_ms=float(np.percentile(times, 50)), p90_ms=float(np.percentile(times, 90)),
+                             mean_ms=float(np.mean(times)), source="tests/test_report.py timing loop"))
+    eager = rows[0].p50_ms
+    for row in rows:
+        row.speedup = eager / row.p50_ms
+    return rows
+
+
+@pytest.fixture(scope="module")
+def benched_export(exported_mobilenet_v2, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("report") / "mobilenet_v2"
+    shutil.copytree(exported_mobilenet_v2, folder)
+    rows = time_rows(folder)
+    rows.append(BenchRow(model="mobilenet_v2", format="tflite", precision="int8", threads=1,
+                         device="adb:UYT5T18414003349", runtime="benchmark_model", artifact="tflite-int8",
+                         status="skipped", reason="no benchmark_model in .tools/android/arm64-v8a", source="benchmark_model"))
+    bench = {"schema": BENCH_SCHEMA, "created": "2026-11-26T12:00:00Z", "edgekit": "test",
+             "host": {"cpu": "test host", "cores": 2, "os": "linux", "python": sys.version.split()[0]},
+             "command": "tests/test_report.py timing loop", "rows": [r.to_dict() for r in rows]}
+    (folder / "bench.json").write_text(json.dumps(bench))
+    return folder
+
+
+def test_pareto_front():
+    points = [(10.0, 80.0), (5.0, 79.0), (12.0, 79.5), (5.0, 70.0), (20.0, 81.0)]
+    assert pareto_front(points) == {0, 1, 4}
+
+
+def test_report_without_bench_says_how_to_get_latency(exported_mobilenet_v2, tmp_path):
+    folder = tmp_path / "mobilenet_v2"
+    shutil.copytree(exported_mobilenet_v2, folder)
+    (folder / "bench.json").unlink(missing_ok=True)
+    before = sorted(p.name for p in folder.iterdir())
+    result = cli("report", str(folder))
+    assert result.returncode == 0, result.stderr
+    page_path = Path(result.stdout.strip())
+    assert page_path == folder / "report.html"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(before + ["report.html"])  # nothing else written
+    page = page_path.read_text()
+    assert "not benchmarked: run <code>edgekit bench" in page
+    for name in ("onnx-int8", "tflite-fp32", "executorch-int8"):
+        assert name in page
+    assert "skipped" in page and "no maintained int8 path" in page  # torchscript int8: skipped with its reason
+    assert page.count("data:image/png;base64,") == 1  # the size figure; no latency, so no accuracy figure
+
+
+def test_report_with_bench_rows(benched_export, tmp_path):
+    out = tmp_path / "r.html"
+    assert build_report(benched_export, out) == out
+    page = out.read_text()
+    data = load_export(benched_export)
+    assert len(data.host_rows()) >= 7 and len(data.device_rows()) == 1
+    assert page.count("data:image/png;base64,") == 2
+    assert "Pareto front (" in page and "accuracy vs p50 latency, 2 threads" not in page  # title is in the PNG
+    assert "speed-up vs eager" in page and "no benchmark_model in .tools/android/arm64-v8a" in page
+    onnx_int8 = next(a for a in data.artifacts if a.name == "onnx-int8")
+    low, high = onnx_int8.top1_interval
+    assert low <= onnx_int8.top1 <= high
+    assert f"{onnx_int8.top1:.1f} %" in page
+
+
+def test_page_is_self_contained(benched_export):
+    page = render_report(benched_export)
+    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", page, re.I), "the page must not name any URL"
+    assert not re.search(r"<(script|link|iframe|object|embed)\b", page, re.I)
+    assert not re.search(r"""\b(src|href)\s*=\s*["'](?!data:)""", page, re.I)
+    assert "@import" not in page and "url(" not in page
+
+
+def test_bad_input_is_one_line_and_exit_1(tmp_path, benched_export):
+    result = cli("report", str(tmp_path))
+    assert result.returncode == 1 and "has no summary.json" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    result = cli("report", str(tmp_path / "missing"))
+    assert result.returncode == 1 and "is not a folder" in result.stderr
+    result = cli("report", str(benched_export), "--out", str(tmp_path / "no" / "such" / "r.html"))
+    assert result.returncode == 1 and "does not exist" in result.stderr
+    broken = tmp_path / "broken"
+    shutil.copytree(benched_export, broken)
+    (broken / "bench.json").write_text("{not json")
+    page = render_report(broken)  # a broken bench.json is said on the page; the export part still renders
+    assert "not benchmarked" in page and "not valid JSON" in page
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.d/20-adb-chromium.sh)")
+def test_report_renders_in_chromium_and_the_check_can_fail(benched_export, tmp_path):
+    from edgekit.report.check import check_page
+
+    page = build_report(benched_export, tmp_path / "report.html")
+    result = check_page(page, tmp_path / "report.png")
+    assert result.ok, result.problems
+    assert len(result.images) == 2 and all(p.natural_width > 300 for p in result.images)
+    assert all(p.ink > 0.05 and p.colours > 50 for p in result.images)
+    # the same page with one figure's data corrupted: the check must say so
+    text = page.read_text()
+    start = text.index("data:image/png;base64,") + len("data:image/png;base64,")
+    broken = tmp_path / "broken.html"
+    broken.write_text(text[:start] + "AAAA" + text[start + 400:])
+    bad = check_page(broken, tmp_path / "broken.png")
+    assert not bad.ok and any("did not decode" in p for p in bad.problems)
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!DOCTYPE html><html><body></body></html>")
+    assert any("blank" in p for p in check_page(blank, tmp_path / "blank.png").problems)
