@@ -20,6 +20,20 @@ from edgekit.preprocess import Preprocessing
 from edgekit.rundir import RunDir, run_or_sample_splits
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
+Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
+INTERVAL_METHOD = "Wilson score interval, 95 %"
+
+
+def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion correct/n (as fractions); honest near 0 and 1, unlike
+    the normal approximation."""
+    if n <= 0:
+        raise ValueError("no images")
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
 @dataclass
@@ -41,9 +55,16 @@ class EvalReport:
     def predicted(self) -> np.ndarray:
         return self.logits.argmax(axis=1)
 
+    @property
+    def top1_ci(self) -> list[float]:
+        """95 % Wilson interval of top-1 accuracy, in percent."""
+        low, high = wilson_interval(int(round(self.accuracy * self.num_images)), self.num_images)
+        return [100.0 * low, 100.0 * high]
+
     def to_dict(self) -> dict:
         return {"predictor": self.predictor, "classes": list(self.classes), "num_images": self.num_images,
-                "accuracy": self.accuracy, "top5_accuracy": self.top5_accuracy,
+                "accuracy": self.accuracy, "top1": 100.0 * self.accuracy, "top1_ci": self.top1_ci,
+                "top1_ci_method": INTERVAL_METHOD, "top5_accuracy": self.top5_accuracy,
                 "macro_precision": self.macro_precision, "macro_recall": self.macro_recall, "macro_f1": self.macro_f1,
                 "per_class": self.per_class, "confusion_matrix": self.confusion_matrix.tolist()}
 
@@ -200,3 +221,66 @@ def predict_images(predictor: Predictor, paths: list[Path], labels: list[str], p
         order = np.argsort(-row, kind="stable")[:k]
         predictions.append(Prediction(path=Path(path), top=[(labels[i], float(row[i])) for i in order]))
     return predictions
+
+
+def seeded_sample(samples: list, count: int | None, seed: int = 0) -> list:
+    """`count` samples drawn without replacement, in their original order: the same draw as the export's
+    parity check (`--parity-size N`, seed 0), so an artifact's eval can be matched with its manifest."""
+    if count is None or count >= len(samples):
+        return list(samples)
+    if count < 1:
+        raise EdgekitError(f"--max-images must be at least 1, got {count}")
+    rng = np.random.default_rng(seed)
+    return [samples[i] for i in sorted(rng.choice(len(samples), size=count, replace=False))]
+
+
+def labelled_folder(data: Path) -> tuple[list[tuple[Path, int]], list[str], str]:
+    """(samples, classes, description) of a labelled folder for `bench --data`: a prepared directory's
+    validation split, else every image of a class folder."""
+    from edgekit.data.folder import is_prepared, scan_image_folder
+
+    data = Path(data)
+    if not data.is_dir():
+        raise EdgekitError(f"--data {data} is not a directory")
+    if is_prepared(data):
+        splits = load_splits(data)
+        samples, classes, what = splits.val, splits.classes, "val split"
+    else:
+        index = scan_image_folder(data, min_classes=1)
+        samples, classes, what = index.samples, index.classes, "all images"
+    if not samples:
+        raise EdgekitError(f"--data {data} holds no labelled images")
+    return samples, list(classes), f"{data} ({what}, {len(samples)} images)"
+
+
+@dataclass
+class Evaluable:
+    """A checkpoint or an exported artifact, ready for eval/predict in its own runtime."""
+
+    predictor: Predictor
+    labels: list[str]
+    preprocessing: Preprocessing
+    model_name: str
+    checkpoint: Path | None  # the run checkpoint its default data comes from (None: the shipped samples)
+    kind: str  # "checkpoint" or "<format> <precision> artifact"
+    default_out: Path
+    manifest: dict | None = None
+
+
+def open_evaluable(path: Path | str) -> Evaluable:
+    """A checkpoint file, or an artifact folder from `edgekit export` (its manifest and sha256 checked)."""
+    from edgekit.artifacts import open_artifact
+    from edgekit.checkpoint import load_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        artifact = open_artifact(path)
+        weights = artifact.manifest.get("weights")
+        checkpoint = (Path(weights["path"]) if isinstance(weights, dict) and weights.get("source") == "checkpoint"
+                      and weights.get("path") and Path(weights["path"]).is_file() else None)
+        return Evaluable(artifact.predictor(), artifact.labels, artifact.preprocessing, artifact.model, checkpoint,
+                         f"{artifact.format} {artifact.precision} artifact", path.parent / f"eval-{path.name}",
+                         artifact.manifest)
+    ckpt = load_checkpoint(path)
+    return Evaluable(checkpoint_predictor(ckpt), ckpt.labels, ckpt.preprocessing, ckpt.model_name, path, "checkpoint",
+                     path.parent / f"eval-{path.stem}")

@@ -1,4 +1,4 @@
-"""`edgekit train`, `edgekit eval`, `edgekit predict`: thin layers over edgekit.train / edgekit.evaluate."""
+"""`edgekit train`: a thin layer over edgekit.train (eval and predict live in eval_cmd.py)."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,8 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_text
 from edgekit.train.config import TrainConfig, config_default as D
 from edgekit.train.events import EpochEvent, ProgressEvent
 
@@ -114,74 +112,5 @@ def train_command(
     console.print(f"  best checkpoint: {result.best_checkpoint}\n  last checkpoint: {result.last_checkpoint}")
 
 
-def eval_command(
-    checkpoint: Path = typer.Argument(..., help="An edgekit checkpoint (best.pt / last.pt of a run)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Class folder or prepared directory. Default: the run's recorded splits beside the checkpoint, else the shipped samples."),
-    split: str = typer.Option("val", "--split", help="val, test, train or all (every image of --data)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where eval.json and confusion_matrix.png go. Default: eval-<checkpoint name>/ beside the checkpoint."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
-) -> None:
-    """Accuracy, top-5, macro precision/recall/F1, per-class figures and a confusion matrix."""
-    from edgekit.checkpoint import load_checkpoint
-    from edgekit.evaluate import align_labels, checkpoint_predictor, evaluate_predictor, plot_confusion_matrix, resolve_eval_data
-
-    ckpt = load_checkpoint(checkpoint)
-    predictor = checkpoint_predictor(ckpt)
-    samples, data_classes, description = resolve_eval_data(checkpoint, data, split)
-    samples = align_labels(samples, data_classes, ckpt.labels)
-    report = evaluate_predictor(predictor, samples, ckpt.labels, ckpt.preprocessing, batch_size=batch_size)
-    out = out or checkpoint.parent / f"eval-{checkpoint.stem}"
-    out.mkdir(parents=True, exist_ok=True)
-    document = {**report.to_dict(), "checkpoint": str(checkpoint), "data": description}
-    atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
-    plot_confusion_matrix(report.confusion_matrix, ckpt.labels, out / "confusion_matrix.png",
-                          title=f"{ckpt.model_name}: {description}")
-    if as_json:
-        typer.echo(json.dumps(document, indent=2))
-        return
-    console.print(f"{ckpt.model_name} on {description}", soft_wrap=True, markup=False, highlight=False)
-    table = Table()
-    for column in ("class", "precision", "recall", "F1", "images"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for row in report.per_class:
-        table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-    console.print(table)
-    top5 = f"  top-5 {report.top5_accuracy:.4f}" if report.top5_accuracy is not None else ""
-    console.print(f"accuracy [bold]{report.accuracy:.4f}[/]{top5}  macro P/R/F1 {report.macro_precision:.3f}/"
-                  f"{report.macro_recall:.3f}/{report.macro_f1:.3f}  ({report.num_images} images)")
-    console.print(f"wrote {out / 'eval.json'} and {out / 'confusion_matrix.png'}")
-
-
-def predict_command(
-    checkpoint: Path = typer.Argument(..., help="An edgekit checkpoint (best.pt / last.pt of a run)."),
-    images: list[Path] = typer.Argument(..., help="One or more image files."),
-    top_k: int = typer.Option(5, "--top-k", help="How many labels to show per image."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per image with its top-k labels and probabilities."),
-) -> None:
-    """Top-k labels with probabilities, preprocessed exactly as at evaluation time."""
-    from edgekit.checkpoint import load_checkpoint
-    from edgekit.evaluate import checkpoint_predictor, predict_images
-
-    if top_k < 1:
-        raise EdgekitError("--top-k must be at least 1")
-    ckpt = load_checkpoint(checkpoint)
-    predictions = predict_images(checkpoint_predictor(ckpt), list(images), ckpt.labels, ckpt.preprocessing, top_k=top_k)
-    if as_json:
-        typer.echo(json.dumps([{"image": str(p.path), "top": [{"label": label, "probability": prob} for label, prob in p.top]}
-                               for p in predictions], indent=2))
-        return
-    for prediction in predictions:
-        console.print(str(prediction.path), soft_wrap=True, markup=False, highlight=False)
-        table = Table(show_header=True)
-        table.add_column("label")
-        table.add_column("probability", justify="right")
-        for label, probability in prediction.top:
-            table.add_row(label, f"{probability:.4f}")
-        console.print(table)
-
-
 def register(app: typer.Typer) -> None:
-    app.command("train")(train_command)
-    app.command("eval")(eval_command)
-    app.command("predict")(predict_command)
+    app.command("train")(train_command)  # eval and predict: edgekit/cli/eval_cmd.py
