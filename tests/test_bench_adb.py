@@ -101,3 +101,27 @@ def test_tool_name_says_which_runtime_it_serves(tmp_path):
         assert os.access(path, os.X_OK)
         assert check_tool(str(path)) == expected
     assert check_tool("app") is None and check_tool(None) is None
+
+
+@needs_adb
+def test_bench_cli_device_errors_are_one_line_and_change_nothing(exported_mobilenet_v2, tmp_path):
+    """`edgekit bench EXPORT --device adb...` end to end with the real adb and no phone."""
+    listing = subprocess.run([ADB, "devices", "-l"], capture_output=True, text=True, timeout=60)
+    if parse_devices(listing.stdout):
+        pytest.skip("a device is attached to this machine")
+    folder = tmp_path / "mobilenet_v2"
+    shutil.copytree(exported_mobilenet_v2, folder)
+    (folder / "bench.json").unlink(missing_ok=True)
+    before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+    cases = [([], {}, "error: no Android device attached"),
+             (["--tool", "/etc/passwd"], {}, "error: --tool /etc/passwd is not executable"),
+             ([], {"PATH": str(tmp_path / "empty")}, "error: adb not found on PATH"),
+             (["--device", "adb:R58M12ABCDE"], {}, "error: no device with serial R58M12ABCDE")]
+    for extra, env, expected in cases:
+        args = ["--device", "adb", *extra] if "--device" not in extra else extra
+        result = subprocess.run([sys.executable, "-m", "edgekit.cli.main", "bench", str(folder), *args],
+                                capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.strip().startswith(expected), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before

@@ -7,13 +7,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from edgekit.bench.rows import BENCH_SCHEMA, BenchRow
+from edgekit.bench.rows import BenchRow
+from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.report import build_report, render_report
 from edgekit.report.data import load_export, pareto_front
 
@@ -25,58 +24,26 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def time_rows(export_dir: Path, iterations: int = 8, warmup: int = 2) -> list[BenchRow]:
-    """Honest host rows without `edgekit bench`: each artifact's own runtime (the export's predictors, which
-    run 2 threads) and PyTorch eager from the checkpoint, timed with perf_counter on one real input."""
-    import torch
-
-    from edgekit.checkpoint import load_checkpoint
-    from edgekit.evaluate import checkpoint_predictor
-    from edgekit.export.base import FORMATS
-
-    summary = json.loads((export_dir / "summary.json").read_text())
-    torch.set_num_threads(2)
-    predictors = [(None, checkpoint_predictor(load_checkpoint(summary["weights"]["path"])), "torch", "pytorch", "fp32")]
-    for entry in summary["artifacts"]:
-        if entry["status"] != "verified":
-            continue
-        folder = export_dir / Path(entry["folder"]).name
-        manifest = json.loads((folder / "manifest.json").read_text())
-        backend = FORMATS[manifest["format"]].backend
-        predictors.append((folder.name, backend.load_predictor(folder / manifest["file"], manifest),
-                           manifest["format"], manifest["format"], manifest["precision"]))
-    size = manifest["preprocessing"]["img_size"]
-    image = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    rows = []
-    for artifact, predictor, runtime, fmt, precision in predictors:
-        for _ in range(warmup):
-            predictor(image)
-        times = []
-        for _ in range(iterations):
-            start = time.perf_counter()
-            predictor(image)
-            times.append((time.perf_counter() - start) * 1000)
-        rows.append(BenchRow(model="mobilenet_v2", format=fmt, precision=precision, threads=2, device="host",
-                             runtime=runtime, artifact=artifact, warmup=warmup, iterations=iterations,
-                             p50_ms=float(np.percentile(times, 50)), p90_ms=float(np.percentile(times, 90)),
-                             mean_ms=float(np.mean(times)), source="tests/test_report.py timing loop"))
-    eager = rows[0].p50_ms
-    for row in rows:
-        row.speedup = eager / row.p50_ms
-    return rows
-
-
 @pytest.fixture(scope="module")
 def benched_export(exported_mobilenet_v2, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("report") / "mobilenet_v2"
+    """A copy of the session export with a real bench.json: `edgekit bench` at 1 thread, few iterations, top-1 on
+    3 shipped images per class (--data), plus one phone row as the adb path writes it when its tool is missing."""
+    root = tmp_path_factory.mktemp("report")
+    folder = root / "mobilenet_v2"
     shutil.copytree(exported_mobilenet_v2, folder)
-    rows = time_rows(folder)
-    rows.append(BenchRow(model="mobilenet_v2", format="tflite", precision="int8", threads=1,
-                         device="adb:UYT5T18414003349", runtime="benchmark_model", artifact="tflite-int8",
-                         status="skipped", reason="no benchmark_model in .tools/android/arm64-v8a", source="benchmark_model"))
-    bench = {"schema": BENCH_SCHEMA, "created": "2026-11-26T12:00:00Z", "edgekit": "test",
-             "host": {"cpu": "test host", "cores": 2, "os": "linux", "python": sys.version.split()[0]},
-             "command": "tests/test_report.py timing loop", "rows": [r.to_dict() for r in rows]}
+    data = root / "data"
+    for class_dir in sorted(p for p in SAMPLE_DATA_DIR.iterdir() if p.is_dir()):
+        (data / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.glob("*.png"))[:3]:
+            shutil.copy(image, data / class_dir.name / image.name)
+    result = cli("bench", str(folder), "--threads", "1", "--iterations", "6", "--warmup", "2", "--rounds", "2",
+                 "--data", str(data))
+    assert result.returncode == 0, result.stderr[-2000:]
+    bench = json.loads((folder / "bench.json").read_text())
+    phone = BenchRow(model="mobilenet_v2", format="tflite", precision="int8", threads=1, device="adb:UYT5T18414003349",
+                     runtime="benchmark_model", artifact="tflite-int8", status="skipped", source="benchmark_model",
+                     reason="no benchmark_model in .tools/android/arm64-v8a (docs/device.md says where to get it)")
+    bench["rows"].append(phone.to_dict())
     (folder / "bench.json").write_text(json.dumps(bench))
     return folder
 
@@ -109,9 +76,11 @@ def test_report_with_bench_rows(benched_export, tmp_path):
     assert build_report(benched_export, out) == out
     page = out.read_text()
     data = load_export(benched_export)
-    assert len(data.host_rows()) >= 7 and len(data.device_rows()) == 1
+    verified = sum(a.status == "verified" for a in data.artifacts)
+    assert len(data.host_rows()) == verified + 1 and len(data.device_rows()) == 1  # + PyTorch eager
+    assert all(r.top1 is not None for r in data.host_rows() if r.status == "ok")
     assert page.count("data:image/png;base64,") == 2
-    assert "Pareto front (" in page and "accuracy vs p50 latency, 2 threads" not in page  # title is in the PNG
+    assert "Pareto front (" in page and "Accuracy: bench --data (30 images)" in page
     assert "speed-up vs eager" in page and "no benchmark_model in .tools/android/arm64-v8a" in page
     onnx_int8 = next(a for a in data.artifacts if a.name == "onnx-int8")
     low, high = onnx_int8.top1_interval

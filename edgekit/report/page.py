@@ -15,7 +15,7 @@ main{max-width:1180px;margin:0 auto;padding:24px 32px 48px;background:#fff}
 h1{font-size:26px;margin:4px 0 2px}h2{font-size:19px;margin:30px 0 8px;border-bottom:2px solid #e3e6ea;padding-bottom:4px}
 .sub{color:#5b6473;font-size:14px;margin:0 0 14px}
 table{border-collapse:collapse;width:100%;font-size:13.5px;margin:6px 0 4px}
-td:first-child{white-space:nowrap;font-weight:500}
+td:first-child,td:nth-child(2){white-space:nowrap}td:first-child{font-weight:500}
 th,td{border-bottom:1px solid #e3e6ea;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;font-weight:600;white-space:nowrap}
@@ -93,7 +93,10 @@ def section_export(data: ReportData) -> str:
             top1 = f"{art.top1:.1f} %"
             if ref is not None:
                 top1 += f' <span class="reason">(PyTorch {ref:.1f} %'
-                top1 += f", 95 % CI {interval[0]:.1f}–{interval[1]:.1f}" if interval else ""
+                if interval and interval[0] != interval[1]:
+                    top1 += f", 95 % CI {interval[0]:.1f}–{interval[1]:.1f}"
+                elif interval:
+                    top1 += ", no image classified differently"
                 top1 += ")</span>"
         judged = parity.get("status") in ("passed", "failed")
         agreement = parity.get("agreement") if judged else None
@@ -168,17 +171,23 @@ def budget_line(data: ReportData, threads: int | None) -> str:
 def section_figures(data: ReportData) -> str:
     threads = plot_threads(data.host_rows())
     points: list[Point] = []
+    candidates = [r for r in data.host_rows() if r.status == "ok" and r.threads == threads and r.p50_ms is not None]
+    # one accuracy source for every point: bench --data when every plotted row has it, else the parity set
+    measured = bool(candidates) and all(r.top1 is not None for r in candidates)
     ref = data.reference_top1()
-    for r in data.host_rows():
-        if r.status != "ok" or r.threads != threads or r.p50_ms is None:
-            continue
-        if r.format == "pytorch":
+    for r in candidates:
+        label = f"PyTorch {r.precision}" if r.format == "pytorch" else r.artifact
+        if measured:
+            points.append(Point(label, r.format, r.p50_ms, r.top1, tuple(r.top1_ci) if r.top1_ci else None))
+        elif r.format == "pytorch":
             if ref is not None:
-                points.append(Point(f"PyTorch {r.precision}", "pytorch", r.p50_ms, ref))
-            continue
-        acc, interval, _ = accuracy_of(data, r.artifact)
-        if acc is not None:
-            points.append(Point(r.artifact, r.format, r.p50_ms, acc, interval))
+                points.append(Point(label, "pytorch", r.p50_ms, ref))
+        else:
+            art = next((a for a in data.artifacts if a.name == r.artifact), None)
+            if art is not None and art.top1 is not None:
+                points.append(Point(label, r.format, r.p50_ms, art.top1, art.top1_interval))
+    source = ("bench --data" + (f" ({candidates[0].accuracy_images} images)" if candidates else "") if measured
+              else "the export's parity set (bars: PyTorch's top-1 minus the paired 95 % interval of the drop)")
     front = pareto_front([(p.latency_ms, p.top1) for p in points])
     host_cpu = (data.bench or {}).get("host", {}).get("cpu", "this host")
     title = f"accuracy vs p50 latency, {threads} thread{'s' if threads != 1 else ''}, {host_cpu}" if threads else ""
@@ -189,8 +198,8 @@ def section_figures(data: ReportData) -> str:
     if acc_png:
         on_front = ", ".join(points[i].label for i in sorted(front, key=lambda i: points[i].latency_ms))
         figs.append(f'<div class="fig"><img alt="accuracy against latency" src="data:image/png;base64,{acc_png}">'
-                    f"<p>Stars and the red line: the Pareto front ({esc(on_front)}). Accuracy from bench --data "
-                    "where run, else the export's parity set; bars are 95 % intervals.</p></div>")
+                    f"<p>Stars and the red line: the Pareto front ({esc(on_front)}). Accuracy: {esc(source)}; "
+                    "bars are 95 % intervals.</p></div>")
     else:
         figs.append('<div class="fig"><p class="empty">accuracy against latency: not benchmarked (run edgekit '
                     "bench; accuracy needs a labelled parity set or bench --data)</p></div>")
