@@ -65,9 +65,8 @@ def test_report_without_bench_says_how_to_get_latency(exported_mobilenet_v2, tmp
     assert sorted(p.name for p in folder.iterdir()) == sorted(before + ["report.html"])  # nothing else written
     page = page_path.read_text()
     assert "not benchmarked: run <code>edgekit bench" in page
-    for name in ("onnx-int8", "tflite-fp32", "executorch-int8"):
-        assert name in page
-    assert "skipped" in page and "no maintained int8 path" in page  # torchscript int8: skipped with its reason
+    for name in ("torchscript-fp32", "onnx-int8", "tflite-fp32", "executorch-int8"):
+        assert f"<td>{name}</td>" in page
     assert page.count("data:image/png;base64,") == 1  # the size figure; no latency, so no accuracy figure
 
 
@@ -76,8 +75,10 @@ def test_report_with_bench_rows(benched_export, tmp_path):
     assert build_report(benched_export, out) == out
     page = out.read_text()
     data = load_export(benched_export)
-    verified = sum(a.status == "verified" for a in data.artifacts)
-    assert len(data.host_rows()) == verified + 1 and len(data.device_rows()) == 1  # + PyTorch eager
+    folders = {p.parent.name for p in benched_export.glob("*/manifest.json")}
+    assert {r.artifact for r in data.host_rows() if r.format != "pytorch"} == folders
+    assert {a.name for a in data.artifacts} >= folders  # every artifact folder is in the export table
+    assert len(data.device_rows()) == 1
     assert all(r.top1 is not None for r in data.host_rows() if r.status == "ok")
     assert page.count("data:image/png;base64,") == 2
     assert "Pareto front (" in page and "Accuracy: bench --data (30 images)" in page

@@ -102,6 +102,17 @@ def load_export(export_dir: Path | str) -> ReportData:
                                       reason=entry.get("reason"), size_bytes=entry.get("size_bytes"),
                                       parity=entry.get("parity"), manifest=manifest,
                                       delegation=entry.get("delegation")))
+    # artifact folders the summary does not list (an export run in several calls keeps only the last call's rows)
+    listed = {a.name for a in artifacts}
+    for manifest_path in sorted(folder.glob("*/manifest.json")):
+        if manifest_path.parent.name in listed or manifest_path.parent.name.startswith("."):
+            continue
+        manifest = _read_json(manifest_path, "manifest")
+        parity = manifest.get("parity") or {}
+        artifacts.append(ArtifactInfo(name=manifest_path.parent.name, format=manifest.get("format", "?"),
+                                      precision=manifest.get("precision", "?"), status=manifest.get("status", "?"),
+                                      reason=parity.get("reason"), size_bytes=manifest.get("size_bytes"),
+                                      parity=parity or None, manifest=manifest))
     data = ReportData(folder=folder, summary=summary, artifacts=artifacts, bench=None)
     bench_path = folder / "bench.json"
     if bench_path.is_file():
