@@ -1,0 +1,35 @@
+"""`edgekit report EXPORT_DIR`: one self-contained HTML page about an export folder.
+
+    build_report(export_dir, out=None) -> Path    writes EXPORT_DIR/report.html (or `out`) atomically
+    render_report(export_dir) -> str             the page as a string
+
+The page reads summary.json (export status, parity, sizes), each artifact's manifest.json and, when
+`edgekit bench` has run, bench.json (host and phone rows, accuracy with its interval from bench --data).
+Figures are matplotlib PNGs inlined as data: URIs; styles are inline; the page loads nothing from
+anywhere, so it opens offline and can be mailed as one file. `edgekit.report.check` renders it in
+headless Chromium and inspects the screenshot (scripts/check_report.sh).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_text
+from edgekit.report.data import load_export
+from edgekit.report.page import render
+
+REPORT_NAME = "report.html"
+
+
+def render_report(export_dir: Path | str) -> str:
+    return render(load_export(export_dir))
+
+
+def build_report(export_dir: Path | str, out: Path | str | None = None) -> Path:
+    page = render_report(export_dir)
+    target = Path(out) if out is not None else Path(export_dir) / REPORT_NAME
+    if target.is_dir():
+        raise EdgekitError(f"--out {target} is a folder: give a file name, e.g. {target / REPORT_NAME}")
+    if not target.parent.is_dir():
+        raise EdgekitError(f"--out {target}: folder {target.parent} does not exist")
+    return atomic_write_text(target, page)
