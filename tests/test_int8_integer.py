@@ -128,3 +128,30 @@ def test_onnx_int8_trained_is_integer_accurate_and_require_integer_fails_on_a_fl
     assert mixed.status == "failed verification"
     assert "--require-integer" in mixed.reason and mixed.extra["integer"]["float_ops"] > 0
     assert "Gemm" in mixed.reason or "MatMul" in mixed.reason
+
+
+@pytest.mark.parametrize("keepdims", [1, 0])
+def test_global_mean_becomes_global_average_pool_with_the_same_values(tmp_path, keepdims):
+    """ORT has no integer ReduceMean: the float graph's mean over H, W is rewritten as
+    GlobalAveragePool (+ Flatten without keepdims) before quantizing; onnxruntime gives the same values."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.quantize.onnx_static import mean_as_global_pool
+
+    axes = numpy_helper.from_array(np.array([-2, -1], dtype=np.int64), "axes")
+    out_shape = [1, 8, 1, 1] if keepdims else [1, 8]
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["input", "axes"], ["output"], keepdims=keepdims)],
+                              "mean", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 8, 5, 7])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_shape)], initializer=[axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.save(model, str(tmp_path / "mean.onnx"))
+    assert mean_as_global_pool(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["GlobalAveragePool"] + ["Flatten"] * (1 - keepdims)
+    onnx.save(model, str(tmp_path / "pool.onnx"))
+    x = np.random.default_rng(0).standard_normal((1, 8, 5, 7)).astype(np.float32)
+    before, after = (onnxruntime.InferenceSession(str(tmp_path / name)).run(None, {"input": x})[0]
+                     for name in ("mean.onnx", "pool.onnx"))
+    assert before.shape == after.shape
+    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-7)

@@ -125,8 +125,9 @@ def resolve_excluded_nodes(model, names: Sequence[str]) -> list[str]:
 
 
 def mean_as_global_pool(model) -> int:
-    """Replace ReduceMean over axes (2, 3) of a 4-D tensor with keepdims by GlobalAveragePool, in
-    place; returns how many. Same values, but ORT has an integer kernel for the latter only."""
+    """Replace ReduceMean over axes (2, 3) of a 4-D tensor by GlobalAveragePool (then Flatten when
+    keepdims=0), in place; returns how many. Same values, but ORT has an integer kernel for the
+    pooling (QLinearGlobalAveragePool) and none for ReduceMean."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -134,19 +135,24 @@ def mean_as_global_pool(model) -> int:
     ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in list(graph.value_info) + list(graph.input)
              if v.type.tensor_type.HasField("shape")}
     replaced = 0
-    for index, node in enumerate(list(graph.node)):
+    for node in list(graph.node):
         if node.op_type != "ReduceMean" or len(node.input) != 2 or node.input[1] not in constants:
             continue
         rank = ranks.get(node.input[0])
         keepdims = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
-        if rank != 4 or keepdims != 1:
+        if rank != 4:
             continue
         axes = sorted(int(a) % 4 for a in numpy_helper.to_array(constants[node.input[1]]).reshape(-1))
         if axes != [2, 3]:
             continue
+        pooled = list(node.output) if keepdims else [f"{node.output[0]}_pooled"]
+        position = list(graph.node).index(node)
         graph.node.remove(node)
-        graph.node.insert(index, helper.make_node("GlobalAveragePool", [node.input[0]], list(node.output),
-                                                  name=f"{node.name}_as_GlobalAveragePool"))
+        graph.node.insert(position, helper.make_node("GlobalAveragePool", [node.input[0]], pooled,
+                                                     name=f"{node.name}_as_GlobalAveragePool"))
+        if not keepdims:
+            graph.node.insert(position + 1, helper.make_node("Flatten", pooled, list(node.output), axis=1,
+                                                             name=f"{node.name}_flatten"))
         replaced += 1
     return replaced
 
