@@ -238,7 +238,7 @@ def _require_integer(parity: Parity, integer: dict | None, format_name: str) -> 
     if integer is None:
         problem = f"--require-integer: {format_name} int8 does not report which ops run in float"
     elif integer["float_ops"]:
-        problem = f"--require-integer: {summary(integer)} op(s) compute in float"
+        problem = f"--require-integer: {integer['float_ops']} op(s) compute in float ({summary(integer).split(': ', 1)[1]})"
     else:
         return
     parity.status = "failed"
