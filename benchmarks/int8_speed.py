@@ -52,10 +52,15 @@ def export(args) -> Path:
     return summary.folder
 
 
-def load_runner(runtime: str, folder: Path):
-    """A zero-argument callable running the artifact once on a fixed input."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    artifact = folder / manifest["file"]
+RUNTIME_OF = {".onnx": "onnx", ".tflite": "tflite", ".pte": "executorch"}
+
+
+def load_runner(runtime: str, folder: Path, artifact: Path | None = None, input_shape: list | None = None):
+    """A zero-argument callable running the artifact once on a fixed input (an export folder with
+    its manifest, or a bare artifact file and its NCHW input shape)."""
+    if artifact is None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        artifact, input_shape = folder / manifest["file"], manifest["input"]["shape"]
     rng = np.random.default_rng(0)
     if runtime == "onnx":
         import onnxruntime
@@ -87,7 +92,7 @@ def load_runner(runtime: str, folder: Path):
         _unsafe_reset_threadpool(1)
         assert _threadpool_get_thread_count() == 1
         method = Runtime.get().load_program(str(artifact)).load_method("forward")
-        image = torch.from_numpy(rng.standard_normal(manifest["input"]["shape"]).astype(np.float32)).contiguous()
+        image = torch.from_numpy(rng.standard_normal(input_shape).astype(np.float32)).contiguous()
         return lambda: method.execute([image])
     raise ValueError(runtime)
 
@@ -119,7 +124,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--core", type=int, default=0, help="the one CPU core the process is pinned to")
+    parser.add_argument("--pair", nargs=3, action="append", metavar=("LABEL", "FP32", "INT8"), default=[],
+                        help="bare artifact files instead of an export (repeatable; runtime from the extension)")
+    parser.add_argument("--input-shape", default="1,3,224,224", help="NCHW input of --pair artifacts")
     args = parser.parse_args(argv)
+    if args.pair:
+        return compare_pairs(args)
     args.formats = [f for f in args.formats.split(",") if f]
     folder = args.export_dir or export(args)
     os.sched_setaffinity(0, {args.core})  # after exporting: the converters may use every core
@@ -144,6 +154,25 @@ def main(argv=None) -> int:
         integer = json.loads((folder / f"{runtime}-int8" / "manifest.json").read_text())["backend"].get("integer", {})
         print(f"{runtime:<11} {statistics.median(fp32) * 1e3:8.2f} {statistics.median(int8) * 1e3:8.2f} "
               f"{ratio:13.2f}x {integer.get('float_ops', '?'):>10}")
+    return 0
+
+
+def compare_pairs(args) -> int:
+    """--pair: fp32/int8 files of several models, all interleaved in the same rounds."""
+    os.sched_setaffinity(0, {args.core})
+    shape = [int(d) for d in args.input_shape.split(",")]
+    runners = {}
+    for label, fp32, int8 in args.pair:
+        for precision, path in (("fp32", Path(fp32)), ("int8", Path(int8))):
+            runners[(label, precision)] = load_runner(RUNTIME_OF[path.suffix], path.parent, path, shape)
+    times = measure(runners, args.rounds, args.warmup)
+    print(f"1 thread pinned to core {args.core} of {os.cpu_count()} ({cpu_name()}), input {shape}, {args.rounds} "
+          f"interleaved rounds; load average at the end {os.getloadavg()[0]:.2f} (other processes were running)")
+    print(f"{'pair':<28} {'fp32 ms':>8} {'int8 ms':>8} {'int8 speed-up':>14}")
+    for label, _, _ in args.pair:
+        fp32, int8 = times[(label, "fp32")], times[(label, "int8")]
+        print(f"{label:<28} {statistics.median(fp32) * 1e3:8.2f} {statistics.median(int8) * 1e3:8.2f} "
+              f"{statistics.median(a / b for a, b in zip(fp32, int8)):13.2f}x")
     return 0
 
 
