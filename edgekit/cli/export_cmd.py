@@ -44,6 +44,7 @@ def export_command(
     calib_method: Optional[str] = typer.Option(None, "--calib-method", help="int8: activation range estimation (see `edgekit quantize --help`). Default: minmax where selectable; a format that cannot use the method is an error when named in --formats."),
     int8_io: bool = typer.Option(False, "--int8-io", help="int8 TFLite: ask for integer input/output tensors; the manifest records what the converter gave."),
     keep_float: Optional[str] = typer.Option(None, "--keep-float", help="int8: comma-separated layer (module or ONNX node) names to leave in float."),
+    require_integer: bool = typer.Option(False, "--require-integer", help="int8: fail verification of any artifact with an op computing in float between input and output (TFLite ops, ONNX after onnxruntime's optimizer, ExecuTorch ops outside XNNPACK), as NPU delegates need; the count is in each manifest's backend.integer."),
 ) -> None:
     """Export MODEL to mobile formats, each artifact verified against PyTorch on real images, with a manifest."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -56,7 +57,7 @@ def export_command(
         precisions=["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else []),
         img_size=img_size, num_classes=num_classes, out=out, allow_mismatch=True, download_weights=download_weights, dynamic_batch=dynamic_batch,
         val=val, max_drop=max_drop, parity_size=parity_size, calib=calib, calib_size=calib_size,
-        calib_method=calib_method, int8_io=int8_io,
+        calib_method=calib_method, int8_io=int8_io, require_integer=require_integer,
         keep_float=tuple(n.strip() for n in keep_float.split(",") if n.strip()) if keep_float else ())
     console = _console()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
@@ -93,7 +94,7 @@ def summary_table(summary) -> tuple[Table, list[str]]:
     """The table, and the footnotes its notes column points to (long reasons would wrap the table)."""
     table = Table(title=f"edgekit export {summary.model_name}")
     for column in ("", "format", "precision", "size", "agreement", "cosine", "top-1 (pt → art.)", "drop 95 % CI",
-                   "export s", "notes"):
+                   "float ops", "export s", "notes"):
         table.add_column(column, justify="right" if column in ("size", "agreement", "cosine", "export s") else "left")
     footnotes: list[str] = []
     for result in summary.results:
@@ -102,7 +103,7 @@ def summary_table(summary) -> tuple[Table, list[str]]:
                      else "not judged" if parity.get("status") == "not judged" else _fraction(parity.get("agreement")))
         table.add_row(result.symbol, result.format, result.precision, _size(result.size_bytes), agreement,
                       _number(parity.get("cosine"), "{:.5f}"), _top1(parity), _interval(parity),
-                      _number(result.seconds, "{:.1f}"),
+                      _float_ops(result.extra.get("integer")), _number(result.seconds, "{:.1f}"),
                       _notes(result, footnotes))
     return table, footnotes
 
@@ -110,6 +111,11 @@ def summary_table(summary) -> tuple[Table, list[str]]:
 def _notes(result, footnotes: list[str]) -> str:
     """The status in a few words, with [n] pointing to a footnote for the reason and backend facts."""
     details = [result.reason] if result.reason else []
+    integer = result.extra.get("integer")
+    if integer and integer["float_ops"]:
+        from edgekit.export.integer import summary
+
+        details.append(f"float ops {summary(integer)}")
     delegation = result.extra.get("delegation")
     if delegation:
         details.append(f"XNNPACK: {delegation['delegate_calls']} delegate call(s), "
@@ -121,6 +127,11 @@ def _notes(result, footnotes: list[str]) -> str:
         return short
     footnotes.append(f"{result.format} {result.precision}: " + "; ".join(details))
     return f"{short} [{len(footnotes)}]"
+
+
+def _float_ops(integer: dict | None) -> str:
+    """int8 rows: how many ops compute in float (0 = fully integer); details in the manifest."""
+    return "" if not integer else str(integer["float_ops"])
 
 
 def _size(size: int | None) -> str:

@@ -187,6 +187,8 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
             return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
         seconds = time.perf_counter() - started
         parity = _verify(backend, artifact, request.precision, parity_data, reference, max_drop, source)
+        if request.precision == "int8" and request.options.require_integer:
+            _require_integer(parity, facts.get("integer"), format_name)
         status = {"passed": "verified", "failed": "failed verification",
                   "not judged": "exported, not judged"}.get(parity.status, "exported, not run here")
         manifest = build_manifest(model_name=request.model_name, format_name=format_name, precision=request.precision,
@@ -203,7 +205,7 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         atomic_write_json(staging / MANIFEST_NAME, manifest)
         _make_readable(staging)
         _swap_into_place(staging, final)
-        extra = {"delegation": facts["delegation"]} if "delegation" in facts else {}
+        extra = {key: facts[key] for key in ("delegation", "integer") if key in facts}
         reason = "; ".join([parity.reason] * bool(parity.reason) + [f"ignored: {i}" for i in ignored])
         return ArtifactResult(format_name, request.precision, status, folder=final, size_bytes=manifest["size_bytes"],
                               seconds=seconds, parity=parity.to_dict(), reason=reason, extra=extra)
@@ -227,6 +229,20 @@ def _verify(backend, artifact: Path, precision: str, parity_data, reference: np.
         else:  # near-constant outputs: fp16/int8 rounding flips top-1 among near-ties, which says nothing
             parity.status, parity.reason = "not judged", "not judged: random weights"
     return parity
+
+
+def _require_integer(parity: Parity, integer: dict | None, format_name: str) -> None:
+    """--require-integer: any float op (or no count at all) fails the artifact's verification."""
+    from edgekit.export.integer import summary
+
+    if integer is None:
+        problem = f"--require-integer: {format_name} int8 does not report which ops run in float"
+    elif integer["float_ops"]:
+        problem = f"--require-integer: {integer['float_ops']} op(s) compute in float ({summary(integer).split(': ', 1)[1]})"
+    else:
+        return
+    parity.status = "failed"
+    parity.reason = f"{parity.reason}; {problem}" if parity.reason else problem
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:

@@ -51,6 +51,10 @@ class ExecuTorchBackend:
         program = torch.export.export(model, (request.example_input,))
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         delegation = count_delegation(edge.exported_program().graph_module)
+        if request.precision == "int8":
+            from edgekit.export.integer import executorch_integer
+
+            extra["integer"] = executorch_integer(edge.exported_program().graph_module)
         path.write_bytes(edge.to_executorch().buffer)
         return {**extra, "converter": {"name": "executorch (XNNPACK)", "version": version("executorch")},
                 "delegation": delegation, **self.inspect(path, request)}

@@ -50,9 +50,14 @@ class OnnxBackend:
 
                 quantize_onnx_static(float_path, path, request.calibration, method=request.options.calib_method,
                                      per_channel=True, nodes_to_exclude=list(request.options.keep_float))
+                from edgekit.export.integer import onnx_integer
+
                 extra["quantizer"] = {"name": "onnxruntime.quantization.quantize_static (QDQ)",
                                       "version": onnxruntime.__version__, "method": request.options.calib_method,
-                                      "per_channel": True, "calibration_images": len(request.calibration)}
+                                      "per_channel": True, "activations": "uint8 (asymmetric, per tensor)",
+                                      "weights": "int8 (symmetric, per channel)",
+                                      "calibration_images": len(request.calibration)}
+                extra["integer"] = onnx_integer(path)
         onnx.checker.check_model(str(path), full_check=True)
         return {**extra, **self.inspect(path)}
 

@@ -37,6 +37,8 @@ class ExportOptions:
     calib            calibration images; None = a seeded sample of the run's own training split
                      (the shipped calibration/ set when there is no run; natural photos for ImageNet weights)
     calib_method     None = the format's default ("minmax" where selectable)
+    require_integer  int8: an artifact with any op computing in float between input and output
+                     (manifest `backend.integer`) fails verification, as an NPU target needs
     """
 
     model: str
@@ -56,6 +58,7 @@ class ExportOptions:
     calib_size: int = DEFAULT_CALIBRATION_IMAGES
     calib_method: str | None = None
     keep_float: tuple[str, ...] = ()
+    require_integer: bool = False
     val: str | Path | None = None
     max_drop: float = DEFAULT_MAX_DROP
     parity_size: int | None = None

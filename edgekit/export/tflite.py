@@ -33,7 +33,10 @@ class TFLiteBackend:
         elif request.precision == "fp16":
             extra["fp16_converter"] = cast_weights_fp16(request, path)
         else:
+            from edgekit.export.integer import tflite_integer
+
             extra["quantizer"] = export_int8(request, path)
+            extra["integer"] = tflite_integer(path)
             facts = self.inspect(path)
             if request.options.int8_io != (facts["input"]["dtype"] in ("int8", "uint8")):
                 extra["notes"].append(f"--int8-io={request.options.int8_io} asked, but litert-torch's PT2E path "

@@ -1,9 +1,20 @@
 """Static int8 for ONNX Runtime: quant_pre_process, then quantize_static in QDQ format.
 
-Weights: int8, symmetric, per output channel. Activations: int8 (S8S8), per tensor. ONNX
-Runtime documents S8S8 in QDQ format as the first choice on x86-64/ARM CPUs; U8S8 can overflow
-the 16-bit intermediate sums of the non-VNNI x86 kernels (ORT's "reduce_range" caveat), which
-S8S8 avoids. Calibration method names map to onnxruntime's CalibrationMethod:
+Weights: int8, symmetric, per output channel. Activations: uint8, asymmetric, per tensor (U8S8).
+U8S8 is what onnxruntime's optimizer fuses completely: with these QDQ pairs every Conv, Add and
+Gemm of the zoo's graphs becomes QLinearConv / QLinearAdd / QGemm (0 float ops after ORT_ENABLE_ALL,
+edgekit.export.integer counts them), while S8S8 (int8 activations) left 15 pointwise Conv and the
+10 residual Add of MobileNetV2 in float between DequantizeLinear/QuantizeLinear in onnxruntime 1.32
+(measured 2026-11-26; docs/quantization.md). u8 x s8 is also the operand pair of x86's VNNI
+instruction (vpdpbusd) that MLAS uses, and ARM's kernels run it at the same speed as S8S8.
+`reduce_range=True` stores 7-bit weights for x86 CPUs without VNNI, whose 16-bit intermediate sums
+can saturate with full-range u8 x s8 products (ORT's documented caveat).
+
+Before quantizing, a global mean over H and W (`x.mean((2, 3), keepdim=True)`, exported as
+ReduceMean) is rewritten as the equivalent GlobalAveragePool: ORT has QLinearGlobalAveragePool and
+no integer ReduceMean, so the classifier's pooling would otherwise stay in float.
+
+Calibration method names map to onnxruntime's CalibrationMethod:
 
     minmax          MinMax
     moving_average  MinMax with moving_average=True
@@ -113,8 +124,41 @@ def resolve_excluded_nodes(model, names: Sequence[str]) -> list[str]:
     return sorted(set(resolved))
 
 
+def mean_as_global_pool(model) -> int:
+    """Replace ReduceMean over axes (2, 3) of a 4-D tensor by GlobalAveragePool (then Flatten when
+    keepdims=0), in place; returns how many. Same values, but ORT has an integer kernel for the
+    pooling (QLinearGlobalAveragePool) and none for ReduceMean."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in list(graph.value_info) + list(graph.input)
+             if v.type.tensor_type.HasField("shape")}
+    replaced = 0
+    for node in list(graph.node):
+        if node.op_type != "ReduceMean" or len(node.input) != 2 or node.input[1] not in constants:
+            continue
+        rank = ranks.get(node.input[0])
+        keepdims = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
+        if rank != 4:
+            continue
+        axes = sorted(int(a) % 4 for a in numpy_helper.to_array(constants[node.input[1]]).reshape(-1))
+        if axes != [2, 3]:
+            continue
+        pooled = list(node.output) if keepdims else [f"{node.output[0]}_pooled"]
+        position = list(graph.node).index(node)
+        graph.node.remove(node)
+        graph.node.insert(position, helper.make_node("GlobalAveragePool", [node.input[0]], pooled,
+                                                     name=f"{node.name}_as_GlobalAveragePool"))
+        if not keepdims:
+            graph.node.insert(position + 1, helper.make_node("Flatten", pooled, list(node.output), axis=1,
+                                                             name=f"{node.name}_flatten"))
+        replaced += 1
+    return replaced
+
+
 def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibration: np.ndarray, *, method: str = "minmax",
-                         per_channel: bool = True, nodes_to_exclude: Sequence[str] = ()) -> None:
+                         per_channel: bool = True, nodes_to_exclude: Sequence[str] = (), reduce_range: bool = False) -> None:
     """Write a QDQ int8 copy of the float ONNX model at `out_path`, calibrated on `calibration`.
 
     `calibration`: (N, 3, H, W) float32 images, preprocessed like evaluation. `nodes_to_exclude`:
@@ -133,6 +177,8 @@ def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibratio
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph cleanup, as ORT recommends
         model = onnx.load(str(prepared))
+        if mean_as_global_pool(model):
+            onnx.save(model, str(prepared))
         excluded = resolve_excluded_nodes(model, nodes_to_exclude)
         reader = make_reader(model.graph.input[0].name, calibration, static_batch_size(model) or 32)
         calibrator = create_calibrator(prepared, augmented_model_path=str(Path(work) / "augmented.onnx"),
@@ -145,7 +191,8 @@ def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibratio
         save_tensors_data(tensor_ranges, ranges)
         staged = Path(work) / "quantized.onnx"
         quantize_static(str(prepared), str(staged), None, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                        reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=excluded,
                         calibrate_method=calibrate_method, calibration_cache_path=ranges,
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         out_path.parent.mkdir(parents=True, exist_ok=True)

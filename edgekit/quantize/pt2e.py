@@ -67,8 +67,11 @@ def litert_quantizer(method: str = "minmax", per_channel: bool = True):
     """litert-torch's PT2EQuantizer, static full-integer: int8 weights (per channel) and activations."""
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
+    from edgekit.quantize.pt2e_patterns import with_missing_annotations
+
     config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False)
-    return PT2EQuantizer().set_global(with_activation_method(config, method))
+    # its add/cat/pooling annotators miss this torch's graphs: see pt2e_patterns
+    return with_missing_annotations(PT2EQuantizer().set_global(with_activation_method(config, method)))
 
 
 def leave_in_float(quantizer, module_names: Iterable[str]) -> None:
