@@ -4,7 +4,7 @@
 # registries are not. So, into $EDGEKIT_TOOLS/android (and $EDGEKIT_TOOLS/kotlinc19):
 #   - android.jar API 23 and dx (Debian 11's android-sdk-platform-23, libandroid-23-java, dalvik-exchange),
 #     downloaded with a throw-away sources list and unpacked with dpkg -x: /etc/apt is not changed;
-#   - aapt/aapt2, apksigner, zipalign, dexdump, ProGuard (Debian 12 packages, apt-get install, needs root);
+#   - aapt/aapt2, apksigner, zipalign, dexdump, ProGuard, a JDK 17, zip (Debian 12 packages, apt-get, needs root);
 #   - kotlinc 1.9.25 (npm kotlin-compiler; 1.9 because dx cannot read the invokedynamic in Kotlin 2's stdlib),
 #     shared with scripts/setup.d/30-kotlin-junit.sh;
 #   - ONNX Runtime's Android AAR (1.29, MIT) as vendored in the npm package com.github.asus4.onnxruntime@0.4.9.
@@ -15,14 +15,15 @@ mkdir -p "$A"
 
 # 1. Debian 12 packages (binaries on PATH)
 need=()
-for pair in aapt:aapt apksigner:apksigner zipalign:zipalign dexdump:dexdump proguard:proguard-cli; do
+for pair in aapt:aapt apksigner:apksigner zipalign:zipalign dexdump:dexdump proguard:proguard-cli \
+            javac:openjdk-17-jdk-headless jimage:openjdk-17-jdk-headless zip:zip unzip:unzip; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 command -v aapt2 >/dev/null || [[ " ${need[*]} " == *" aapt "* ]] || need+=(aapt)   # Debian's aapt ships aapt2 too
 if [ ${#need[@]} -gt 0 ]; then
     echo "android toolchain: apt-get install ${need[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
 
 # 2. Debian 11: android.jar (API 23) and dx, without touching /etc/apt

@@ -59,7 +59,7 @@ object Yuv {
 /** Clockwise rotation by a multiple of 90 degrees (a camera frame's rotationDegrees makes it upright). */
 object Rotation {
     fun rotate(image: RgbImage, degrees: Int): RgbImage {
-        val turns = Math.floorMod(degrees, 360)
+        val turns = ((degrees % 360) + 360) % 360  // not Math.floorMod: API 24, absent from the offline build's android.jar 23
         require(turns % 90 == 0) { "rotation must be a multiple of 90 degrees, got $degrees" }
         if (turns == 0) return image
         val w = image.width
