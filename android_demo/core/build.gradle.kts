@@ -1,6 +1,7 @@
 // Pure Kotlin (no android.*): the manifest, YUV -> RGB, rotation, preprocessing and postprocessing that must
 // agree with edgekit's Python to the last value. `./gradlew :core:test` runs its JVM tests where Gradle is
-// available; the project's CI runs them without Gradle (kotlinc from npm + Debian's JUnit 5, see README.md).
+// available (golden fixtures: `-Pedgekit.fixtures=DIR` from `edgekit android fixtures`; without them the fixture
+// tests are skipped). The project's CI runs the same tests without Gradle: core/test.sh (kotlinc + JUnit 5).
 plugins {
     alias(libs.plugins.kotlin.jvm)
 }
@@ -9,10 +10,20 @@ kotlin {
     jvmToolchain(17)
 }
 
+sourceSets {
+    // src/tool: the JVM-only preprocess tool (image files via javax.imageio) the tests share; not in the app.
+    test {
+        kotlin.srcDir("src/tool/kotlin")
+    }
+}
+
 dependencies {
-    testImplementation(libs.kotlin.test)
+    testImplementation(platform(libs.junit.bom))
+    testImplementation(libs.junit.jupiter)
+    testRuntimeOnly(libs.junit.platform.launcher)
 }
 
 tasks.test {
     useJUnitPlatform()
+    (project.findProperty("edgekit.fixtures") as String?)?.let { systemProperty("edgekit.fixtures", it) }
 }

@@ -12,8 +12,6 @@ import dev.edgekit.core.ManifestException
 import dev.edgekit.demo.backend.BackendException
 import dev.edgekit.demo.backend.BackendOptions
 import dev.edgekit.demo.backend.Backends
-import org.json.JSONArray
-import org.json.JSONObject
 import java.io.File
 import java.util.Random
 
@@ -55,8 +53,7 @@ class BenchmarkActivity : Activity() {
                 dir.mkdirs()
                 val target = File(dir, out)
                 val tmp = File(dir, ".$out.tmp")
-                val doc = JSONObject().put("schema", "edgekit-bench/1").put("rows", JSONArray().put(row))
-                tmp.writeText(doc.toString(2) + "\n")
+                tmp.writeText(BenchRows.document(row))
                 if (!tmp.renameTo(target)) throw BackendException("cannot write ${target.path}")
                 Log.i(TAG, "EDGEKIT_BENCH_DONE ${target.absolutePath}")
                 runOnUiThread { status.text = "done: ${target.absolutePath}" }
@@ -72,7 +69,7 @@ class BenchmarkActivity : Activity() {
         }, "benchmark").start()
     }
 
-    private fun run(artifact: String, iterations: Int, warmup: Int, threads: Int, serial: String): JSONObject {
+    private fun run(artifact: String, iterations: Int, warmup: Int, threads: Int, serial: String): Map<String, Any?> {
         val names = ModelAssets(this).names()
         if (artifact !in names) {
             throw BackendException("no bundled artifact '$artifact' (bundled: ${names.joinToString().ifEmpty { "none" }})")
@@ -103,40 +100,22 @@ class BenchmarkActivity : Activity() {
             }
             val wallMs = (System.nanoTime() - wall0) / 1e6
             val cpuMs = (Process.getElapsedCpuTime() - cpu0).toDouble()
-            val s = BenchStats.Summary(times, rounds)
-
-            val extra = JSONObject()
-                .put("abi", Build.SUPPORTED_ABIS.firstOrNull() ?: "unknown")
-                .put("android", Build.VERSION.RELEASE)
-                .put("sdk", Build.VERSION.SDK_INT)
-                .put("manufacturer", Build.MANUFACTURER)
-                .put("asset", artifact)
-                .put("input", "seeded random ${m.inputDtype} tensor ${m.inputShape.joinToString("x")}, not preprocessed")
-                .put("rounds", s.roundMedians.size)
-                .put("round_medians_ms", JSONArray(s.roundMedians.map { Math.round(it * 10000) / 10000.0 }))
-                .put("cpu_time_source", "android.os.Process.getElapsedCpuTime (whole process, ms)")
-            return JSONObject()
-                .put("model", m.model).put("format", m.format).put("precision", m.precision)
-                .put("threads", threads).put("device", "adb:$serial").put("runtime", b.runtime)
-                .put("status", "ok")
-                .put("reason", if (s.notes.isEmpty()) JSONObject.NULL else "wide spread: " + s.notes.joinToString("; "))
-                .put("artifact", "${m.format}-${m.precision}")
-                .put("runtime_version", b.runtimeVersion ?: JSONObject.NULL)
-                .put("delegate", b.delegate ?: JSONObject.NULL)
-                .put("device_name", Build.MODEL)
-                .put("size_bytes", model.sizeBytes)
-                .put("load_ms", loadMs).put("first_ms", firstMs)
-                .put("warmup", warmup).put("iterations", iterations)
-                .put("p50_ms", s.p50).put("p90_ms", s.p90).put("p99_ms", s.p99)
-                .put("mean_ms", s.mean).put("std_ms", s.std).put("min_ms", s.min)
-                .put("throughput_ips", 1000.0 / s.mean)
-                .put("peak_rss_mb", peakRssMb() ?: JSONObject.NULL)
-                .put("cpu_per_wall", if (wallMs > 0) cpuMs / wallMs else JSONObject.NULL)
-                .put("speedup", JSONObject.NULL)
-                .put("wide_spread", s.notes.isNotEmpty())
-                .put("top1", JSONObject.NULL).put("top1_ci", JSONObject.NULL).put("accuracy_images", JSONObject.NULL)
-                .put("source", "android_demo")
-                .put("extra", extra)
+            val extra = linkedMapOf<String, Any?>(
+                "abi" to (Build.SUPPORTED_ABIS.firstOrNull() ?: "unknown"),
+                "android" to Build.VERSION.RELEASE,
+                "sdk" to Build.VERSION.SDK_INT,
+                "manufacturer" to Build.MANUFACTURER,
+                "asset" to artifact,
+                "input" to "seeded random ${m.inputDtype} tensor ${m.inputShape.joinToString("x")}, not preprocessed",
+                "cpu_time_source" to "android.os.Process.getElapsedCpuTime (whole process)",
+            )
+            return BenchRows.row(BenchRun(
+                model = m.model, format = m.format, precision = m.precision, threads = threads,
+                device = "adb:$serial", runtime = b.runtime, runtimeVersion = b.runtimeVersion, delegate = b.delegate,
+                deviceName = Build.MODEL, sizeBytes = model.sizeBytes, loadMs = loadMs, firstMs = firstMs,
+                warmup = warmup, times = times, rounds = rounds, cpuMs = cpuMs, wallMs = wallMs,
+                peakRssMb = peakRssMb(), extra = extra,
+            ))
         }
     }
 
