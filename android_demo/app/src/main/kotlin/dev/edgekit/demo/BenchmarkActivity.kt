@@ -57,7 +57,7 @@ class BenchmarkActivity : Activity() {
                 if (!tmp.renameTo(target)) throw BackendException("cannot write ${target.path}")
                 Log.i(TAG, "EDGEKIT_BENCH_DONE ${target.absolutePath}")
                 runOnUiThread { status.text = "done: ${target.absolutePath}" }
-            } catch (e: Exception) {
+            } catch (e: Throwable) {   // native load failures are Errors: the harness must still hear why
                 val why = when (e) {
                     is BackendException, is ManifestException -> e.message
                     else -> "${e.javaClass.simpleName}: ${e.message}"

@@ -6,6 +6,7 @@ import android.content.pm.PackageManager
 import android.content.res.Configuration
 import android.graphics.SurfaceTexture
 import android.media.Image
+import android.os.Build
 import android.os.Bundle
 import android.os.Handler
 import android.os.HandlerThread
@@ -174,7 +175,7 @@ class MainActivity : Activity() {
     private fun saveAndReload() {
         val name = names.getOrNull(modelPicker.selectedItemPosition) ?: return
         val threads = threadChoices.getOrElse(threadsPicker.selectedItemPosition) { 1 }
-        val useGpu = gpu.isChecked && gpu.visibility == View.VISIBLE
+        val useGpu = gpu.isChecked   // read by the LiteRT backend only (the box is shown for .tflite artifacts)
         getSharedPreferences(PREFS, MODE_PRIVATE).edit()
             .putString(KEY_MODEL, name).putInt(KEY_THREADS, threads).putBoolean(KEY_GPU, gpu.isChecked).apply()
         val handler = analysisHandler ?: return
@@ -209,12 +210,26 @@ class MainActivity : Activity() {
                 gpu.visibility = if (tflite) View.VISIBLE else View.GONE
             }
         } catch (e: ManifestException) {
-            showMessage("$name: this manifest cannot be honoured: ${e.message}")
+            loadFailed(name, "this manifest cannot be honoured: ${e.message}")
         } catch (e: BackendException) {
-            showMessage("$name: ${e.message}")
+            loadFailed(name, e.message ?: "the backend failed")
         } catch (e: IOException) {
-            showMessage("$name: cannot read the bundled files: ${e.message}")
+            loadFailed(name, "cannot read the bundled files: ${e.message}")
+        } catch (e: LinkageError) {
+            loadFailed(name, "the runtime's native library does not load on this device " +
+                "(${Build.SUPPORTED_ABIS.joinToString()}): ${e.message}")
+        } catch (e: RuntimeException) {
+            loadFailed(name, "${e.javaClass.simpleName}: ${e.message}")
         }
+    }
+
+    private fun loadFailed(name: String, why: String) {
+        runOnUiThread {
+            modelInfo.text = name
+            predictions.text = ""
+            stats.text = ""
+        }
+        showMessage("$name: $why")
     }
 
     /** Analysis thread: one frame (the latest), classified; the UI gets the text. */

@@ -24,7 +24,6 @@ class ExecuTorchBackend(private val manifest: Manifest, modelFile: File, options
     override val delegate: String? = "XNNPACK"
 
     init {
-        if (options.useGpu) throw BackendException("this app runs ExecuTorch on the CPU (XNNPACK) only: untick GPU")
         module = try {
             Module.load(modelFile.absolutePath, Module.LOAD_MODE_MMAP, options.threads)
         } catch (e: RuntimeException) {

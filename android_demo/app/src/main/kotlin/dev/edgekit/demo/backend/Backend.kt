@@ -6,7 +6,7 @@ import dev.edgekit.core.Postprocess
 import java.io.Closeable
 import java.io.File
 
-/** What the user chose in settings (or the benchmark's intent extras). */
+/** What the user chose in settings (or the benchmark's intent extras); useGpu is read by LiteRT only. */
 data class BackendOptions(val threads: Int, val useGpu: Boolean = false)
 
 /** A backend that cannot run this artifact here: shown on screen (or logged by the benchmark), never a crash. */

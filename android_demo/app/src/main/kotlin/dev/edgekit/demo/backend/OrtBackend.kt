@@ -28,7 +28,6 @@ class OrtBackend(private val manifest: Manifest, modelFile: File, options: Backe
     override val delegate: String? = null
 
     init {
-        if (options.useGpu) throw BackendException("ONNX Runtime's GPU path is not offered here: untick GPU")
         try {
             val sessionOptions = OrtSession.SessionOptions()
             sessionOptions.setIntraOpNumThreads(options.threads)
