@@ -41,6 +41,8 @@ from edgekit.cli import models_cmd, data_cmd, train_cmd, quantize_cmd, export_cm
 
 for stage in (models_cmd, data_cmd, train_cmd, quantize_cmd, export_cmd):
     stage.register(app)
+from edgekit.cli import android_cmd  # noqa: E402
+android_cmd.register(app)
 
 
 def main(args: list[str] | None = None) -> None:
