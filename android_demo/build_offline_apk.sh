@@ -106,12 +106,9 @@ done
 say "resources and assets (aapt2)"
 sed "s|<manifest |<manifest package=\"$PACKAGE\" |" "$HERE/app/src/main/AndroidManifest.xml" > "$B/manifest/AndroidManifest.xml"
 aapt2 compile --dir "$HERE/app/src/main/res" -o "$B/compiled/res.zip"
-ASSET_ARGS=()
-if [ -d "$ASSETS" ] && [ -n "$(ls -A "$ASSETS")" ]; then ASSET_ARGS=(-A "$ASSETS"); fi
 aapt2 link -I "$AJ" --manifest "$B/manifest/AndroidManifest.xml" \
     --min-sdk-version "$MIN_SDK" --target-sdk-version "$TARGET_SDK" \
     --version-code "$VERSION_CODE" --version-name "$VERSION_NAME" \
-    -0 onnx -0 tflite -0 pte "${ASSET_ARGS[@]}" \
     --java "$B/gen" -o "$B/base.apk" "$B/compiled/res.zip"
 javac -nowarn -source 8 -target 8 -bootclasspath "$AJ" -d "$B/classes" $(find "$B/gen" -name '*.java') \
     2>&1 | grep -v '^warning' || true
@@ -152,6 +149,12 @@ java -cp "$DX_JAR" com.android.dx.command.Main --dex --min-sdk-version="$MIN_SDK
 say "package, zipalign, apksigner"
 cp "$B/base.apk" "$B/unsigned.apk"
 (cd "$B/dex" && zip -q -j ../unsigned.apk classes.dex)
+# Assets are added here rather than by aapt2 (Debian's aapt2 honours only the first -0 extension): model files
+# stored uncompressed (the app copies them out once), the rest deflated.
+if [ -d "$ASSETS" ] && [ -n "$(ls -A "$ASSETS")" ]; then
+    mkdir -p "$B/assetroot" && ln -sfn "$ASSETS" "$B/assetroot/assets"
+    (cd "$B/assetroot" && zip -q -r -n .onnx:.tflite:.pte ../unsigned.apk assets -x 'assets/.*' 'assets/*/.*')
+fi
 (cd "$B/libroot" && zip -q -0 -r ../unsigned.apk lib)
 KS=$A/debug.keystore
 if [ ! -f "$KS" ]; then

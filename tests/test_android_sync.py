@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,8 +52,8 @@ def export_copy(exported_mobilenet_v2, tmp_path) -> Path:
 
 def test_sync_copies_every_runnable_artifact_checked_and_refuses_torchscript(exported_mobilenet_v2, assets):
     manifests = _manifests(exported_mobilenet_v2)
-    runnable = {f"{m['model']}-{m['format']}-{m['precision']}": folder
-                for folder, m in manifests.items() if m["format"] in RUNNABLE}
+    runnable = {f"{m['model']}-{m['format']}-{m['precision']}": folder for folder, m in manifests.items()
+                if m["format"] in RUNNABLE and m.get("status") != "failed verification"}
     assert {m["format"] for m in manifests.values()} >= {"onnx", "tflite", "executorch", "torchscript"}
 
     progress: list[str] = []
@@ -60,7 +62,7 @@ def test_sync_copies_every_runnable_artifact_checked_and_refuses_torchscript(exp
     assert sorted(result.copied) == sorted(runnable)
     assert len(progress) == len(runnable)
     refused = dict(result.refused)
-    assert set(refused) == {folder for folder, m in manifests.items() if m["format"] not in RUNNABLE}
+    assert set(refused) == set(manifests) - set(runnable.values())
     assert "ExecuTorch" in refused["torchscript-fp32"]
     models = assets / "models"
     assert sorted(p.name for p in models.iterdir()) == sorted(runnable)   # the stale sync is gone
@@ -134,3 +136,32 @@ def test_unknown_only_name_is_an_error(exported_mobilenet_v2, assets):
     with pytest.raises(EdgekitError, match=r"--only onnx-fp64: no such artifact .*there are: .*onnx-int8"):
         sync_assets(exported_mobilenet_v2, assets, only=["onnx-fp64"])
     assert _tree(assets) == before
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The installed entry point, as a user runs it (EdgekitError -> `error: ...`, exit 1)."""
+    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", "android", "sync", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_sync_reports_copied_and_refused(exported_mobilenet_v2, tmp_path):
+    android_demo = tmp_path / "android_demo"
+    (android_demo / "app" / "src" / "main").mkdir(parents=True)
+    result = _cli(str(exported_mobilenet_v2), "--app", str(android_demo), "--only", "onnx-int8",
+                  "--only", "torchscript-fp32")
+    assert result.returncode == 0, result.stderr
+    assert "copied mobilenet_v2-onnx-int8" in result.stdout
+    assert "torchscript-fp32" in result.stdout and "ExecuTorch" in result.stdout
+    assert [p.name for p in (android_demo / "app/src/main/assets/models").iterdir()] == ["mobilenet_v2-onnx-int8"]
+
+
+def test_cli_sync_bad_input_is_one_error_line_and_exit_1(tmp_path):
+    android_demo = tmp_path / "android_demo"
+    (android_demo / "app" / "src" / "main").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    result = _cli(str(tmp_path / "empty"), "--app", str(android_demo))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no manifest.json" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (android_demo / "app/src/main/assets").exists()

@@ -8,13 +8,8 @@ plugins {
 
 kotlin {
     jvmToolchain(17)
-}
-
-sourceSets {
     // src/tool: the JVM-only preprocess tool (image files via javax.imageio) the tests share; not in the app.
-    test {
-        kotlin.srcDir("src/tool/kotlin")
-    }
+    sourceSets.getByName("test").kotlin.srcDir("src/tool/kotlin")
 }
 
 dependencies {

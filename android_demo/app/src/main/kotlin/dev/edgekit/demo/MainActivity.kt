@@ -47,6 +47,7 @@ class MainActivity : Activity() {
     private var analysisThread: HandlerThread? = null
     private var analysisHandler: Handler? = null
     private var camera: CameraController? = null
+    private var permissionAsked = false
 
     // Touched on the analysis thread only.
     private var classifier: Classifier? = null
@@ -112,7 +113,9 @@ class MainActivity : Activity() {
         analysisHandler = Handler(analysisThread!!.looper)
         saveAndReload()
         if (checkSelfPermission(CAMERA) != PackageManager.PERMISSION_GRANTED) {
-            requestPermissions(arrayOf(CAMERA), REQUEST_CAMERA)
+            // Once per activity: the dialog pauses and resumes us, and a refusal must not ask again in a loop.
+            if (!permissionAsked) requestPermissions(arrayOf(CAMERA), REQUEST_CAMERA)
+            permissionAsked = true
         } else if (preview.isAvailable) {
             startCamera()
         }
