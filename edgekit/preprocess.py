@@ -42,13 +42,16 @@ class Preprocessing:
                    resize=data.get("resize", "center_crop"))
 
     def eval_transform(self) -> T.Compose:
-        """PIL RGB image -> normalised float tensor CHW; the evaluation transform of training."""
+        """PIL RGB image -> normalised float32 tensor CHW; the evaluation transform of training.
+
+        The exact contract (docs/manifest.md, "Preprocessing, exactly"): uint8 -> float32 v / 255, then the
+        geometry in float32 (separable antialiased triangle filter, integer size rules), then normalise.
+        """
         if self.resize == "letterbox":
-            geometry = [Letterbox(self.img_size, fill=tuple(round(m * 255) for m in self.mean))]
+            geometry = Letterbox(self.img_size, fill=self.mean)
         else:
-            geometry = [T.Resize(round(self.img_size / CROP_FRACTION), antialias=True), T.CenterCrop(self.img_size)]
-        return T.Compose([T.PILToTensor(), *geometry, T.ToDtype(torch.float32, scale=True),
-                          T.Normalize(self.mean, self.std)])
+            geometry = ResizeCenterCrop(self.img_size)
+        return T.Compose([T.PILToTensor(), ToUnitFloat(), geometry, T.Normalize(self.mean, self.std)])
 
     def load(self, path: Path | str) -> torch.Tensor:
         return self.eval_transform()(load_rgb(path))
@@ -59,22 +62,84 @@ class Preprocessing:
         return torch.stack([transform(load_rgb(p)) for p in paths]).numpy()
 
 
-class Letterbox(torch.nn.Module):
-    """Fit the longer side to `size`, pad the rest with the mean colour (normalises to zero)."""
+def resized_shorter_side(img_size: int) -> int:
+    """round(img_size / 0.875) = floor(8 * img_size / 7 + 1/2), in integers (8n/7 is never a half)."""
+    return (16 * img_size + 7) // 14
 
-    def __init__(self, size: int, fill: tuple[int, ...]):
-        super().__init__()
-        self.size, self.fill = size, fill
+
+def center_crop_geometry(height: int, width: int, img_size: int) -> tuple[int, int, int, int]:
+    """(resized height, resized width, crop top, crop left) of the centre-crop rule, all integer arithmetic:
+    shorter side -> resized_shorter_side(img_size), longer side -> floor(that * longer / shorter) (as
+    torchvision's Resize(int)), crop offsets floor((resized - img_size) / 2)."""
+    short = resized_shorter_side(img_size)
+    if height <= width:
+        new_h, new_w = short, short * width // height
+    else:
+        new_h, new_w = short * height // width, short
+    return new_h, new_w, (new_h - img_size) // 2, (new_w - img_size) // 2
+
+
+def letterbox_geometry(height: int, width: int, img_size: int) -> tuple[int, int, int, int]:
+    """(resized height, resized width, pad top, pad left): the longer side becomes img_size, the shorter
+    max(1, floor(shorter * img_size / longer + 1/2)) (round half up, in integers); the padding is split
+    with the smaller half (floor) on the top/left."""
+    if height >= width:
+        new_h, new_w = img_size, max(1, (2 * width * img_size + height) // (2 * height))
+    else:
+        new_h, new_w = max(1, (2 * height * img_size + width) // (2 * width)), img_size
+    return new_h, new_w, (img_size - new_h) // 2, (img_size - new_w) // 2
+
+
+def antialiased_resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """float32 CHW -> float32 CHW of (height, width): torchvision's bilinear with antialias=True, i.e. PIL's
+    separable triangle filter on floats (widths first, then heights). No rounding, no clamping."""
+    if image.dtype != torch.float32:
+        raise TypeError("the evaluation geometry resizes float32 images")
+    if tuple(image.shape[-2:]) == (height, width):
+        return image
+    return T.functional.resize(image, [height, width], interpolation=T.InterpolationMode.BILINEAR, antialias=True)
+
+
+class ToUnitFloat(torch.nn.Module):
+    """uint8 CHW -> float32 v / 255 (an IEEE division, correctly rounded; not v * (1/255))."""
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        scale = self.size / max(height, width)
-        new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-        image = T.functional.resize(image, [new_h, new_w], antialias=True)
-        pad_h, pad_w = self.size - new_h, self.size - new_w
-        padding = [pad_w // 2, pad_h // 2, pad_w - pad_w // 2, pad_h - pad_h // 2]
-        return torch.stack([T.functional.pad(image[c:c + 1], padding, fill=self.fill[c])[0]
-                            for c in range(image.shape[0])])
+        return image.to(torch.float32) / 255.0
+
+
+class ResizeCenterCrop(torch.nn.Module):
+    """Shorter side to round(size / 0.875), longer side floored, then the centre size x size (floor offsets)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        new_h, new_w, top, left = center_crop_geometry(image.shape[-2], image.shape[-1], self.size)
+        image = antialiased_resize(image, new_h, new_w)
+        return image[..., top:top + self.size, left:left + self.size].contiguous()
+
+
+class Letterbox(torch.nn.Module):
+    """Fit the longer side to `size`, pad the rest with `fill` per channel, in the image's own units
+    (the mean in [0, 1] at evaluation: padding normalises to exactly 0; round(mean * 255) on uint8 in training).
+    uint8 images are resized with torchvision's uint8 path (training only); float32 ones exactly as documented."""
+
+    def __init__(self, size: int, fill: tuple[float, ...]):
+        super().__init__()
+        self.size, self.fill = size, tuple(fill)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        new_h, new_w, top, left = letterbox_geometry(image.shape[-2], image.shape[-1], self.size)
+        if image.dtype == torch.float32:
+            image = antialiased_resize(image, new_h, new_w)
+        else:
+            image = T.functional.resize(image, [new_h, new_w], antialias=True)
+        out = torch.empty((image.shape[0], self.size, self.size), dtype=image.dtype)
+        for channel in range(image.shape[0]):
+            out[channel].fill_(self.fill[channel])
+        out[:, top:top + new_h, left:left + new_w] = image
+        return out
 
 
 def load_rgb(path: Path | str) -> Image.Image:

@@ -41,6 +41,8 @@ from edgekit.cli import models_cmd, data_cmd, train_cmd, eval_cmd, quantize_cmd,
 
 for stage in (models_cmd, data_cmd, train_cmd, eval_cmd, quantize_cmd, export_cmd, bench_cmd, report_cmd):
     stage.register(app)
+from edgekit.cli import android_cmd  # noqa: E402
+android_cmd.register(app)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -66,10 +66,19 @@ def build_manifest(*, model_name: str, format_name: str, precision: str, artifac
 
 
 def preprocessing_steps(preprocessing: dict) -> list[str]:
+    """The contract in words; docs/manifest.md ("Preprocessing, exactly") has every rounding rule."""
     size = preprocessing["img_size"]
+    short = (16 * size + 7) // 14  # round(size / 0.875), in integers
     if preprocessing.get("resize") == "letterbox":
-        geometry = f"letterbox: scale the longer side to {size}, pad to {size}x{size} with the mean colour"
+        geometry = (f"letterbox: resize so the longer side is {size} and the shorter is "
+                    f"floor(shorter * {size} / longer + 1/2), at least 1; pad to {size}x{size} with the mean, "
+                    "the smaller half of the padding on the top/left")
     else:
-        geometry = f"resize the shorter side to round({size} / 0.875), centre-crop {size}x{size}"
-    return ["decode as RGB (alpha over white)", geometry, "scale pixels to [0, 1]",
-            "subtract mean and divide by std per channel (RGB order)", "lay out as NCHW float32 (batch 1)"]
+        geometry = (f"resize so the shorter side is {short} and the longer floor({short} * longer / shorter); "
+                    f"crop the centre {size}x{size} at offsets floor((resized - {size}) / 2)")
+    return ["decode as 8-bit RGB (EXIF orientation applied, grey replicated, alpha over white)",
+            "convert to float32 v / 255",
+            geometry + " (resampling: antialiased triangle filter on float32, widths then heights, no rounding)",
+            "subtract mean and divide by std per channel (RGB order), float32",
+            "lay out as NCHW float32 (batch 1); int8/uint8 inputs: q = clamp(round_half_even(x / scale) + zero_point)",
+            "exact contract: docs/manifest.md, 'Preprocessing, exactly'"]

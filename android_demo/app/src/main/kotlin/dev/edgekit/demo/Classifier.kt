@@ -1,0 +1,50 @@
+package dev.edgekit.demo
+
+import android.media.Image
+import dev.edgekit.core.Postprocess
+import dev.edgekit.core.Prediction
+import dev.edgekit.core.Preprocessor
+import dev.edgekit.core.RgbImage
+import dev.edgekit.core.Rotation
+import dev.edgekit.core.Yuv
+import dev.edgekit.demo.backend.Backend
+import dev.edgekit.demo.backend.BackendException
+
+/** One frame's result: top-k, and how long the model itself took (preprocessing excluded). */
+class FrameResult(val top: List<Prediction>, val inferenceMs: Double, val preprocessMs: Double)
+
+/**
+ * Camera frame → upright RGB → the manifest's tensor → backend → softmax → top-k. Every step but the backend
+ * is core's (the same arithmetic as edgekit's Python, tested on the JVM); this class only wires them.
+ * Used from one thread (the analysis thread).
+ */
+class Classifier(val model: BundledModel, val backend: Backend) : AutoCloseable {
+    private val preprocessor = Preprocessor(model.manifest)
+    private val labels = model.manifest.labels
+
+    fun classify(image: Image, rotationDegrees: Int, k: Int = 3): FrameResult {
+        val t0 = System.nanoTime()
+        val rgb = Rotation.rotate(yuvToRgb(image), rotationDegrees)
+        val tensor = preprocessor.tensor(rgb)
+        val t1 = System.nanoTime()
+        val logits = backend.run(tensor)
+        val t2 = System.nanoTime()
+        if (logits.size != labels.size) {
+            throw BackendException("the model returns ${logits.size} scores but ${model.name} has ${labels.size} " +
+                "labels: labels.txt does not match this artifact")
+        }
+        val top = Postprocess.topK(Postprocess.softmax(logits), k, labels)
+        return FrameResult(top, (t2 - t1) / 1e6, (t1 - t0) / 1e6)
+    }
+
+    override fun close() = backend.close()
+
+    companion object {
+        /** YUV_420_888 planes (any row/pixel stride; the Y plane's pixel stride is 1 by definition). */
+        fun yuvToRgb(image: Image): RgbImage {
+            val planes = image.planes
+            return Yuv.toRgb(planes[0].buffer, planes[1].buffer, planes[2].buffer, image.width, image.height,
+                planes[0].rowStride, planes[1].rowStride, planes[1].pixelStride)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package dev.edgekit.demo
+
+import android.content.Context
+import dev.edgekit.core.Manifest
+import dev.edgekit.core.ManifestException
+import org.json.JSONObject
+import java.io.File
+import java.io.IOException
+import java.security.MessageDigest
+
+/** One artifact folder bundled by `edgekit android sync`: assets/models/<model>-<format>-<precision>/. */
+class BundledModel(val name: String, val manifest: Manifest, val modelFile: File, val sizeBytes: Long)
+
+/**
+ * Reads the artifacts `edgekit android sync` put in assets/models/. Everything about a model comes from its
+ * manifest.json and labels.txt (parsed by core's Manifest.parse); the model file is copied once into the
+ * app's private files (checked against the manifest's sha256) so every runtime can open it by path.
+ */
+class ModelAssets(private val context: Context) {
+
+    /** The bundled artifact folders, sorted; empty when none is bundled. */
+    fun names(): List<String> = (context.assets.list(ROOT) ?: emptyArray()).sorted()
+
+    /** Parse and unpack one artifact. Throws ManifestException (a manifest the app cannot honour) or IOException. */
+    fun load(name: String): BundledModel {
+        val folder = "$ROOT/$name"
+        val manifestJson = readText("$folder/manifest.json")
+        val labels = try { readText("$folder/labels.txt") } catch (e: IOException) { null }
+        val manifest = Manifest.parse(manifestJson, labels)
+        val expectedSha = JSONObject(manifestJson).optString("sha256", "")
+        val target = File(File(context.filesDir, ROOT), "$name/${manifest.file}")
+        if (!target.isFile || sha256(target) != expectedSha) {
+            target.parentFile?.mkdirs()
+            val tmp = File(target.parentFile, ".${target.name}.tmp")
+            context.assets.open("$folder/${manifest.file}").use { input ->
+                tmp.outputStream().use { input.copyTo(it, 1 shl 20) }
+            }
+            val actual = sha256(tmp)
+            if (expectedSha.isNotEmpty() && actual != expectedSha) {
+                tmp.delete()
+                throw ManifestException("$name/${manifest.file}: sha256 $actual differs from the manifest's $expectedSha")
+            }
+            if (!tmp.renameTo(target)) throw IOException("cannot move ${tmp.path} to ${target.path}")
+        }
+        return BundledModel(name, manifest, target, target.length())
+    }
+
+    private fun readText(path: String): String =
+        context.assets.open(path).use { it.readBytes().toString(Charsets.UTF_8) }
+
+    companion object {
+        const val ROOT = "models"
+
+        fun sha256(file: File): String {
+            val digest = MessageDigest.getInstance("SHA-256")
+            file.inputStream().use { input ->
+                val block = ByteArray(1 shl 20)
+                while (true) {
+                    val n = input.read(block)
+                    if (n < 0) break
+                    digest.update(block, 0, n)
+                }
+            }
+            return digest.digest().joinToString("") { "%02x".format(it) }
+        }
+    }
+}

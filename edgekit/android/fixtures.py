@@ -1,0 +1,173 @@
+"""`edgekit android fixtures`: golden fixtures the app's Kotlin core (android_demo/core) must reproduce.
+
+From a real export (ONNX and TFLite, fp32 and int8): real image files (the shipped PNGs and JPEGs plus PNGs and
+JPEGs derived from a shipped photograph: colour and grey, square and not, small and large, alpha, palette, EXIF
+orientation), the same pictures as camera-like YUV_420_888 planes (padded rows, pixel stride 1 and 2, rotation),
+edgekit's exact input tensor for every (image, artifact) and the host runtime's raw output and top-5.
+Layout of OUT is documented in docs/manifest.md ("Golden fixtures for the app"); index.json lists everything.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from edgekit.android.runtime import HostArtifact, find_artifacts, top_k
+from edgekit.android.yuv import rgb_to_yuv420, rotate_clockwise, yuv420_to_rgb
+from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_text
+from edgekit.paths import REPO_ROOT
+from edgekit.preprocess import Preprocessing, load_rgb
+
+FIXTURES_SCHEMA = "edgekit-android-fixtures/1"
+SAMPLES = REPO_ROOT / "samples"
+PNG_TOLERANCE = 2e-3     # normalised units: a tenth of a grey level (1/255/0.225 = 0.0174)
+JPEG_TOLERANCE = 0.05    # normalised units (~3 grey levels): JPEG decoders may differ (IDCT, upsampling); see docs
+SYNTHETIC = "synthetic-letterbox-nhwc-uint8"
+
+
+def _shipped(pattern: str) -> Path:
+    found = sorted(SAMPLES.glob(pattern))
+    if not found:
+        raise EdgekitError(f"shipped sample image {pattern} not found under {SAMPLES}")
+    return found[0]
+
+
+def make_images(folder: Path) -> list[dict]:
+    """Copies and derives the fixture images; returns their index entries."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wide_jpeg = _shipped("imagenet-photos/imagenet_10_*.jpg")      # 1024x683 colour JPEG
+    square_jpeg = _shipped("imagenet-photos/imagenet_00_*.jpg")    # 512x512 colour JPEG
+    entries = []
+
+    def add(name: str, source_kind: str, note: str):
+        path = folder / name
+        with Image.open(path) as image:
+            entries.append({"name": path.stem, "file": f"images/{name}", "kind": "jpeg" if name.endswith(".jpg") else "png",
+                            "mode": image.mode, "width": image.width, "height": image.height,
+                            "source": source_kind, "note": note})
+
+    for cls in ("bag", "sneaker"):
+        src = _shipped(f"fashion-mnist/{cls}/*.png")
+        shutil.copy(src, folder / f"fmnist_{cls}.png")
+        add(f"fmnist_{cls}.png", "shipped", f"grey 28x28 PNG ({src.parent.name}/{src.name})")
+    for src, name in ((wide_jpeg, "photo_wide.jpg"), (square_jpeg, "photo_square.jpg")):
+        shutil.copy(src, folder / name)
+        add(name, "shipped", f"colour JPEG ({src.name})")
+    wide, square = load_rgb(wide_jpeg), load_rgb(square_jpeg)
+    derived = [
+        ("photo_1024x683.png", wide, "the 1024x683 photograph as a colour PNG (longer side 383 at 224 px)"),
+        ("photo_341x512.png", square.crop((85, 0, 426, 512)), "portrait colour PNG, odd width"),
+        ("photo_37x53.png", square.resize((37, 53), Image.Resampling.BILINEAR), "tiny odd colour PNG (upsampled)"),
+        ("photo_grey_101x67.png", wide.resize((101, 67), Image.Resampling.BILINEAR).convert("L"), "grey PNG"),
+        ("photo_palette_150x100.png", wide.resize((150, 100)).quantize(64), "palette PNG, 64 colours"),
+    ]
+    for name, image, note in derived:
+        image.save(folder / name)
+        add(name, "derived", note)
+    rgba = square.resize((120, 90)).convert("RGBA")
+    alpha = np.tile(np.linspace(0, 255, 120).astype(np.uint8), (90, 1))
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(folder / "photo_rgba_120x90.png")
+    add("photo_rgba_120x90.png", "derived", "RGBA PNG, alpha 0..255 left to right (composited over white)")
+    for name, orientation, fmt in (("photo_exif8.png", 8, "PNG"), ("photo_exif6.jpg", 6, "JPEG")):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        wide.resize((96, 64)).save(folder / name, fmt, exif=exif.tobytes(), **({"quality": 92} if fmt == "JPEG" else {}))
+        add(name, "derived", f"EXIF orientation {orientation} (stored 96x64, upright 64x96)")
+    wide.resize((160, 120)).convert("L").save(folder / "photo_grey.jpg", quality=90)
+    add("photo_grey.jpg", "derived", "grey JPEG")
+    return entries
+
+
+YUV_CASES = (  # (name, source image, size, pixel stride, row padding, rotation clockwise)
+    ("yuv_640x480_nv21_rot90", "photo_1024x683", (640, 480), 2, 64, 90),
+    ("yuv_37x53_nv21_rot0", "photo_37x53", None, 2, 5, 0),
+    ("yuv_320x240_planar_rot270", "photo_341x512", (320, 240), 1, 32, 270),
+)
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path.as_posix()
+
+
+def _synthetic(base: HostArtifact) -> HostArtifact:
+    """The fp32 manifest with the other code paths: letterbox, NHWC and a uint8 input (tensors only, no model)."""
+    manifest = json.loads(json.dumps(base.manifest))
+    size = manifest["preprocessing"]["img_size"]
+    manifest["preprocessing"]["resize"] = "letterbox"
+    manifest["input"].update(shape=[1, size, size, 3], layout="NHWC", dtype="uint8",
+                             quantization={"scale": 0.0186584, "zero_point": 114})
+    manifest["note"] = "synthetic: not an artifact; tests letterbox, NHWC and uint8 input packing"
+    return HostArtifact(base.folder, manifest)
+
+
+def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], None] | None = None) -> dict:
+    """Writes the fixtures into `out` (replaced as a whole) and returns the index."""
+    say = on_progress or (lambda message: None)
+    artifacts = find_artifacts(export_dir)
+    base = next((a for a in artifacts if a.manifest["precision"] == "fp32"), artifacts[0])
+    variants = [*artifacts, _synthetic(base)]
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    index: dict = {"schema": FIXTURES_SCHEMA, "export_dir": str(Path(export_dir).resolve()),
+                   "tolerances": {"png": PNG_TOLERANCE, "jpeg": JPEG_TOLERANCE, "quantized_steps": 1},
+                   "artifacts": [], "images": [], "yuv": [], "tensors": []}
+    for variant in variants:
+        name = SYNTHETIC if variant.manifest.get("note", "").startswith("synthetic") else variant.name
+        folder = tmp / "artifacts" / name
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(variant.manifest, indent=2))
+        shutil.copy(variant.folder / variant.manifest.get("labels_file", "labels.txt"), folder / "labels.txt")
+        index["artifacts"].append({"name": name, "manifest": f"artifacts/{name}/manifest.json",
+                                   "synthetic": name == SYNTHETIC, "format": variant.manifest["format"],
+                                   "precision": variant.manifest["precision"]})
+    say("images")
+    index["images"] = make_images(tmp / "images")
+    sources = {e["name"]: tmp / e["file"] for e in index["images"]}
+    pictures = [(e["name"], sources[e["name"]], e["kind"]) for e in index["images"]]
+    for name, source, size, stride, padding, degrees in YUV_CASES:
+        rgb = np.asarray(load_rgb(sources[source]).resize(size, Image.Resampling.BILINEAR) if size else load_rgb(sources[source]))
+        planes = rgb_to_yuv420(rgb, row_padding=padding, pixel_stride=stride)
+        converted = yuv420_to_rgb(planes)
+        upright = rotate_clockwise(converted, degrees)
+        stem = tmp / "yuv" / name
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(upright).save(f"{stem}.upright.png")  # edgekit's tensor is computed from this exact RGB
+        index["yuv"].append({
+            "name": name, "width": planes.width, "height": planes.height, "y_row_stride": planes.y_row_stride,
+            "uv_row_stride": planes.uv_row_stride, "uv_pixel_stride": planes.uv_pixel_stride,
+            "y": _rel(_write(Path(f"{stem}.y.bin"), planes.y), tmp), "u": _rel(_write(Path(f"{stem}.u.bin"), planes.u), tmp),
+            "v": _rel(_write(Path(f"{stem}.v.bin"), planes.v), tmp), "rgb": _rel(_write(Path(f"{stem}.rgb.bin"), converted.tobytes()), tmp),
+            "rotation": degrees, "upright_rgb": _rel(_write(Path(f"{stem}.upright.bin"), upright.tobytes()), tmp),
+            "upright_width": upright.shape[1], "upright_height": upright.shape[0]})
+        pictures.append((name, Path(f"{stem}.upright.png"), "yuv"))
+    for variant, entry in zip(variants, index["artifacts"]):
+        say(f"tensors and host outputs: {entry['name']}")
+        for picture, path, kind in pictures:
+            tensor = variant.edgekit_input(path)
+            row = {"image": picture, "kind": kind, "artifact": entry["name"], "shape": list(tensor.shape),
+                   "dtype": tensor.dtype.name, "layout": variant.manifest["input"].get("layout", "NCHW"),
+                   "tensor": _rel(_write(tmp / "tensors" / f"{picture}__{entry['name']}.bin", tensor.astype(tensor.dtype.newbyteorder("<")).tobytes()), tmp)}
+            if not entry["synthetic"]:
+                raw = variant.run_raw(tensor)
+                row.update(output_dtype=raw.dtype.name,
+                           output=_rel(_write(tmp / "outputs" / f"{picture}__{entry['name']}.bin", raw.astype(raw.dtype.newbyteorder("<")).tobytes()), tmp),
+                           top5=[[i, p] for i, p in top_k(variant.logits(raw))])
+            index["tensors"].append(row)
+    atomic_write_text(tmp / "index.json", json.dumps(index, indent=1))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return index
+
+
+def _rel(path: str, root: Path) -> str:
+    return Path(path).relative_to(root).as_posix()

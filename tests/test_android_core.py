@@ -1,0 +1,111 @@
+"""The Android app's Kotlin core (android_demo/core) against golden fixtures generated fresh from a real export.
+
+Real components only: the trained mobilenet_v2 export (ONNX and TFLite, fp32 and int8; its int8 TFLite has int8
+input and output tensors), `edgekit android fixtures`, kotlinc 1.9.25 and Debian's JUnit 5 console
+(`android_demo/core/test.sh`, installed by scripts/setup.sh), the JVM preprocess tool and the host runtimes.
+The JUnit tests compare tensors, YUV conversion and top-5 postprocessing; the top-1 of the host artifact on the
+Kotlin tensor is compared with edgekit's here (`edgekit android check`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgekit.paths import REPO_ROOT
+
+CORE = REPO_ROOT / "android_demo" / "core"
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", "android", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def fixtures_dir(exported_mobilenet_v2, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("android") / "fixtures"
+    done = _cli("fixtures", str(exported_mobilenet_v2), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_kotlin_core_reproduces_edgekits_fixtures(fixtures_dir, capsys):
+    index = json.loads((fixtures_dir / "index.json").read_text())
+    assert {a["name"] for a in index["artifacts"]} >= {"onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"}
+    assert any(a["precision"] == "int8" and a["format"] == "tflite" for a in index["artifacts"])
+    done = subprocess.run(["bash", str(CORE / "test.sh"), "--fixtures", str(fixtures_dir)],
+                          capture_output=True, text=True, timeout=1200)
+    lines = done.stdout.strip().splitlines()
+    summary = next((line for line in reversed(lines) if re.fullmatch(r"\d+ passed, \d+ failed", line)), None)
+    with capsys.disabled():
+        print(f"\nandroid_demo/core JUnit (fixtures from the trained mobilenet_v2 export): {summary}")
+    assert summary is not None, done.stdout[-3000:] + done.stderr[-3000:]
+    passed, failed = map(int, re.findall(r"\d+", summary))
+    assert failed == 0 and done.returncode == 0, "\n".join(l for l in lines if "✘" in l)[-5000:]
+    # every (image, artifact) tensor and every top-5 is one JUnit test: all of them ran
+    assert passed >= len(index["tensors"]) + sum("top5" in t for t in index["tensors"]) + len(index["yuv"])
+    assert "0 tests and 0 test groups skipped" in done.stdout
+
+
+def test_check_agrees_on_real_images_through_the_host_artifacts(exported_mobilenet_v2, fixtures_dir):
+    images = sorted((fixtures_dir / "images").iterdir())
+    done = _cli("check", str(exported_mobilenet_v2), *map(str, images))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    pairs = len(images) * 4
+    assert f"{pairs} of {pairs} (image, artifact) pairs agree" in done.stdout
+
+
+def test_the_preprocess_tool_writes_raw_little_endian_tensors(exported_mobilenet_v2, fixtures_dir, tmp_path):
+    import numpy as np
+
+    manifest = exported_mobilenet_v2 / "tflite-int8" / "manifest.json"
+    image = fixtures_dir / "images" / "photo_1024x683.png"
+    done = subprocess.run(["bash", str(CORE / "preprocess.sh"), "--manifest", str(manifest), "--out",
+                           str(tmp_path / "out"), str(image)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    data = (tmp_path / "out" / "photo_1024x683.bin").read_bytes()
+    expected = (fixtures_dir / "tensors" / "photo_1024x683__tflite-int8.bin").read_bytes()
+    assert len(data) == len(expected) == 3 * 64 * 64  # int8, one byte per value
+    diff = np.abs(np.frombuffer(data, np.int8).astype(int) - np.frombuffer(expected, np.int8).astype(int))
+    assert diff.max() <= 1
+
+
+def test_bad_input_is_one_clear_line_and_exit_1(exported_mobilenet_v2, fixtures_dir, tmp_path):
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not an image")
+    foreign = tmp_path / "foreign"
+    (foreign / "x").mkdir(parents=True)
+    (foreign / "x" / "manifest.json").write_text(json.dumps({"schema": "someone-else/1"}))
+    image = str(fixtures_dir / "images" / "fmnist_bag.png")
+    cases = [
+        (("check", str(tmp_path), image), "no manifest.json"),
+        (("check", str(foreign), image), "not an edgekit manifest"),
+        (("check", str(exported_mobilenet_v2), str(not_an_image)), "cannot read image"),
+        (("check", str(exported_mobilenet_v2), str(tmp_path / "missing.png")), "no such image file"),
+        (("fixtures", str(tmp_path / "nowhere"), "--out", str(tmp_path / "fx")), "no such export folder"),
+    ]
+    for args, message in cases:
+        done = _cli(*args)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    no_tools = {k: v for k, v in os.environ.items() if k != "KOTLINC_HOME"} | {"EDGEKIT_TOOLS": str(tmp_path / "none")}
+    done = _cli("check", str(exported_mobilenet_v2), image, env=no_tools)
+    assert done.returncode == 1 and "not found; install it with scripts/setup.sh" in done.stderr, done.stderr
+    # the JVM tool itself: a manifest whose labels.txt disagrees, an undecodable image
+    bad = tmp_path / "bad-labels"
+    bad.mkdir()
+    (bad / "manifest.json").write_text((exported_mobilenet_v2 / "onnx-fp32" / "manifest.json").read_text())
+    (bad / "labels.txt").write_text("only\ntwo\n")
+    for manifest, img, message in ((bad / "manifest.json", image, "labels.txt has 2 labels"),
+                                   (exported_mobilenet_v2 / "onnx-fp32" / "manifest.json", str(not_an_image), "cannot decode")):
+        done = subprocess.run(["bash", str(CORE / "preprocess.sh"), "--manifest", str(manifest), "--out",
+                               str(tmp_path / "o"), img], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 1 and message in done.stderr, done.stderr
+        assert not (tmp_path / "o").exists()  # nothing written
