@@ -201,8 +201,10 @@ def section_figures(data: ReportData) -> str:
                     f"<p>Stars and the red line: the Pareto front ({esc(on_front)}). Accuracy: {esc(source)}; "
                     "bars are 95 % intervals.</p></div>")
     else:
-        figs.append('<div class="fig"><p class="empty">accuracy against latency: not benchmarked (run edgekit '
-                    "bench; accuracy needs a labelled parity set or bench --data)</p></div>")
+        why = ("no accuracy to plot: the parity set has no labels the model knows (random weights, or images of "
+               "other classes); run edgekit bench --data LABELLED_DIR" if data.host_rows()
+               else "not benchmarked: run edgekit bench (accuracy needs a labelled parity set or bench --data)")
+        figs.append(f'<div class="fig"><p class="empty">accuracy against latency: {esc(why)}</p></div>')
     if size_png:
         figs.append(f'<div class="fig"><img alt="size per artifact" src="data:image/png;base64,{size_png}">'
                     "<p>File size of each exported artifact (Core ML: the .mlpackage folder).</p></div>")
