@@ -9,7 +9,6 @@ Kotlin tensor is compared with edgekit's here (`edgekit android check`).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,15 +22,22 @@ CORE = REPO_ROOT / "android_demo" / "core"
 pytestmark = pytest.mark.slow
 
 
-def _cli(*args: str, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", "android", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+def _cli(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`edgekit android ARGS` through the real entry point, in-process (no interpreter start per call)."""
+    from edgekit.cli.main import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["android", *args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, exited.value.code, out, err)
 
 
 @pytest.fixture(scope="module")
 def fixtures_dir(exported_mobilenet_v2, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("android") / "fixtures"
-    done = _cli("fixtures", str(exported_mobilenet_v2), "--out", str(out))
+    done = subprocess.run([sys.executable, "-m", "edgekit.cli.main", "android", "fixtures", str(exported_mobilenet_v2),
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     return out
 
@@ -54,9 +60,9 @@ def test_kotlin_core_reproduces_edgekits_fixtures(fixtures_dir, capsys):
     assert "0 tests and 0 test groups skipped" in done.stdout
 
 
-def test_check_agrees_on_real_images_through_the_host_artifacts(exported_mobilenet_v2, fixtures_dir):
+def test_check_agrees_on_real_images_through_the_host_artifacts(exported_mobilenet_v2, fixtures_dir, capsys):
     images = sorted((fixtures_dir / "images").iterdir())
-    done = _cli("check", str(exported_mobilenet_v2), *map(str, images))
+    done = _cli(capsys, "check", str(exported_mobilenet_v2), *map(str, images))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr
     pairs = len(images) * 4
     assert f"{pairs} of {pairs} (image, artifact) pairs agree" in done.stdout
@@ -77,7 +83,7 @@ def test_the_preprocess_tool_writes_raw_little_endian_tensors(exported_mobilenet
     assert diff.max() <= 1
 
 
-def test_bad_input_is_one_clear_line_and_exit_1(exported_mobilenet_v2, fixtures_dir, tmp_path):
+def test_bad_input_is_one_clear_line_and_exit_1(exported_mobilenet_v2, fixtures_dir, tmp_path, capsys, monkeypatch):
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("not an image")
     foreign = tmp_path / "foreign"
@@ -92,11 +98,13 @@ def test_bad_input_is_one_clear_line_and_exit_1(exported_mobilenet_v2, fixtures_
         (("fixtures", str(tmp_path / "nowhere"), "--out", str(tmp_path / "fx")), "no such export folder"),
     ]
     for args, message in cases:
-        done = _cli(*args)
+        done = _cli(capsys, *args)
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
-    no_tools = {k: v for k, v in os.environ.items() if k != "KOTLINC_HOME"} | {"EDGEKIT_TOOLS": str(tmp_path / "none")}
-    done = _cli("check", str(exported_mobilenet_v2), image, env=no_tools)
+    with monkeypatch.context() as env:
+        env.delenv("KOTLINC_HOME", raising=False)
+        env.setenv("EDGEKIT_TOOLS", str(tmp_path / "none"))
+        done = _cli(capsys, "check", str(exported_mobilenet_v2), image)
     assert done.returncode == 1 and "not found; install it with scripts/setup.sh" in done.stderr, done.stderr
     # the JVM tool itself: a manifest whose labels.txt disagrees, an undecodable image
     bad = tmp_path / "bad-labels"
