@@ -133,7 +133,10 @@ def resample_axis(x: np.ndarray, out_size: int, axis: int) -> np.ndarray:
     return acc
 
 
-def _exact_chw(x: np.ndarray, pre: Preprocessing) -> np.ndarray:
+def normalised_float64(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """uint8 CHW RGB -> the normalised float64 CHW values before the one rounding to float32 (the documented
+    contract, docs/manifest.md "Preprocessing, exactly"; ExactEval casts them)."""
+    x = np.asarray(image, dtype=np.float64) / 255.0
     h, w = x.shape[1:]
     size = pre.img_size
     mean = np.asarray(pre.mean, dtype=np.float64).reshape(3, 1, 1)
@@ -148,7 +151,7 @@ def _exact_chw(x: np.ndarray, pre: Preprocessing) -> np.ndarray:
         new_h, new_w, top, left = center_crop_geometry(h, w, size)
         resized = resample_axis(resample_axis(x, new_w, 2), new_h, 1)
         out = resized[:, top:top + size, left:left + size]
-    return ((out - mean) / std).astype(np.float32)  # the one rounding to float32 (to nearest, ties to even)
+    return (out - mean) / std
 
 
 class ExactEval(torch.nn.Module):
@@ -161,8 +164,8 @@ class ExactEval(torch.nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
             raise TypeError("the evaluation transform takes a uint8 RGB image (3 x H x W)")
-        x = image.numpy().astype(np.float64) / 255.0
-        return torch.from_numpy(np.ascontiguousarray(_exact_chw(x, self.pre)))
+        values = normalised_float64(image.numpy(), self.pre)
+        return torch.from_numpy(np.ascontiguousarray(values.astype(np.float32)))  # one rounding, ties to even
 
 
 class Letterbox(torch.nn.Module):

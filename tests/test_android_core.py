@@ -79,8 +79,41 @@ def test_the_preprocess_tool_writes_raw_little_endian_tensors(exported_mobilenet
     data = (tmp_path / "out" / "photo_1024x683.bin").read_bytes()
     expected = (fixtures_dir / "tensors" / "photo_1024x683__tflite-int8.bin").read_bytes()
     assert len(data) == len(expected) == 3 * 64 * 64  # int8, one byte per value
-    diff = np.abs(np.frombuffer(data, np.int8).astype(int) - np.frombuffer(expected, np.int8).astype(int))
-    assert diff.max() <= 1
+    assert np.array_equal(np.frombuffer(data, np.int8), np.frombuffer(expected, np.int8))  # every value equal
+
+
+@pytest.mark.parametrize("rule,dtype,layout", [("center_crop", "int8", "NCHW"), ("letterbox", "float32", "NHWC"),
+                                               ("center_crop", "float32", "NCHW"), ("letterbox", "uint8", "NCHW")])
+def test_the_app_tensor_is_bit_equal_at_224_px_with_imagenet_statistics(exported_mobilenet_v2, fixtures_dir,
+                                                                        tmp_path, rule, dtype, layout):
+    """The 64 px export's fixtures exercise one size and one mean/std; here the same lossless images and camera
+    frames go through a 224 px manifest (ImageNet mean/std, both resize rules, float32/int8/uint8, both layouts):
+    the JVM tool's tensor must be edgekit's bit for bit (tensors only: no model of that size is run)."""
+    import numpy as np
+
+    from edgekit.android.check import run_preprocess_tool
+    from edgekit.android.runtime import HostArtifact
+
+    manifest = json.loads((exported_mobilenet_v2 / "tflite-int8" / "manifest.json").read_text())
+    manifest["preprocessing"].update(img_size=224, resize=rule, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    manifest["input"].update(shape=[1, 3, 224, 224] if layout == "NCHW" else [1, 224, 224, 3], layout=layout, dtype=dtype)
+    if dtype == "float32":
+        manifest["input"].pop("quantization", None)
+    elif dtype == "uint8":
+        manifest["input"]["quantization"] = {"scale": 0.0186584, "zero_point": 114}
+    folder = tmp_path / "artifact"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "labels.txt").write_text("\n".join(manifest["labels"]) + "\n")
+    images = sorted((fixtures_dir / "images").glob("*.png")) + sorted((fixtures_dir / "yuv").glob("*.upright.png"))
+    written = run_preprocess_tool(folder / "manifest.json", images, tmp_path / "out")
+    artifact = HostArtifact(folder, manifest)
+    for image in images:
+        ours = artifact.edgekit_input(image)
+        app = np.fromfile(written[str(image)], dtype=ours.dtype.newbyteorder("<")).reshape(ours.shape)
+        bits = np.uint32 if dtype == "float32" else np.uint8
+        differing = int((ours.view(bits) != app.view(bits)).sum())
+        assert differing == 0, f"{image.name}: {differing} of {ours.size} values differ"
 
 
 def test_bad_input_is_one_clear_line_and_exit_1(exported_mobilenet_v2, fixtures_dir, tmp_path, capsys, monkeypatch):
