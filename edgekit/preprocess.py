@@ -123,14 +123,15 @@ def resample_axis(x: np.ndarray, out_size: int, axis: int) -> np.ndarray:
     if in_size == out_size:
         return x
     first, weights = triangle_taps(in_size, out_size)
-    shape = [1] * x.ndim
-    shape[axis] = out_size
-    acc = None
-    for k in range(weights.shape[1]):
-        index = np.minimum(first + k, in_size - 1)
-        term = weights[:, k].reshape(shape) * np.take(x, index, axis=axis)
-        acc = term if acc is None else acc + term
-    return acc
+    lines = np.ascontiguousarray(np.moveaxis(x, axis, 0))  # the resampled axis first: each tap gathers whole rows
+    shape = (out_size,) + (1,) * (x.ndim - 1)
+    acc = weights[:, 0].reshape(shape) * lines[first]
+    term = np.empty_like(acc)
+    for k in range(1, weights.shape[1]):
+        np.take(lines, first + k, axis=0, out=term, mode="clip")  # past the end: the last row, weight 0
+        np.multiply(weights[:, k].reshape(shape), term, out=term)
+        np.add(acc, term, out=acc)  # separate ufuncs: a rounded product, then a rounded sum
+    return np.moveaxis(acc, 0, axis)
 
 
 def normalised_float64(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
