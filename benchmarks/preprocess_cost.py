@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python benchmarks/preprocess_cost.py [--rounds 5]
 
-Per size (64 and 224 px) and image set (the shipped 512 px photographs, the shipped 28 px Fashion-MNIST PNGs): the
+Per size (64 and 224 px) and image set (the 20 shipped photographs (512 x 512, one 1024 x 683), 40 shipped 28 px Fashion-MNIST PNGs): the
 two transforms run interleaved, image by image, one thread (torch.set_num_threads(1); numpy's elementwise work is
 single-threaded); prints ms per image for each and the ratio (exact / float32). Quote the ratio with the CPU
 (`lscpu`); absolute figures depend on the machine. The old transform is rebuilt here from torchvision: PILToTensor,
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="passes over each image set")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    sets = {"photos 512 px": sorted((SAMPLES / "imagenet-photos").glob("*.jpg")),
+    sets = {"photos 512-1024 px": sorted((SAMPLES / "imagenet-photos").glob("*.jpg")),
             "fashion-mnist 28 px": sorted((SAMPLES / "fashion-mnist").glob("*/*.png"))[:40]}
     for size in (64, 224):
         pre = Preprocessing(img_size=size)
