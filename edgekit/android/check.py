@@ -2,8 +2,9 @@
 
 For each image and each ONNX/TFLite artifact of an export: the JVM tool `android_demo/core/preprocess.sh` writes the
 app's input tensor; edgekit computes its own (`Preprocessing` + the artifact's input quantization); both go through
-the host runtime (onnxruntime, LiteRT). Agreement = tensors within the documented tolerance (lossless images: bit-equal
-float32 and every int8/uint8 value equal; JPEG: `fixtures.JPEG_TOLERANCE`) and the same top-1. The Kotlin JUnit tests (android_demo/core/test.sh) compare tensors only; the top-1 through the artifact
+the host runtime (onnxruntime, LiteRT). Agreement = tensors within the documented tolerance (lossless images:
+bit-equal float32 and every int8/uint8 value equal; JPEG: `fixtures.JPEG_TOLERANCE`) and the same top-1. The Kotlin
+JUnit tests (android_demo/core/test.sh) compare tensors only; the top-1 through the artifact
 is checked here, in Python, where the host runtimes are.
 """
 from __future__ import annotations
