@@ -3,8 +3,8 @@
     PYTHONPATH=. python benchmarks/preprocess_cost.py [--rounds 5]
 
 Per size (64 and 224 px) and image set (the 20 shipped photographs, 512 x 512 and one 1024 x 683; 40 shipped
-28 px Fashion-MNIST PNGs): the two transforms run interleaved, image by image, one thread (torch.set_num_threads(1); numpy's elementwise work is
-single-threaded); prints ms per image for each and the ratio (exact / float32). Quote the ratio with the CPU
+28 px Fashion-MNIST PNGs): the two transforms run interleaved, image by image, one thread
+(torch.set_num_threads(1); numpy's elementwise work is single-threaded); prints ms per image for each and the ratio (exact / float32). Quote the ratio with the CPU
 (`lscpu`); absolute figures depend on the machine. The old transform is rebuilt here from torchvision: PILToTensor,
 v / 255 in float32, resize(antialias=True) in float32, floor centre crop, Normalize in float32.
 """
