@@ -6,6 +6,7 @@ artifact's manifest, so that the phone normalises exactly as training did.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -44,14 +45,11 @@ class Preprocessing:
     def eval_transform(self) -> T.Compose:
         """PIL RGB image -> normalised float32 tensor CHW; the evaluation transform of training.
 
-        The exact contract (docs/manifest.md, "Preprocessing, exactly"): uint8 -> float32 v / 255, then the
-        geometry in float32 (separable antialiased triangle filter, integer size rules), then normalise.
+        The exact contract (docs/manifest.md, "Preprocessing, exactly"): uint8 -> float64 v / 255, the geometry
+        in float64 with a fixed operation order (separable antialiased triangle filter, integer size rules),
+        normalise in float64, then one rounding to float32. The app's Kotlin core reproduces it bit for bit.
         """
-        if self.resize == "letterbox":
-            geometry = Letterbox(self.img_size, fill=self.mean)
-        else:
-            geometry = ResizeCenterCrop(self.img_size)
-        return T.Compose([T.PILToTensor(), ToUnitFloat(), geometry, T.Normalize(self.mean, self.std)])
+        return T.Compose([T.PILToTensor(), ExactEval(self)])
 
     def load(self, path: Path | str) -> torch.Tensor:
         return self.eval_transform()(load_rgb(path))
@@ -90,40 +88,90 @@ def letterbox_geometry(height: int, width: int, img_size: int) -> tuple[int, int
     return new_h, new_w, (img_size - new_h) // 2, (img_size - new_w) // 2
 
 
-def antialiased_resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """float32 CHW -> float32 CHW of (height, width): torchvision's bilinear with antialias=True, i.e. PIL's
-    separable triangle filter on floats (widths first, then heights). No rounding, no clamping."""
-    if image.dtype != torch.float32:
-        raise TypeError("the evaluation geometry resizes float32 images")
-    if tuple(image.shape[-2:]) == (height, width):
-        return image
-    return T.functional.resize(image, [height, width], interpolation=T.InterpolationMode.BILINEAR, antialias=True)
+@lru_cache(maxsize=64)
+def triangle_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One resampling pass from in_size to out_size samples: (first tap index, weights) per output index, the
+    weights an out_size x taps float64 matrix (zero past a window's end). Exactly docs/manifest.md's formula,
+    one IEEE double operation at a time: scale = in / out, support = max(scale, 1), center = (i + 0.5) * scale,
+    lo = max(trunc((center - support) + 0.5), 0), hi = min(trunc((center + support) + 0.5), in),
+    w_j = max(0, 1 - |((j - center) + 0.5) / support|), total = ((w_lo + w_lo+1) + ...), w_j / total."""
+    scale = in_size / out_size
+    support = max(scale, 1.0)
+    first, rows = [], []
+    for i in range(out_size):
+        center = (i + 0.5) * scale
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), in_size)
+        w = [max(0.0, 1.0 - abs((j - center + 0.5) / support)) for j in range(lo, hi)]
+        total = 0.0
+        for value in w:
+            total += value
+        first.append(lo)
+        rows.append([value / total for value in w])
+    taps = max(len(r) for r in rows)
+    weights = np.zeros((out_size, taps))
+    for i, r in enumerate(rows):
+        weights[i, :len(r)] = r
+    return np.asarray(first, dtype=np.int64), weights
 
 
-class ToUnitFloat(torch.nn.Module):
-    """uint8 CHW -> float32 v / 255 (an IEEE division, correctly rounded; not v * (1/255))."""
+def resample_axis(x: np.ndarray, out_size: int, axis: int) -> np.ndarray:
+    """One pass along `axis` (float64): out_i = ((w_0 * s_lo + w_1 * s_lo+1) + w_2 * s_lo+2) + ..., in tap order.
+    Each product and sum is its own numpy operation (IEEE double, no fused multiply-add), as on the JVM; a
+    zero weight past a window's end adds exactly 0. A pass whose size does not change is skipped (identity)."""
+    in_size = x.shape[axis]
+    if in_size == out_size:
+        return x
+    first, weights = triangle_taps(in_size, out_size)
+    lines = np.ascontiguousarray(np.moveaxis(x, axis, 0))  # the resampled axis first: each tap gathers whole rows
+    shape = (out_size,) + (1,) * (x.ndim - 1)
+    acc = weights[:, 0].reshape(shape) * lines[first]
+    term = np.empty_like(acc)
+    for k in range(1, weights.shape[1]):
+        np.take(lines, first + k, axis=0, out=term, mode="clip")  # past the end: the last row, weight 0
+        np.multiply(weights[:, k].reshape(shape), term, out=term)
+        np.add(acc, term, out=acc)  # separate ufuncs: a rounded product, then a rounded sum
+    return np.moveaxis(acc, 0, axis)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return image.to(torch.float32) / 255.0
+
+def normalised_float64(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """uint8 CHW RGB -> the normalised float64 CHW values before the one rounding to float32 (the documented
+    contract, docs/manifest.md "Preprocessing, exactly"; ExactEval casts them)."""
+    x = np.asarray(image, dtype=np.float64) / 255.0
+    h, w = x.shape[1:]
+    size = pre.img_size
+    mean = np.asarray(pre.mean, dtype=np.float64).reshape(3, 1, 1)
+    std = np.asarray(pre.std, dtype=np.float64).reshape(3, 1, 1)
+    if pre.resize == "letterbox":
+        new_h, new_w, top, left = letterbox_geometry(h, w, size)
+        resized = resample_axis(resample_axis(x, new_w, 2), new_h, 1)  # widths first, then heights
+        out = np.empty((3, size, size))
+        out[:] = mean  # padding: the mean itself, so (mean - mean) / std = 0 exactly
+        out[:, top:top + new_h, left:left + new_w] = resized
+    else:
+        new_h, new_w, top, left = center_crop_geometry(h, w, size)
+        resized = resample_axis(resample_axis(x, new_w, 2), new_h, 1)
+        out = resized[:, top:top + size, left:left + size]
+    return (out - mean) / std
 
 
-class ResizeCenterCrop(torch.nn.Module):
-    """Shorter side to round(size / 0.875), longer side floored, then the centre size x size (floor offsets)."""
+class ExactEval(torch.nn.Module):
+    """uint8 CHW tensor -> normalised float32 CHW tensor: v / 255, geometry and normalisation in float64."""
 
-    def __init__(self, size: int):
+    def __init__(self, pre: Preprocessing):
         super().__init__()
-        self.size = size
+        self.pre = pre
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        new_h, new_w, top, left = center_crop_geometry(image.shape[-2], image.shape[-1], self.size)
-        image = antialiased_resize(image, new_h, new_w)
-        return image[..., top:top + self.size, left:left + self.size].contiguous()
+        if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
+            raise TypeError("the evaluation transform takes a uint8 RGB image (3 x H x W)")
+        values = normalised_float64(image.numpy(), self.pre)
+        return torch.from_numpy(np.ascontiguousarray(values.astype(np.float32)))  # one rounding, ties to even
 
 
 class Letterbox(torch.nn.Module):
-    """Fit the longer side to `size`, pad the rest with `fill` per channel, in the image's own units
-    (the mean in [0, 1] at evaluation: padding normalises to exactly 0; round(mean * 255) on uint8 in training).
-    uint8 images are resized with torchvision's uint8 path (training only); float32 ones exactly as documented."""
+    """Training's letterbox before a random crop: fit the longer side to `size` (torchvision's antialiased
+    resize), pad the rest with `fill` per channel (round(mean * 255) on uint8). Evaluation uses ExactEval."""
 
     def __init__(self, size: int, fill: tuple[float, ...]):
         super().__init__()
@@ -131,10 +179,7 @@ class Letterbox(torch.nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         new_h, new_w, top, left = letterbox_geometry(image.shape[-2], image.shape[-1], self.size)
-        if image.dtype == torch.float32:
-            image = antialiased_resize(image, new_h, new_w)
-        else:
-            image = T.functional.resize(image, [new_h, new_w], antialias=True)
+        image = T.functional.resize(image, [new_h, new_w], antialias=True)
         out = torch.empty((image.shape[0], self.size, self.size), dtype=image.dtype)
         for channel in range(image.shape[0]):
             out[channel].fill_(self.fill[channel])

@@ -2,9 +2,9 @@
 
 For each image and each ONNX/TFLite artifact of an export: the JVM tool `android_demo/core/preprocess.sh` writes the
 app's input tensor; edgekit computes its own (`Preprocessing` + the artifact's input quantization); both go through
-the host runtime (onnxruntime, LiteRT). Agreement = tensors within the documented tolerance (2e-3 normalised
-units for lossless images, one quantization step for int8/uint8; JPEG: `fixtures.JPEG_TOLERANCE`) and the same
-top-1. The Kotlin JUnit tests (android_demo/core/test.sh) compare tensors only; the top-1 through the artifact
+the host runtime (onnxruntime, LiteRT). Agreement = tensors within the documented tolerance (lossless images:
+bit-equal float32 and every int8/uint8 value equal; JPEG: `fixtures.JPEG_TOLERANCE`) and the same top-1. The Kotlin
+JUnit tests (android_demo/core/test.sh) compare tensors only; the top-1 through the artifact
 is checked here, in Python, where the host runtimes are.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgekit.android.fixtures import JPEG_TOLERANCE, PNG_TOLERANCE
+from edgekit.android.fixtures import JPEG_TOLERANCE, PNG_TOLERANCE, QUANTIZED_STEPS
 from edgekit.android.runtime import HostArtifact, find_artifacts
 from edgekit.errors import EdgekitError
 from edgekit.paths import REPO_ROOT
@@ -61,7 +61,7 @@ def _compare(artifact: HostArtifact, reference: np.ndarray, app: np.ndarray, jpe
     tolerance = JPEG_TOLERANCE if jpeg else PNG_TOLERANCE
     if reference.dtype.kind == "f":
         return float(np.abs(reference.astype(np.float64) - app.astype(np.float64)).max()), "normalised", tolerance
-    steps = 1 if not jpeg else math.ceil(tolerance / artifact.manifest["input"]["quantization"]["scale"]) + 1
+    steps = QUANTIZED_STEPS if not jpeg else math.ceil(tolerance / artifact.manifest["input"]["quantization"]["scale"]) + 1
     return float(np.abs(reference.astype(np.int32) - app.astype(np.int32)).max()), "steps", float(steps)
 
 

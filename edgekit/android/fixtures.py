@@ -25,7 +25,8 @@ from edgekit.preprocess import Preprocessing, load_rgb
 
 FIXTURES_SCHEMA = "edgekit-android-fixtures/1"
 SAMPLES = REPO_ROOT / "samples"
-PNG_TOLERANCE = 2e-3     # normalised units: a tenth of a grey level (1/255/0.225 = 0.0174)
+PNG_TOLERANCE = 0.0      # lossless images and camera frames: bit-equal float32 (the float64 contract, docs)
+QUANTIZED_STEPS = 0      # lossless: every int8/uint8 input value equal
 JPEG_TOLERANCE = 0.05    # normalised units (~3 grey levels): JPEG decoders may differ (IDCT, upsampling); see docs
 SYNTHETIC = "synthetic-letterbox-nhwc-uint8"
 
@@ -119,7 +120,7 @@ def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], Non
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     index: dict = {"schema": FIXTURES_SCHEMA, "export_dir": str(Path(export_dir).resolve()),
-                   "tolerances": {"png": PNG_TOLERANCE, "jpeg": JPEG_TOLERANCE, "quantized_steps": 1},
+                   "tolerances": {"png": PNG_TOLERANCE, "jpeg": JPEG_TOLERANCE, "quantized_steps": QUANTIZED_STEPS},
                    "artifacts": [], "images": [], "yuv": [], "tensors": []}
     for variant in variants:
         name = SYNTHETIC if variant.manifest.get("note", "").startswith("synthetic") else variant.name

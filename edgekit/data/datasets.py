@@ -43,13 +43,11 @@ def train_transform(preprocessing: Preprocessing, crop_scale: tuple[float, float
     With the letterbox rule the whole image is first fitted into the square (as at evaluation),
     so the crops see the same geometry the deployed model gets.
     """
-    if crop_scale[0] >= 1.0:  # no random crop: exactly the evaluation geometry (resize + centre crop / letterbox)
-        geometry = [t for t in preprocessing.eval_transform().transforms
-                    if not isinstance(t, (T.PILToTensor, T.ToDtype, T.Normalize))]
-    else:
-        geometry = [Letterbox(preprocessing.img_size, fill=tuple(round(m * 255) for m in preprocessing.mean))] \
-            if preprocessing.resize == "letterbox" else []
-        geometry.append(T.RandomResizedCrop(preprocessing.img_size, scale=crop_scale, antialias=True))
+    if crop_scale[0] >= 1.0:  # no random crop: exactly the evaluation transform, then the flip (they commute)
+        return T.Compose([preprocessing.eval_transform(), *([T.RandomHorizontalFlip()] if hflip else [])])
+    geometry = [Letterbox(preprocessing.img_size, fill=tuple(round(m * 255) for m in preprocessing.mean))] \
+        if preprocessing.resize == "letterbox" else []
+    geometry.append(T.RandomResizedCrop(preprocessing.img_size, scale=crop_scale, antialias=True))
     if hflip:
         geometry.append(T.RandomHorizontalFlip())
     return T.Compose([T.PILToTensor(), *geometry, T.ToDtype(torch.float32, scale=True),

@@ -140,7 +140,7 @@ def quantize(values: np.ndarray, details: dict) -> np.ndarray:
         return np.ascontiguousarray(values, dtype=dtype)
     scale, zero_point = details["quantization"]
     info = np.iinfo(dtype)
-    return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(dtype)
+    return np.clip(np.round(np.asarray(values, np.float32) / np.float32(scale)) + zero_point, info.min, info.max).astype(dtype)
 
 
 def dequantize(values: np.ndarray, details: dict) -> np.ndarray:

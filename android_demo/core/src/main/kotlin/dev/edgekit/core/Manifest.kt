@@ -13,6 +13,10 @@ data class Manifest(
     val inputDtype: String, val inputQuant: Quant?, val outputDtype: String,
     val outputQuant: Quant?, val numClasses: Int, val imgSize: Int, val mean: FloatArray, val std: FloatArray,
     val resize: String, val labels: List<String>,
+    /** mean and std exactly as the manifest's decimals parsed to double (the preprocessing computes in double);
+     *  `mean`/`std` are the same values rounded to float32. */
+    val meanDouble: DoubleArray = DoubleArray(3) { mean[it].toDouble() },
+    val stdDouble: DoubleArray = DoubleArray(3) { std[it].toDouble() },
 ) {
     companion object {
         const val SCHEMA = "edgekit-manifest/1"
@@ -45,9 +49,11 @@ data class Manifest(
             val inputShape = shape(input["shape"], layout, imgSize)
             val inputDtype = dtype(input, "input")
             val outputDtype = dtype(output, "output")
-            val mean = triple(pre, "mean")
-            val std = triple(pre, "std")
-            if (std.any { !(it > 0f) }) throw ManifestException("preprocessing.std must be positive")
+            val meanDouble = triple(pre, "mean")
+            val stdDouble = triple(pre, "std")
+            val mean = FloatArray(3) { meanDouble[it].toFloat() }
+            val std = FloatArray(3) { stdDouble[it].toFloat() }
+            if (stdDouble.any { !(it > 0.0) }) throw ManifestException("preprocessing.std must be positive")
             val resize = (pre["resize"] as? String) ?: "center_crop"
             if (resize != "center_crop" && resize != "letterbox") throw ManifestException("unsupported resize rule $resize")
             (pre["channel_order"] as? String)?.let {
@@ -74,7 +80,7 @@ data class Manifest(
             return Manifest(
                 schema, str(root, "model"), format, str(root, "precision"), str(root, "file"), inputShape, layout,
                 inputDtype, quant(input, inputDtype, "input"), outputDtype, quant(output, outputDtype, "output"),
-                numClasses, imgSize, mean, std, resize, labels,
+                numClasses, imgSize, mean, std, resize, labels, meanDouble, stdDouble,
             )
         }
 
@@ -90,12 +96,12 @@ data class Manifest(
             return v.toInt()
         }
 
-        private fun triple(o: Map<*, *>, key: String): FloatArray {
+        private fun triple(o: Map<*, *>, key: String): DoubleArray {
             val v = o[key] as? List<*>
             if (v == null || v.size != 3 || v.any { it !is Double }) {
                 throw ManifestException("preprocessing.$key must be 3 numbers (R, G, B)")
             }
-            return FloatArray(3) { (v[it] as Double).toFloat() }
+            return DoubleArray(3) { v[it] as Double }
         }
 
         private fun dtype(o: Map<*, *>, where: String): String {

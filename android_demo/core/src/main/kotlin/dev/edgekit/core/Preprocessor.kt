@@ -16,10 +16,12 @@ class InputTensor(val shape: IntArray, val dtype: String, val floats: FloatArray
 }
 
 /**
- * Image -> model input exactly as edgekit's evaluation transform (docs/manifest.md, "Preprocessing, exactly"):
- * v / 255 in float32; centre crop (shorter side to round(size / 0.875), longer side floored, floor offsets) or
- * letterbox (longer side to size, shorter rounded half up, mean padding); PIL's antialiased triangle filter on
- * floats, widths first; (x - mean) / std in float32; NCHW or NHWC; int8/uint8 quantized with round-half-even.
+ * Image -> model input bit for bit as edgekit's evaluation transform (docs/manifest.md, "Preprocessing, exactly"):
+ * v / 255.0 in double; centre crop (shorter side to round(size / 0.875), longer side floored, floor offsets) or
+ * letterbox (longer side to size, shorter rounded half up, mean padding); PIL's antialiased triangle filter in
+ * double, widths first, products summed in tap order; (x - mean) / std in double; one rounding to float32; NCHW or
+ * NHWC; int8/uint8 quantized as clamp(rint(x / scale) + zero_point) with x / scale a float32 division.
+ * The JVM never fuses a multiply and an add, so each double operation rounds exactly as numpy's.
  */
 class Preprocessor(val manifest: Manifest) {
     private val size = manifest.imgSize
@@ -39,7 +41,7 @@ class Preprocessor(val manifest: Manifest) {
         val (low, high) = if (m.inputDtype == "int8") -128 to 127 else 0 to 255
         val out = ByteArray(3 * n)
         for (i in 0 until 3 * n) {
-            val q = Math.rint((planes[i] / quant.scale).toDouble()) + quant.zeroPoint
+            val q = Math.rint((planes[i] / quant.scale).toDouble()) + quant.zeroPoint  // float32 division, then rint
             out[at(i)] = q.coerceIn(low.toDouble(), high.toDouble()).toInt().toByte()
         }
         return InputTensor(m.inputShape.copyOf(), m.inputDtype, null, out)
@@ -49,22 +51,23 @@ class Preprocessor(val manifest: Manifest) {
     fun normalisedPlanes(image: RgbImage): FloatArray {
         val w = image.width
         val h = image.height
-        val src = FloatArray(3 * w * h)
+        val src = DoubleArray(3 * w * h)
         val rgb = image.rgb
         for (c in 0 until 3) {
             val base = c * w * h
-            for (i in 0 until w * h) src[base + i] = (rgb[i * 3 + c].toInt() and 0xFF) / 255f
+            for (i in 0 until w * h) src[base + i] = (rgb[i * 3 + c].toInt() and 0xFF) / 255.0
         }
-        val out = FloatArray(3 * size * size)
+        val planes = DoubleArray(3 * size * size)
         val n = size * size
+        val mean = manifest.meanDouble
+        val std = manifest.stdDouble
         if (manifest.resize == "letterbox") {
             val g = Geometry.letterbox(h, w, size)
             val resized = Resample.resize(src, 3, h, w, g.height, g.width)
             for (c in 0 until 3) {
-                val mean = manifest.mean[c]
-                java.util.Arrays.fill(out, c * n, (c + 1) * n, mean)
+                java.util.Arrays.fill(planes, c * n, (c + 1) * n, mean[c])  // normalises to exactly 0
                 for (y in 0 until g.height) {
-                    System.arraycopy(resized, c * g.height * g.width + y * g.width, out, c * n + (y + g.top) * size + g.left, g.width)
+                    System.arraycopy(resized, c * g.height * g.width + y * g.width, planes, c * n + (y + g.top) * size + g.left, g.width)
                 }
             }
         } else {
@@ -72,14 +75,13 @@ class Preprocessor(val manifest: Manifest) {
             val resized = Resample.resize(src, 3, h, w, g.height, g.width)
             for (c in 0 until 3) {
                 for (y in 0 until size) {
-                    System.arraycopy(resized, c * g.height * g.width + (y + g.top) * g.width + g.left, out, c * n + y * size, size)
+                    System.arraycopy(resized, c * g.height * g.width + (y + g.top) * g.width + g.left, planes, c * n + y * size, size)
                 }
             }
         }
+        val out = FloatArray(3 * n)
         for (c in 0 until 3) {
-            val mean = manifest.mean[c]
-            val std = manifest.std[c]
-            for (i in c * n until (c + 1) * n) out[i] = (out[i] - mean) / std
+            for (i in c * n until (c + 1) * n) out[i] = ((planes[i] - mean[c]) / std[c]).toFloat()
         }
         return out
     }
@@ -109,12 +111,12 @@ data class Geometry(val height: Int, val width: Int, val top: Int, val left: Int
 }
 
 /**
- * PIL's / torchvision's antialiased bilinear (triangle filter) resampling on float32 planes, reproduced with the
- * same float32/double steps as ATen's CPU kernel (_compute_weights_aa), widths first, then heights; a pass whose
- * size does not change is skipped (it would be the identity).
+ * PIL's antialiased bilinear (triangle filter) resampling on double planes, exactly as edgekit.preprocess
+ * (triangle_taps, resample_axis): widths first, then heights; a pass whose size does not change is skipped (it
+ * would be the identity); out_i = ((w_0 * s_lo + w_1 * s_lo+1) + w_2 * s_lo+2) + ... in tap order.
  */
 object Resample {
-    fun resize(src: FloatArray, channels: Int, inH: Int, inW: Int, outH: Int, outW: Int): FloatArray {
+    fun resize(src: DoubleArray, channels: Int, inH: Int, inW: Int, outH: Int, outW: Int): DoubleArray {
         var data = src
         var w = inW
         if (outW != inW) {
@@ -122,8 +124,7 @@ object Resample {
             w = outW
         }
         if (outH != inH) {
-            // vertical: for each channel, rows of w values; treat each column as a line with stride w
-            val out = FloatArray(channels * outH * w)
+            val out = DoubleArray(channels * outH * w)
             val table = weights(inH, outH)
             for (c in 0 until channels) {
                 val sBase = c * inH * w
@@ -133,8 +134,8 @@ object Resample {
                     val count = table.count[oy]
                     val wBase = oy * table.stride
                     for (x in 0 until w) {
-                        var acc = data[sBase + start * w + x] * table.w[wBase]
-                        for (j in 1 until count) acc += data[sBase + (start + j) * w + x] * table.w[wBase + j]
+                        var acc = table.w[wBase] * data[sBase + start * w + x]
+                        for (j in 1 until count) acc += table.w[wBase + j] * data[sBase + (start + j) * w + x]
                         out[dBase + oy * w + x] = acc
                     }
                 }
@@ -144,8 +145,8 @@ object Resample {
         return if (data === src) src.copyOf() else data
     }
 
-    private fun horizontal(src: FloatArray, lines: Int, inW: Int, outW: Int): FloatArray {
-        val out = FloatArray(lines * outW)
+    private fun horizontal(src: DoubleArray, lines: Int, inW: Int, outW: Int): DoubleArray {
+        val out = DoubleArray(lines * outW)
         val table = weights(inW, outW)
         for (line in 0 until lines) {
             val s = line * inW
@@ -153,40 +154,43 @@ object Resample {
             for (ox in 0 until outW) {
                 val start = table.start[ox]
                 val wBase = ox * table.stride
-                var acc = src[s + start] * table.w[wBase]
-                for (j in 1 until table.count[ox]) acc += src[s + start + j] * table.w[wBase + j]
+                var acc = table.w[wBase] * src[s + start]
+                for (j in 1 until table.count[ox]) acc += table.w[wBase + j] * src[s + start + j]
                 out[d + ox] = acc
             }
         }
         return out
     }
 
-    class Table(val start: IntArray, val count: IntArray, val stride: Int, val w: FloatArray)
+    class Table(val start: IntArray, val count: IntArray, val stride: Int, val w: DoubleArray)
 
-    /** Per output index: first input index, number of taps and normalised weights (ATen's float32 arithmetic). */
+    /**
+     * Per output index: first input index, number of taps and normalised weights, in double, one operation at a
+     * time: scale = in / out, support = max(scale, 1), center = (i + 0.5) * scale,
+     * lo = max(trunc((center - support) + 0.5), 0), hi = min(trunc((center + support) + 0.5), in),
+     * w_j = max(0, 1 - |((j - center) + 0.5) / support|), each divided by their sum taken in tap order.
+     */
     fun weights(inSize: Int, outSize: Int): Table {
-        val scale: Float = inSize.toFloat() / outSize.toFloat()
-        val support: Float = if (scale >= 1f) (1.0 * scale).toFloat() else 1f
-        val invscale: Float = if (scale >= 1f) (1.0 / scale).toFloat() else 1f
-        val stride = Math.ceil(support.toDouble()).toInt() * 2 + 1
+        val scale = inSize.toDouble() / outSize.toDouble()
+        val support = if (scale > 1.0) scale else 1.0
+        val stride = Math.ceil(support).toInt() * 2 + 1
         val start = IntArray(outSize)
         val count = IntArray(outSize)
-        val w = FloatArray(outSize * stride)
+        val w = DoubleArray(outSize * stride)
         for (i in 0 until outSize) {
-            val center: Float = (scale * (i + 0.5)).toFloat()
-            val xmin = maxOf((center - support + 0.5).toLong(), 0L).toInt()
-            val xsize = (minOf((center + support + 0.5).toLong(), inSize.toLong()) - xmin).toInt()
-            var total = 0f
-            for (j in 0 until xsize) {
-                val x: Float = (((j + xmin).toFloat() - center) + 0.5).times(invscale.toDouble()).toFloat()
-                val ax = if (x < 0f) -x else x
-                val value = if (ax < 1f) (1.0 - ax).toFloat() else 0f
+            val center = (i + 0.5) * scale
+            val lo = maxOf((center - support + 0.5).toInt(), 0)
+            val hi = minOf((center + support + 0.5).toInt(), inSize)
+            var total = 0.0
+            for (j in 0 until hi - lo) {
+                val t = Math.abs(((j + lo).toDouble() - center + 0.5) / support)
+                val value = if (1.0 - t > 0.0) 1.0 - t else 0.0
                 w[i * stride + j] = value
                 total += value
             }
-            if (total != 0f) for (j in 0 until xsize) w[i * stride + j] /= total
-            start[i] = xmin
-            count[i] = xsize
+            for (j in 0 until hi - lo) w[i * stride + j] = w[i * stride + j] / total
+            start[i] = lo
+            count[i] = hi - lo
         }
         return Table(start, count, stride, w)
     }

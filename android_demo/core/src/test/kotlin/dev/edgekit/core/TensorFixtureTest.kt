@@ -47,12 +47,17 @@ class TensorFixtureTest {
                     worst = maxOf(worst, d)
                     mean += d / expected.size
                 }
-                Fixtures.report("  $kind ${row["image"]} $artifact: max |diff| %.3g, mean %.3g (tolerance %.3g)".format(worst, mean, tolerance))
+                var unequalBits = 0
+                for (i in expected.indices) if (java.lang.Float.floatToRawIntBits(expected[i]) != java.lang.Float.floatToRawIntBits(tensor.floats!![i])) unequalBits++
+                Fixtures.report("  $kind ${row["image"]} $artifact: max |diff| %.3g, mean %.3g, %d of %d not bit-equal (tolerance %.3g)".format(worst, mean, unequalBits, expected.size, tolerance))
                 assertTrue(worst <= tolerance, "max |diff| $worst > $tolerance")
+                // lossless images and camera frames: the float32 tensor is bit for bit edgekit's (the float64 contract)
+                if (kind != "jpeg") assertEquals(0, unequalBits, "$unequalBits values not bit-equal to edgekit's")
             } else {
                 val expected = Fixtures.bytes(row["tensor"])
                 val signed = tensor.dtype == "int8"
-                val steps = if (kind == "jpeg") ceil(tolerance / manifest.inputQuant!!.scale).toInt() + 1 else 1
+                val steps = if (kind == "jpeg") ceil(tolerance / manifest.inputQuant!!.scale).toInt() + 1
+                    else Fixtures.tolerance("quantized_steps").toInt()  // 0: every int8/uint8 value equal
                 var worst = 0
                 var differing = 0
                 for (i in expected.indices) {
