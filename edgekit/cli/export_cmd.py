@@ -120,9 +120,8 @@ def _notes(result, footnotes: list[str]) -> str:
     if delegation:
         details.append(f"XNNPACK: {delegation['delegate_calls']} delegate call(s), "
                        f"{delegation['non_delegated_ops']} op(s) outside")
-    short = "not run here" if result.reason.startswith("not run") else result.status
-    if result.reason.startswith("not judged"):
-        return result.reason
+    short = ("not run here" if result.reason.startswith("not run")
+             else "not judged" if result.reason.startswith("not judged") else result.status)
     if not details:
         return short
     footnotes.append(f"{result.format} {result.precision}: " + "; ".join(details))
