@@ -30,6 +30,8 @@ from edgekit.errors import EdgekitError
 THREAD_SLACK = 0.3  # CPU time / wall time may exceed the thread count by this much (Python, timers)
 WIDE_P90_OVER_P50 = 1.5  # p90 / p50 above this: a wide distribution
 WIDE_ROUNDS = 1.3  # slowest round's median / fastest round's median above this: drift during the run
+MIN_CHECKED_WALL_S = 0.05  # a timed loop shorter than this cannot judge thread use: a stray ms of another thread's
+# CPU time (session set-up, the runtime's housekeeping) is a large fraction of it
 STARVED = 0.8  # CPU time / wall time below this: the worker waited for a core (other processes ran)
 PILOT_ITERATIONS = 3  # with --seconds: a short block to size the rounds (discarded)
 
@@ -234,7 +236,8 @@ def _fill(worker: Worker, peak_rss_mb: float | None, threads: int, options: Benc
                  "cpu_ms_per_iteration": cpu_ms,
                  "round_medians_ms": [round(m, 4) for m in worker.round_medians]}
     row.peak_rss_mb = peak_rss_mb
-    if row.cpu_per_wall is not None and row.cpu_per_wall > threads + THREAD_SLACK:
+    checkable = worker.wall_s >= MIN_CHECKED_WALL_S
+    if row.cpu_per_wall is not None and checkable and row.cpu_per_wall > threads + THREAD_SLACK:
         row.status = "failed"
         row.reason = (f"thread limit not honoured: {row.cpu_per_wall:.2f} cores' CPU time per wall second with "
                       f"{threads} thread(s) asked ({ready['threads_setting']}); no timing reported")
@@ -252,7 +255,10 @@ def _fill(worker: Worker, peak_rss_mb: float | None, threads: int, options: Benc
         notes.append(f"p90/p50 {p90 / p50:.2f} > {WIDE_P90_OVER_P50}")
     if drift > WIDE_ROUNDS:
         notes.append(f"round medians differ {drift:.2f}x > {WIDE_ROUNDS}x")
-    if row.cpu_per_wall is not None and row.cpu_per_wall < STARVED:
+    if not checkable:
+        notes.append(f"timed loop of {1000 * worker.wall_s:.1f} ms is too short to check thread use "
+                     f"(needs {1000 * MIN_CHECKED_WALL_S:.0f} ms: more --iterations or --seconds)")
+    elif row.cpu_per_wall is not None and row.cpu_per_wall < STARVED:
         notes.append(f"starved: cpu/wall {row.cpu_per_wall:.2f} < {STARVED} (it waited for a core: other processes "
                      f"were running)")
     row.wide_spread = bool(notes)
