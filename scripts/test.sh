@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, creating .venv first if needed. Extra arguments go to pytest.
+# It includes android_demo: tests/test_android_core.py writes fixtures from a trained export and runs the
+# Kotlin core's JUnit tests (printing their 'N passed, N failed' line); tests/test_android_apk.py builds the
+# signed debug APK with the offline toolchain (installed by scripts/setup.d/30 and 40).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
