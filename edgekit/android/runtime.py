@@ -12,30 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.artifacts import Artifact
 from edgekit.errors import EdgekitError
-from edgekit.preprocess import Preprocessing
 
 APP_FORMATS = ("onnx", "tflite")  # the formats whose host runtime these checks use (ExecuTorch: see docs)
 
 
 @dataclass
-class HostArtifact:
-    folder: Path
-    manifest: dict
+class HostArtifact(Artifact):
+    """An artifact folder (name, preprocessing, input shape from `edgekit.artifacts.Artifact`) run raw."""
+
     _session: object = None
-
-    @property
-    def name(self) -> str:
-        return self.folder.name
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing.from_dict(self.manifest["preprocessing"])
-
-    @property
-    def input_shape(self) -> list[int]:
-        shape = self.manifest["input"].get("shape") or [1, 3, self.preprocessing.img_size, self.preprocessing.img_size]
-        return [1 if d is None else int(d) for d in shape]
 
     def _details(self, which: str) -> dict:
         tensor = self.manifest[which]
