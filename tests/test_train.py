@@ -190,11 +190,20 @@ def test_mixed_precision_uses_bf16_where_supported_and_never_on_cpu():
     assert autocast_dtype(cuda, None, bf16_supported=False) == torch.float16
     assert autocast_dtype(cuda, False, bf16_supported=True) is None
     assert autocast_dtype(torch.device("cpu"), True) is None
+    assert autocast_dtype(cuda, None, bf16_supported=True, prefer="fp16") == torch.float16
+    assert autocast_dtype(cuda, None, bf16_supported=True, prefer="bf16") == torch.bfloat16
+    from edgekit.errors import EdgekitError
+
+    with pytest.raises(EdgekitError, match="no bfloat16"):
+        autocast_dtype(cuda, None, bf16_supported=False, prefer="bf16")
     assert default_workers(torch.device("cpu"), None) == 0
     assert default_workers(cuda, None) == min(8, os.cpu_count() or 1)
     info = dist_info_from_env({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"})
     assert (info.enabled, info.is_main, info.local_rank) == (True, False, 1)
     assert not dist_info_from_env({}).enabled
+    # torchrun with one process still takes the DDP path (DistributedSampler, process group)
+    one = dist_info_from_env({"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "TORCHELASTIC_RUN_ID": "x"})
+    assert one.enabled and one.is_main
 
 
 def test_train_step_runs_with_autocast_and_channels_last(sample_images):

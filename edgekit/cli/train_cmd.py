@@ -15,7 +15,7 @@ from edgekit.train.events import EpochEvent, ProgressEvent
 console = Console()
 # TrainConfig fields `edgekit train` sets from its flags
 TRAIN_FLAGS = ("model", "data", "out", "epochs", "batch_size", "img_size", "lr", "weight_decay", "optimizer",
-               "warmup_epochs", "crop_scale_min", "hflip", "label_smoothing", "seed", "device", "workers", "amp", "channels_last", "compile",
+               "warmup_epochs", "crop_scale_min", "hflip", "label_smoothing", "seed", "device", "workers", "amp", "amp_dtype", "channels_last", "compile",
                "weights", "freeze_backbone_epochs", "model_options", "resize", "normalization", "val_fraction",
                "max_train_images", "resume")
 
@@ -88,6 +88,7 @@ def train_command(
     device: str = typer.Option(D("device"), "--device", help="auto (CUDA when present), cpu or cuda."),
     workers: Optional[int] = typer.Option(D("workers"), "--workers", help="Data-loading worker processes. Default: 0 on CPU, up to 8 on CUDA."),
     amp: Optional[bool] = typer.Option(D("amp"), "--amp/--no-amp", help="Mixed precision (bf16, else fp16 with loss scaling). Default: on for CUDA, never on CPU."),
+    amp_dtype: str = typer.Option(D("amp_dtype"), "--amp-dtype", help="Mixed-precision type: auto (bf16 where the GPU has it, else fp16), bf16, or fp16 (with loss scaling)."),
     channels_last: Optional[bool] = typer.Option(D("channels_last"), "--channels-last/--no-channels-last", help="channels_last memory format. Default: on for CUDA."),
     compile: bool = typer.Option(D("compile"), "--compile", help="torch.compile the model for training."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Transfer learning: a state dict or checkpoint; every tensor matching by name and shape is loaded, the rest (the head) is new."),

@@ -37,6 +37,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int | None = None  # DataLoader workers; default 0 on CPU (2 cores), min(8, cores) on CUDA
     amp: bool | None = None  # mixed precision; default on for CUDA
+    amp_dtype: Literal["auto", "bf16", "fp16"] = "auto"  # auto: bf16 where the GPU has it, else fp16 (loss scaling)
     channels_last: bool | None = None  # default on for CUDA
     compile: bool = False  # torch.compile the training model
     weights: str | None = None  # transfer learning: a state dict / checkpoint; matching tensors are loaded
@@ -95,6 +96,7 @@ def check_options(config: TrainConfig) -> None:
               (config.warmup_epochs is None or config.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
               (config.resize in ("center_crop", "letterbox"), "--resize must be center_crop or letterbox"),
               (config.normalization in ("dataset", "imagenet"), "--normalization must be dataset or imagenet"),
+              (config.amp_dtype in ("auto", "bf16", "fp16"), "--amp-dtype must be auto, bf16 or fp16"),
               (config.freeze_backbone_epochs == 0 or config.weights, "--freeze-backbone-epochs needs --weights")]
     for ok, message in checks:
         if not ok:

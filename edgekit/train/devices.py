@@ -16,6 +16,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    launched: bool = False  # started by torchrun (its environment is set), even with one process
 
     @property
     def is_main(self) -> bool:
@@ -23,14 +24,15 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """DDP on: several processes, or torchrun with one (the same code path as on several GPUs)."""
+        return self.world_size > 1 or self.launched
 
 
 def dist_info_from_env(env: dict | None = None) -> DistInfo:
     """The torchrun environment (WORLD_SIZE, RANK, LOCAL_RANK); one process when absent."""
     env = os.environ if env is None else env
     return DistInfo(rank=int(env.get("RANK", 0)), world_size=int(env.get("WORLD_SIZE", 1)),
-                    local_rank=int(env.get("LOCAL_RANK", 0)))
+                    local_rank=int(env.get("LOCAL_RANK", 0)), launched="TORCHELASTIC_RUN_ID" in env)
 
 
 def select_device(requested: str, dist_info: DistInfo = DistInfo(), cuda_available: bool | None = None) -> torch.device:
@@ -45,11 +47,17 @@ def select_device(requested: str, dist_info: DistInfo = DistInfo(), cuda_availab
     return torch.device("cuda", dist_info.local_rank)
 
 
-def autocast_dtype(device: torch.device, amp: bool | None, bf16_supported: bool | None = None) -> torch.dtype | None:
-    """Mixed precision only on CUDA: bf16 where the GPU has it (no loss scaling needed), else fp16."""
+def autocast_dtype(device: torch.device, amp: bool | None, bf16_supported: bool | None = None,
+                   prefer: str = "auto") -> torch.dtype | None:
+    """Mixed precision only on CUDA: `prefer` "auto" takes bf16 where the GPU has it (no loss scaling
+    needed), else fp16; "fp16" forces fp16 (with loss scaling); "bf16" fails where the GPU lacks it."""
     if device.type != "cuda" or amp is False:
         return None
     bf16_supported = torch.cuda.is_bf16_supported() if bf16_supported is None else bf16_supported
+    if prefer == "fp16":
+        return torch.float16
+    if prefer == "bf16" and not bf16_supported:
+        raise EdgekitError("--amp-dtype bf16 asked for, but this GPU has no bfloat16: use --amp-dtype fp16")
     return torch.bfloat16 if bf16_supported else torch.float16
 
 

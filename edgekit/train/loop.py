@@ -97,7 +97,7 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
     channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
 
-    ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, config.amp), channels_last=channels_last)
+    ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, config.amp, prefer=config.amp_dtype), channels_last=channels_last)
     workers = default_workers(device, config.workers)
     train_set, val_set = datasets(splits, preprocessing)
     per_process_batch = max(1, config.batch_size // dist_info.world_size)
