@@ -1,15 +1,18 @@
 """Training throughput: edgekit's training step vs a plain torchvision loop, measured in one run.
 
     .venv/bin/python benchmarks/train_throughput.py [--img-size 224] [--batch-size 8] [--steps 5]
+    python benchmarks/train_throughput.py --device cuda [--amp-dtype bf16|fp16] [--compile] [--rounds 5]
 
 edgekit side: the zoo's model, `edgekit.train.train_step` with AdamW parameter groups, label
 smoothing and, on CUDA, mixed precision + channels_last. Baseline: torchvision.models.mobilenet_v2,
 SGD, plain fp32, contiguous. Both run on the same synthetic batch, so only the step is timed
-(data loading is not part of either figure).
+(data loading is not part of either figure). Rounds alternate between the two (edgekit, baseline,
+edgekit, ...) so that clock and thermal drift favour neither; the figure is the median round.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -38,12 +41,16 @@ def time_steps(step, device: torch.device, warmup: int, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def edgekit_step(model_name: str, images: torch.Tensor, labels: torch.Tensor, device: torch.device, num_classes: int):
-    ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, None), channels_last=device.type == "cuda")
+def edgekit_step(model_name: str, images: torch.Tensor, labels: torch.Tensor, device: torch.device, num_classes: int,
+                 amp_dtype: str = "auto", compile_model: bool = False):
+    ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, None, prefer=amp_dtype),
+                      channels_last=device.type == "cuda")
     model = create_model(model_name, num_classes=num_classes).to(device)
     if ctx.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
+    if compile_model:
+        model = torch.compile(model)
     optimizer = make_optimizer("adamw", parameter_groups(model, set(), lr=1e-3, weight_decay=0.05), 1e-3, 0.05)
     scaler = torch.amp.GradScaler(device.type, enabled=ctx.amp_dtype == torch.float16)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -76,6 +83,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (allocator, cudnn autotune)")
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--amp-dtype", default="auto", choices=("auto", "bf16", "fp16"), help="edgekit side, on CUDA")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the edgekit model (as `edgekit train --compile`)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --steps each; the median round counts")
     args = parser.parse_args()
 
     device = select_device(args.device)
@@ -88,14 +98,20 @@ def main() -> None:
     images = torch.randn(batch_size, 3, args.img_size, args.img_size)
     labels = torch.randint(0, args.num_classes, (batch_size,))
 
-    step, ctx = edgekit_step(args.model, images, labels, device, args.num_classes)
-    edgekit_seconds = time_steps(step, device, args.warmup, steps)
-    baseline_seconds = time_steps(torchvision_step(images, labels, device, args.num_classes), device, args.warmup, steps)
+    step, ctx = edgekit_step(args.model, images, labels, device, args.num_classes, args.amp_dtype, args.compile)
+    baseline = torchvision_step(images, labels, device, args.num_classes)
+    ours, theirs = [], []
+    for round_index in range(args.rounds):
+        warmup = args.warmup if round_index == 0 else 1
+        ours.append(time_steps(step, device, warmup, steps))
+        theirs.append(time_steps(baseline, device, warmup, steps))
+    edgekit_seconds, baseline_seconds = statistics.median(ours), statistics.median(theirs)
 
     name = torch.cuda.get_device_name(device) if on_cuda else f"CPU ({torch.get_num_threads()} threads)"
     precision = str(ctx.amp_dtype).removeprefix("torch.") if ctx.amp_dtype else "fp32"
-    print(f"device: {name}; batch {batch_size}, {args.img_size} px, {steps} timed steps after {args.warmup} warm-up")
-    print(f"edgekit {args.model} (AdamW, {precision}, channels_last={ctx.channels_last}): "
+    print(f"device: {name}; torch {torch.__version__}; batch {batch_size}, {args.img_size} px, {args.rounds} alternating "
+          f"rounds of {steps} timed steps after {args.warmup} warm-up; median round")
+    print(f"edgekit {args.model} (AdamW, {precision}, channels_last={ctx.channels_last}, compile={args.compile}): "
           f"{batch_size / edgekit_seconds:9.1f} images/s")
     print(f"torchvision mobilenet_v2 (SGD, fp32):        {batch_size / baseline_seconds:9.1f} images/s")
     print(f"ratio edgekit / torchvision: {baseline_seconds / edgekit_seconds:.2f}x")
