@@ -84,7 +84,47 @@ def _cpu_ms(row) -> float | None:
     return value
 
 
-def render(work: Path, models: list[str]) -> str:
+def previous_sections(text: str) -> dict[str, str]:
+    """`## <model> at N px` sections of an earlier docs/benchmarks.md, by model: a model not timed in
+    this --work keeps its earlier section (its own header names the CPU and date it was measured on)."""
+    sections, current, lines = {}, None, []
+    for line in text.splitlines() + ["## end"]:
+        if line.startswith("## "):
+            if current:
+                sections[current] = "\n".join(lines).rstrip() + "\n"
+            words = line[3:].split()
+            current = words[0] if len(words) >= 3 and words[1] == "at" else None
+            lines = [line]
+        elif current:
+            lines.append(line)
+    return sections
+
+
+def int8_speedups(section: str) -> tuple[str, dict[str, str]]:
+    """(CPU, {runtime: "fp32 p50 / int8 p50 at 1 thread"}) read from a rendered model section's table,
+    with `~` when either row was flagged unreliable."""
+    lines = section.splitlines()
+    cpu = lines[2].split(",")[0] if len(lines) > 2 else "?"
+    header = next((l for l in lines if l.startswith("| artifact")), None)
+    if header is None:
+        return cpu, {}
+    column = [c.strip() for c in header.strip("|").split("|")].index("p50 ms @1")
+    p50, flagged = {}, set()
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) > column and "-" in cells[0]:
+            try:
+                p50[cells[0]] = float(cells[column].rstrip("~"))
+            except ValueError:
+                continue
+            if cells[column].endswith("~"):
+                flagged.add(cells[0])
+    return cpu, {fmt: f"{p50[f'{fmt}-fp32'] / p50[f'{fmt}-int8']:.2f}x"
+                      + ("~" if {f"{fmt}-fp32", f"{fmt}-int8"} & flagged else "")
+                 for fmt in ("onnx", "tflite", "executorch") if f"{fmt}-fp32" in p50 and f"{fmt}-int8" in p50}
+
+
+def render(work: Path, models: list[str], previous: dict[str, str] | None = None) -> str:
     lines = ["# Latency benchmarks", "",
              "Every zoo model x format x precision on this host, batch 1, at the model's paper input size, with "
              "`edgekit bench` (each artifact in its own runtime and worker process, thread count enforced per "
@@ -108,12 +148,17 @@ def render(work: Path, models: list[str]) -> str:
              "ExecuTorch 3.4 / 1.7 ms for fp32 / int8); a ratio off by more than a third is flagged.", ""]
     meta_path = work / "runs.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    missing = []
+    missing, previous, sections = [], previous or {}, {}
     for model in models:
         path = work / "export" / model / "bench.json"
         if not path.is_file():
-            missing.append(model)
+            if model in previous:
+                sections[model] = previous[model]
+                lines += previous[model].splitlines() + [""]
+            else:
+                missing.append(model)
             continue
+        start = len(lines)
         document, rows = read_bench(path)
         host, run = document["host"], meta.get(model, {})
         threads = sorted({r.threads for r in rows if r.device == "host"})
@@ -162,6 +207,17 @@ def render(work: Path, models: list[str]) -> str:
                         (f" {ratio:.2f}{' **differs by > 1/3**' if abs(ratio - 1) > 1 / 3 else ''} |" if ratio else " |")
             lines.append(line)
         lines += [""] + notes + ([""] if notes else [])
+        sections[model] = "\n".join(lines[start:])
+    if sections:
+        lines += ["## int8 against its own fp32, 1 thread", "",
+                  "fp32 p50 / int8 p50 of the same runtime at 1 thread, from the sections above (same run, "
+                  "interleaved rounds). `~` marks a ratio built on a row flagged unreliable above.", "",
+                  "| model | CPU | ONNX Runtime | LiteRT | ExecuTorch |", "|---|---|---:|---:|---:|"]
+        for model, section in sections.items():
+            cpu, ratios = int8_speedups(section)
+            lines.append(f"| {model} | {cpu} | " + " | ".join(ratios.get(f, "n/a")
+                                                             for f in ("onnx", "tflite", "executorch")) + " |")
+        lines.append("")
     if missing:
         lines += ["## Not measured yet", "", ", ".join(missing) + ": run `python benchmarks/zoo_latency.py --models "
                   + ",".join(missing) + "`.", ""]
@@ -203,7 +259,8 @@ def main() -> None:
             meta[model] = {**bench(folder, args.threads, args.seconds, log), "total_seconds": round(time.time() - started, 1)}
             meta_path.write_text(json.dumps(meta, indent=2) + "\n")
             print(f"{model}: {meta[model]}", flush=True)
-    DOC.write_text(render(args.work, list_models()) + "\n")
+    previous = previous_sections(DOC.read_text(encoding="utf-8")) if DOC.is_file() else {}
+    DOC.write_text(render(args.work, list_models(), previous) + "\n")
     print(f"wrote {DOC}")
 
 
