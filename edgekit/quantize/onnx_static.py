@@ -18,8 +18,9 @@ And a Relu (or Clip) reading an Add's or Mul's output that has other readers too
 that Add/Mul. ORT's QDQ quantizer folds a Relu into the op before it (the op's output takes the
 Relu's [0, max] range, so QLinearAdd's uint8 saturation is the ReLU) only when the Relu is that
 output's single reader (`try_replacing_upstream_output`); otherwise the Relu keeps its own QDQ pair
-with other qparams than the op's output, ORT's optimizer drops the Relu (ReluQuantFusion) and a
-DequantizeLinear -> QuantizeLinear requantization stays in float. Xception's residual adds feed both
+with other qparams than the op's output, ORT's optimizer drops the Relu (the uint8 QuantizeLinear
+after it has zero point 0 and clips at 0 anyway) and a DequantizeLinear -> QuantizeLinear
+requantization stays in float. Xception's residual adds feed both
 the next block's ReLU and its skip: 11 such pairs (22 float ops) in onnxruntime 1.32. With a copy,
 one QLinearAdd writes the skip's tensor and the other the ReLU's: an integer add more, no float op.
 
@@ -168,6 +169,7 @@ def mean_as_global_pool(model) -> int:
 
 OWN_COPY_OPS = ("Add", "Mul")  # elementwise, cheap to compute twice; ORT fuses both (QLinearAdd, QLinearMul)
 ACTIVATIONS = ("Relu", "Clip")  # what ORT's QDQ quantizer folds into the op before it
+COPY_OF = "edgekit.copy_of"  # metadata_props key: the node a copy was made from
 
 
 def own_copy_for_activations(model) -> int:
@@ -198,6 +200,7 @@ def own_copy_for_activations(model) -> int:
         copy.CopyFrom(producer)
         copy.name = f"{producer.name or producer.output[0]}_for_{node.name or node.output[0]}"
         copy.output[0] = f"{source}_for_{node.name or node.output[0]}"
+        copy.metadata_props.add(key=COPY_OF, value=producer.name)
         graph.node.insert(list(graph.node).index(producer) + 1, copy)
         if source in value_info:
             typed = graph.value_info.add()
@@ -207,6 +210,13 @@ def own_copy_for_activations(model) -> int:
         readers[source].remove(node)
         copies += 1
     return copies
+
+
+def copies_of(model, names: Sequence[str]) -> list[str]:
+    """The names of the nodes own_copy_for_activations copied from `names` (kept in float with them)."""
+    wanted = set(names)
+    return [node.name for node in model.graph.node
+            if any(prop.key == COPY_OF and prop.value in wanted for prop in node.metadata_props)]
 
 
 def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibration: np.ndarray, *, method: str = "minmax",
@@ -232,6 +242,7 @@ def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibratio
         if mean_as_global_pool(model) + own_copy_for_activations(model):
             onnx.save(model, str(prepared))
         excluded = resolve_excluded_nodes(model, nodes_to_exclude)
+        excluded = sorted(set(excluded + copies_of(model, excluded)))
         reader = make_reader(model.graph.input[0].name, calibration, static_batch_size(model) or 32)
         calibrator = create_calibrator(prepared, augmented_model_path=str(Path(work) / "augmented.onnx"),
                                        calibrate_method=calibrate_method, providers=["CPUExecutionProvider"],

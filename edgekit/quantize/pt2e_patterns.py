@@ -27,7 +27,7 @@ in the graph"). In Xception every residual add's output feeds both the next bloc
 and its identity skip: the ReLU read the add's raw float output, and the converter kept 11 ADD and
 11 RELU in float between 22 DEQUANTIZE/QUANTIZE (66 float ops, measured with
 edgekit.export.integer). Where the op has another reader, its output is quantized and the ReLU reads
-that quantized tensor (`SharedQuantizationSpec` of the edge, so one observer serves every reader);
+that quantized tensor (`SharedQuantizationSpec` of the op's output, so one observer serves every reader);
 the ReLU keeps its own output qparams (TFLite's int8 RELU rescales).
 """
 from __future__ import annotations
