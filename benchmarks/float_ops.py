@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         for model_name in models:
             print(f"exporting {model_name} ({', '.join(formats)}, int8, {args.img_size} px)", file=sys.stderr, flush=True)
             export_int8(model_name, formats, args.img_size, args.num_classes, args.out)
-    print(f"float ops of int8 artifacts: random weights, {args.img_size} px, {args.num_classes} classes\n")
+    what = (f"the artifacts already in {args.out}" if args.reuse
+            else f"random weights, {args.img_size} px, {args.num_classes} classes")
+    print(f"float ops of int8 artifacts: {what}\n")
     print(table(args.out, models, formats))
     return 0
 
