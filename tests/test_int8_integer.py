@@ -103,6 +103,142 @@ def test_tflite_int8_is_fully_integer_and_counting_sees_the_difference(tmp_path)
     assert counts["litert-torch alone"]["which"].get("ADD", 0) >= 2, counts["litert-torch alone"]
 
 
+class SkipReluBlock(nn.Module):
+    """Xception's middle-flow block: ReLU -> conv, plus the identity. The block's input, the previous
+    block's add, feeds both this ReLU and this add."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.branch = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1))
+
+    def forward(self, x):
+        return self.branch(x) + x
+
+
+class SkipReluNet(nn.Module):
+    """Three chained SkipReluBlocks between a conv + ReLU stem and a mean + classifier: every add but
+    the last has two readers, the next ReLU and the next add."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.blocks = nn.Sequential(SkipReluBlock(8), SkipReluBlock(8), SkipReluBlock(8))
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+# int8 against float logits, in _error's units: 0.10 (TFLite) and 0.11 (ONNX) measured 2026-11-26;
+# leaving out the ReLUs moves them by 8.5
+ERROR_BOUND = 0.3
+
+
+def skip_relu_net() -> nn.Module:
+    """Non-degenerate weights: the branches' random biases (std 0.5) and a classifier of unit-scale
+    weights make the ReLUs change the logits (the tests check it with _relu_matters) and spread the
+    logits well beyond int8 rounding."""
+    torch.manual_seed(0)
+    model = SkipReluNet().eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.branch[1].bias.normal_(0.0, 0.5)
+        model.fc.weight.normal_(0.0, 1.0)
+    return model
+
+
+def _images(rng, count: int) -> np.ndarray:
+    """Each image its own colour plus texture: after the global mean, the logits still differ from
+    image to image (pure noise would average out to near-constant logits)."""
+    return (rng.standard_normal((count, 3, 1, 1)) + 0.5 * rng.standard_normal((count, 3, 16, 16))).astype(np.float32)
+
+
+def _error(logits: np.ndarray, reference: np.ndarray) -> float:
+    """Largest logit difference, in units of the reference logits' spread from image to image."""
+    return float(np.abs(logits - reference).max() / reference.std(axis=0).mean())
+
+
+def _relu_matters(model: nn.Module, images: np.ndarray) -> float:
+    """How far the logits move when the blocks' ReLUs are left out (in _error's units)."""
+    import copy
+
+    without = copy.deepcopy(model)
+    for block in without.blocks:
+        block.branch[0] = nn.Identity()
+    with torch.no_grad():
+        x = torch.from_numpy(images)
+        return _error(without(x).numpy(), model(x).numpy())
+
+
+@pytest.mark.slow
+def test_tflite_relu_after_an_add_with_another_reader_is_integer(tmp_path):
+    """litert-torch annotates add -> ReLU as one fused op (the add's output unquantized) even when the
+    add's output also feeds the next add, so ADD and RELU ran in float (Xception: 66 float ops).
+    edgekit quantizes that output: 0 float ops, and the int8 logits follow the float model's."""
+    import litert_torch
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    from edgekit.export.tflite import TFLitePredictor
+    from edgekit.quantize.pt2e import litert_quantizer, quantize_pt2e
+
+    model, example = skip_relu_net(), torch.randn(1, 3, 16, 16)
+    rng = np.random.default_rng(0)
+    images = _images(rng, 8)
+    calibration = np.concatenate([_images(rng, 32), images])  # ranges that cover the images compared
+    assert _relu_matters(model, images) > 2
+    quantizer = litert_quantizer("minmax")
+    graph = quantize_pt2e(model, example, quantizer, calibration, fold_quantize=False, show_progress=False)
+    path = tmp_path / "skip_relu.tflite"
+    litert_torch.convert(graph, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
+    integer = tflite_integer(path)
+    assert integer["float_ops"] == 0, integer
+    with torch.no_grad():
+        float_logits = model(torch.from_numpy(images)).numpy()
+    assert _error(TFLitePredictor(path)(images), float_logits) < ERROR_BOUND
+
+
+@pytest.mark.slow
+def test_onnx_relu_after_an_add_with_another_reader_is_integer(tmp_path):
+    """ORT's quantizer folds a Relu into the op before it only when it is that op's single reader; a
+    Relu reading a shared add kept its own qparams and left a DequantizeLinear -> QuantizeLinear pair
+    per block in float. Before quantizing, each such Relu gets its own copy of the add (the same
+    values in float); after ORT's optimizer the int8 graph has 0 float ops and follows the float model."""
+    import warnings
+
+    import onnx
+    import onnxruntime
+
+    from edgekit.quantize.onnx_static import copies_of, own_copy_for_activations, quantize_onnx_static
+
+    model, example = skip_relu_net(), torch.randn(1, 3, 16, 16)
+    rng = np.random.default_rng(0)
+    images = _images(rng, 8)
+    calibration = np.concatenate([_images(rng, 32), images])  # ranges that cover the images compared
+    float_path = tmp_path / "float.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), dynamo=True, external_data=False, opset_version=18,
+                          input_names=["input"], output_names=["logits"], verbose=False).save(str(float_path))
+
+    copied = onnx.load(str(float_path))
+    assert own_copy_for_activations(copied) == 2  # the last add feeds the mean only
+    adds = [n.name for n in copied.graph.node if n.op_type == "Add"]
+    assert len(adds) == 5 and len(copies_of(copied, adds)) == 2  # a keep-float add keeps its copy in float too
+    onnx.save(copied, str(tmp_path / "copied.onnx"))
+    run = lambda path, batch: onnxruntime.InferenceSession(str(path)).run(None, {"input": batch})[0]
+    for image in images:
+        np.testing.assert_allclose(run(tmp_path / "copied.onnx", image[None]), run(float_path, image[None]),
+                                   rtol=1e-5, atol=1e-6)
+
+    int8_path = tmp_path / "int8.onnx"
+    quantize_onnx_static(float_path, int8_path, calibration)
+    integer = onnx_integer(int8_path)
+    assert integer["float_ops"] == 0, integer
+    float_logits = np.concatenate([run(float_path, image[None]) for image in images])
+    int8_logits = np.concatenate([run(int8_path, image[None]) for image in images])
+    assert _error(int8_logits, float_logits) < ERROR_BOUND
+
+
 @pytest.mark.slow
 def test_onnx_int8_trained_is_integer_accurate_and_require_integer_fails_on_a_float_layer(trained_run, tmp_path):
     """The trained mobilenet_v2 run: ONNX int8 has 0 float ops after ORT's optimizer, keeps top-1

@@ -14,6 +14,16 @@ Before quantizing, a global mean over H and W (`x.mean((2, 3), keepdim=True)`, e
 ReduceMean) is rewritten as the equivalent GlobalAveragePool: ORT has QLinearGlobalAveragePool and
 no integer ReduceMean, so the classifier's pooling would otherwise stay in float.
 
+And a Relu (or Clip) reading an Add's or Mul's output that has other readers too gets its own copy of
+that Add/Mul. ORT's QDQ quantizer folds a Relu into the op before it (the op's output takes the
+Relu's [0, max] range, so QLinearAdd's uint8 saturation is the ReLU) only when the Relu is that
+output's single reader (`try_replacing_upstream_output`); otherwise the Relu keeps its own QDQ pair
+with other qparams than the op's output, ORT's optimizer drops the Relu (the uint8 QuantizeLinear
+after it has zero point 0 and clips at 0 anyway) and a DequantizeLinear -> QuantizeLinear
+requantization stays in float. Xception's residual adds feed both
+the next block's ReLU and its skip: 11 such pairs (22 float ops) in onnxruntime 1.32. With a copy,
+one QLinearAdd writes the skip's tensor and the other the ReLU's: an integer add more, no float op.
+
 Calibration method names map to onnxruntime's CalibrationMethod:
 
     minmax          MinMax
@@ -157,6 +167,58 @@ def mean_as_global_pool(model) -> int:
     return replaced
 
 
+OWN_COPY_OPS = ("Add", "Mul")  # elementwise, cheap to compute twice; ORT fuses both (QLinearAdd, QLinearMul)
+ACTIVATIONS = ("Relu", "Clip")  # what ORT's QDQ quantizer folds into the op before it
+COPY_OF = "edgekit.copy_of"  # metadata_props key: the node a copy was made from
+
+
+def own_copy_for_activations(model) -> int:
+    """Give every Relu/Clip whose input is an Add/Mul output with other readers (or a graph output)
+    its own copy of that Add/Mul, in place; returns how many copies. Same values, but now the
+    activation is its op's only reader, so ORT's quantizer can fold it into the op."""
+    from onnx import NodeProto
+
+    graph = model.graph
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    producers = {name: node for node in graph.node for name in node.output}
+    graph_outputs = {value.name for value in graph.output}
+    value_info = {value.name: value for value in graph.value_info}
+    copies = 0
+    for node in list(graph.node):
+        if node.op_type not in ACTIVATIONS or not node.input:
+            continue
+        source = node.input[0]
+        producer = producers.get(source)
+        if producer is None or producer.op_type not in OWN_COPY_OPS or len(producer.output) != 1:
+            continue
+        if len(readers[source]) < 2 and source not in graph_outputs:
+            continue
+        copy = NodeProto()
+        copy.CopyFrom(producer)
+        copy.name = f"{producer.name or producer.output[0]}_for_{node.name or node.output[0]}"
+        copy.output[0] = f"{source}_for_{node.name or node.output[0]}"
+        copy.metadata_props.add(key=COPY_OF, value=producer.name)
+        graph.node.insert(list(graph.node).index(producer) + 1, copy)
+        if source in value_info:
+            typed = graph.value_info.add()
+            typed.CopyFrom(value_info[source])
+            typed.name = copy.output[0]
+        node.input[0] = copy.output[0]
+        readers[source].remove(node)
+        copies += 1
+    return copies
+
+
+def copies_of(model, names: Sequence[str]) -> list[str]:
+    """The names of the nodes own_copy_for_activations copied from `names` (kept in float with them)."""
+    wanted = set(names)
+    return [node.name for node in model.graph.node
+            if any(prop.key == COPY_OF and prop.value in wanted for prop in node.metadata_props)]
+
+
 def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibration: np.ndarray, *, method: str = "minmax",
                          per_channel: bool = True, nodes_to_exclude: Sequence[str] = (), reduce_range: bool = False) -> None:
     """Write a QDQ int8 copy of the float ONNX model at `out_path`, calibrated on `calibration`.
@@ -177,9 +239,10 @@ def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibratio
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph cleanup, as ORT recommends
         model = onnx.load(str(prepared))
-        if mean_as_global_pool(model):
+        if mean_as_global_pool(model) + own_copy_for_activations(model):
             onnx.save(model, str(prepared))
         excluded = resolve_excluded_nodes(model, nodes_to_exclude)
+        excluded = sorted(set(excluded + copies_of(model, excluded)))
         reader = make_reader(model.graph.input[0].name, calibration, static_batch_size(model) or 32)
         calibrator = create_calibrator(prepared, augmented_model_path=str(Path(work) / "augmented.onnx"),
                                        calibrate_method=calibrate_method, providers=["CPUExecutionProvider"],
