@@ -155,7 +155,7 @@ def phase_table(work: Path, models: list[str], doc: Path | None) -> str:
             "mirror test), mixed precision and channels_last at their CUDA defaults (bf16 on this GPU), "
             f"{train_config.get('workers')} loader workers. Export and scoring on this host ({cpu}): `edgekit export "
             "--int8 --formats onnx,tflite,executorch --val test --parity-size 10000`, every artifact run in its "
-            f"own runtime on the **official 10,000 test images** ({rows[0][7]} scored), never seen in training "
+            f"own runtime on the **official 10,000 test images** (parity set: {rows[0][7]}), never seen in training "
             "or validation.\n\n"
             "GPU training: the sum of the epochs' wall times (validation included), read from each run's "
             "metrics.csv. Best val: the held-out split, on the GPU. fp32 top-1: the PyTorch checkpoint on the test "
