@@ -168,6 +168,10 @@ def render(work: Path, models: list[str], previous: dict[str, str] | None = None
                   + (" (other processes were running: compare ratios, not absolute figures)"
                      if max(run.get("load_before", 0), run.get("load_after", 0)) > 0.5 else ""), "",
                   f"`{document['command']}`", ""]
+        if threads == [1] and host.get("cores", 1) > 1:
+            lines += [f"Timed at 1 thread only (the worker pinned to one core while other work ran on the other): "
+                      f"the {host['cores']}-thread rows need the whole machine quiet; `python benchmarks/zoo_latency.py "
+                      f"--models {model} --force` adds them.", ""]
         independent = INDEPENDENT_1_THREAD.get(model, {})
         header = "| artifact | size MB |" + "".join(f" p50 ms @{t} | speed-up @{t} | cpu/wall @{t} |" for t in threads)
         header += " cpu speed-up @1 |" + (" independent speed-up @1 | ours / independent |" if independent else "")
