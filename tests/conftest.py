@@ -27,7 +27,9 @@ TRAINED_RUN_IMG_SIZE = 64
 _DEFAULT_RECIPE = {"epochs": 4, "lr": 5e-3, "batch_size": 64, "warmup_epochs": 0.5}
 _RECIPES: dict[str, dict] = {
     "squeezenet1_0": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
-    "squeezenet1_1": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
+    # 14 epochs: at 10 the run reached 70 % on AMD EPYC hosts but 55.6 % on an Intel Xeon (same seed; the
+    # CPU's kernels change the trajectory); at 14 it reached 71.4 % on that Xeon
+    "squeezenet1_1": {"epochs": 14, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
 }
 
 
