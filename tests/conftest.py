@@ -112,6 +112,9 @@ def exported_mobilenet_v2(trained_run, tmp_path_factory):
     # into the same folder (summary.json holds the second call's rows; every artifact folder has its manifest).
     export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32"],
                                formats=["torchscript"], out=out, parity_size=64))
+    # 64 images cannot resolve export's 1-point int8 gate (one image is 1.6 points; on an Intel Xeon the
+    # ExecuTorch int8 once missed 2 of 64): the gate is tested on whole validation splits in test_int8_export.py
+    # and test_export_gate.py; this fixture only needs real artifacts, so its gate is 5 points (3 images).
     export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32", "int8"],
-                               formats=["onnx", "tflite", "executorch"], out=out, parity_size=64))
+                               formats=["onnx", "tflite", "executorch"], out=out, parity_size=64, max_drop=5.0))
     return out / "mobilenet_v2"
