@@ -22,6 +22,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -97,29 +98,36 @@ def model_facts(img_size: int) -> dict[str, dict]:
     return {row["name"]: row for row in json.loads(done.stdout)}
 
 
-def training_seconds(run: Path) -> float:
+def training_figures(run: Path) -> tuple[float, float]:
+    """(seconds of all epochs, best validation accuracy) from the run's metrics.csv."""
     with open(run / "metrics.csv", encoding="utf-8") as handle:
-        return sum(float(row["seconds"]) for row in csv.DictReader(handle))
+        epochs = list(csv.DictReader(handle))
+    return sum(float(row["seconds"]) for row in epochs), max(float(row["val_acc"]) for row in epochs)
 
 
-def float_ops(folder: Path, fmt: str) -> int | None:
-    """`backend.integer.float_ops` of the int8 artifact of `fmt` in an export folder (None: not counted)."""
-    for path in folder.glob("*/manifest.json"):
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        if manifest.get("format") == fmt and manifest.get("precision") == "int8":
-            return ((manifest.get("backend") or {}).get("integer") or {}).get("float_ops")
-    return None
+class ZooRow(NamedTuple):
+    model: str
+    seconds: float
+    epochs: int
+    best_val: float
+    fp32: float | None  # None: trained, not exported and scored
+    int8: dict  # format -> top-1 in percent (None: no artifact)
+    float_ops: dict  # format -> backend.integer.float_ops (None: not counted)
+    parity_images: str | None
 
 
-def best_val(run: Path) -> float:
-    with open(run / "metrics.csv", encoding="utf-8") as handle:
-        return max(float(row["val_acc"]) for row in csv.DictReader(handle))
+def float_ops(folder: Path) -> dict:
+    """format -> `backend.integer.float_ops` of the int8 artifacts in an export folder."""
+    from edgekit.artifacts import find_artifacts
+
+    return {a.format: ((a.manifest.get("backend") or {}).get("integer") or {}).get("float_ops")
+            for a in find_artifacts(folder, verify=False) if a.precision == "int8"}
 
 
-def landing_notes(rows: list[tuple]) -> str:
+def landing_notes(rows: list[ZooRow]) -> str:
     """What the table says against the published range, and what was not scored, from the rows alone."""
-    scored = [(r[0], r[4]) for r in rows if r[4] is not None]
-    unscored = [r[0] for r in rows if r[4] is None]
+    scored = [(r.model, r.fp32) for r in rows if r.fp32 is not None]
+    unscored = [r.model for r in rows if r.fp32 is None]
     notes = []
     if scored:
         below = [f"{name} {top1:.2f} %" for name, top1 in scored if top1 < 93]
@@ -127,8 +135,8 @@ def landing_notes(rows: list[tuple]) -> str:
                      + (f" ({', '.join(below)})" if below else "") + ". These are short runs (the epochs above, "
                      "at the resolution above, upscaled from 28 px): they say what edgekit's defaults reach in a few "
                      "GPU minutes, not what the architectures can reach.")
-        drops = [r[4] - min(v for v in r[5].values() if v is not None) for r in rows
-                 if r[4] is not None and any(v is not None for v in r[5].values())]
+        drops = [r.fp32 - min(v for v in r.int8.values() if v is not None) for r in rows
+                 if r.fp32 is not None and any(v is not None for v in r.int8.values())]
         if drops:
             worst = max(drops)
             notes.append("int8 against fp32 on the 10,000 test images: " + (
@@ -149,23 +157,24 @@ def phase_table(work: Path, models: list[str], doc: Path | None) -> str:
         config = json.loads((run / "config.json").read_text(encoding="utf-8"))
         img_size, train_config = config["preprocessing"]["img_size"], config["train_config"]
         gpu = (run / "gpu.txt").read_text().strip() if (run / "gpu.txt").exists() else gpu
+        seconds, val = training_figures(run)
+        trained = (model, seconds, config["train_config"]["epochs"], val)
         summary_path = work / "export" / model / "summary.json"
         if not summary_path.is_file():  # trained, not exported and scored yet: the row says so
-            rows.append((model, training_seconds(run), config["train_config"]["epochs"], best_val(run), None,
-                         {}, {}, None))
+            rows.append(ZooRow(*trained, fp32=None, int8={}, float_ops={}, parity_images=None))
             continue
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         by_key = {(a["format"], a["precision"]): a for a in summary["artifacts"]}
-        fp32 = by_key[("onnx", "fp32")]["parity"]["reference_top1"]
         int8 = {f: (by_key.get((f, "int8")) or {}).get("parity") or {} for f in INT8_FORMATS}
-        ops = {f: float_ops(work / "export" / model, f) for f in INT8_FORMATS}
-        rows.append((model, training_seconds(run), config["train_config"]["epochs"], best_val(run), fp32,
-                     {f: p.get("artifact_top1") for f, p in int8.items()}, ops, summary["parity_images"]))
+        rows.append(ZooRow(*trained, fp32=by_key[("onnx", "fp32")]["parity"]["reference_top1"],
+                           int8={f: p.get("artifact_top1") for f, p in int8.items()},
+                           float_ops=float_ops(work / "export" / model), parity_images=summary["parity_images"]))
     facts = model_facts(img_size)
     lines = [f"| model | params | MACs at {img_size} px | GPU training | best val (6,000) | fp32 top-1 | "
              + " | ".join(f"int8 {f} (float ops)" for f in INT8_FORMATS) + " | published range |",
              "|---|---:|---:|---:|---:|---:|" + "---:|" * len(INT8_FORMATS) + "---|"]
     for model, seconds, epochs, val, fp32, int8, ops, _ in rows:
+        ops = {f: ops.get(f) for f in INT8_FORMATS}
         info = facts[model]
         head = (f"| {model} | {info['params'] / 1e6:.2f} M | {info['macs'] / 1e6:.1f} M | {seconds / 60:.1f} min "
                 f"({epochs} epochs) | {val * 100:.2f} % |")
@@ -192,7 +201,7 @@ def phase_table(work: Path, models: list[str], doc: Path | None) -> str:
             "(`scripts/gpu/train_zoo.sh`). Export and scoring on this host ({cpu}): `edgekit export "
             "--int8 --formats onnx,tflite,executorch --val test --parity-size 10000`, every artifact run in its "
             f"own runtime on the **official 10,000 test images** (parity set: "
-            f"{next((r[7] for r in rows if r[7]), 'none scored yet')}), never seen in training "
+            f"{next((r.parity_images for r in rows if r.parity_images), 'none scored yet')}), never seen in training "
             "or validation.\n\n"
             "GPU training: the sum of the epochs' wall times (validation included), read from each run's "
             "metrics.csv. Best val: the held-out split, on the GPU. fp32 top-1: the PyTorch checkpoint on the test "
