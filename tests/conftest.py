@@ -10,9 +10,15 @@
         A class folder with 2 classes x 20 real images (bag, trouser).
     tiny_run -> edgekit.train.TrainResult
         A 2-epoch, 32 px run of TINY_MODEL on tiny_data_dir (seconds; for plumbing, not accuracy).
+    probe_run(model_name: str) -> ProbeRun
+        A run directory (config.json, labels.txt, splits/ of the shipped set, best.pt) whose checkpoint holds
+        non-degenerate weights made without training (edgekit.models.probe: batch norms re-estimated, head fitted):
+        seconds, identical on every CPU up to rounding, with outputs that separate classes. For every test whose
+        subject is not accuracy (export, parity, int8 plumbing, bench, report, eval of artifacts, the app).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -63,6 +69,52 @@ def sample_images() -> list[Path]:
         paths.extend(sorted(class_dir.glob("*.png"))[:2])
     assert len(paths) == 20, f"the shipped sample set is incomplete: {len(paths)} images found"
     return paths
+
+
+PROBE_IMG_SIZE = 64
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    """What a test needs of a run (the fields of TrainResult that plumbing uses)."""
+
+    run_dir: Path
+    best_checkpoint: Path
+
+
+def make_probe_run(model_name: str, out: Path, img_size: int = PROBE_IMG_SIZE) -> ProbeRun:
+    """A run directory written through RunDir, its best.pt holding probe weights (no training)."""
+    from edgekit.checkpoint import Checkpoint, save_checkpoint
+    from edgekit.data.folder import load_splits
+    from edgekit.models.probe import non_degenerate_weights
+    from edgekit.preprocess import Preprocessing
+    from edgekit.rundir import RunDir
+
+    splits = load_splits(SAMPLE_DATA_DIR)
+    preprocessing = Preprocessing(img_size=img_size)
+    run = RunDir(out)
+    out.mkdir(parents=True)
+    run.write_config({"model": model_name, "img_size": img_size, "probe": True}, splits.classes, preprocessing, splits)
+    run.write_labels(splits.classes)
+    run.write_splits(splits)
+    state = non_degenerate_weights(model_name, img_size)
+    save_checkpoint(Checkpoint(model_name=model_name, num_classes=len(splits.classes), labels=list(splits.classes),
+                               preprocessing=preprocessing, state_dict=state,
+                               meta={"probe": "edgekit.models.probe: batch norms re-estimated, head fitted; not trained"}),
+                    run.best)
+    return ProbeRun(run_dir=out, best_checkpoint=run.best)
+
+
+@pytest.fixture(scope="session")
+def probe_run(tmp_path_factory) -> Callable[[str], ProbeRun]:
+    cache: dict = {}
+
+    def get(model_name: str) -> ProbeRun:
+        if model_name not in cache:
+            cache[model_name] = make_probe_run(model_name, tmp_path_factory.mktemp(f"probe-{model_name}") / "run")
+        return cache[model_name]
+
+    return get
 
 
 TINY_MODEL = "mobilenet_v2"  # the model the tiny runs of the training tests use
