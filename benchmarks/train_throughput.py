@@ -20,8 +20,9 @@ import torchvision
 from torch import nn
 
 from edgekit.models import create_model
-from edgekit.train import (StepContext, autocast_dtype, make_optimizer, parameter_groups, select_device,
-                           train_step)
+from edgekit.train.devices import autocast_dtype, select_device
+from edgekit.train.optim import make_optimizer, parameter_groups
+from edgekit.train.steps import StepContext, train_step
 
 
 def synchronize(device: torch.device) -> None:

@@ -1,29 +1,30 @@
-"""Open exported artifacts: an artifact folder (manifest.json + model file + labels.txt) or an export
-folder holding several, each checked against its manifest's sha256 before anything uses it.
+"""Open exported artifacts: an artifact folder (manifest.json + model file + labels.txt) or an export folder
+holding several, each checked against its manifest (edgekit.manifest: types, paths, sha256, labels) before
+anything uses it.
 
     find_artifacts(path) -> list[Artifact]     PATH is one artifact folder or an export folder
     open_artifact(folder) -> Artifact          one folder; the checksum is verified
-    Artifact.predictor()                       the artifact in its own runtime (export/base.FORMATS backend)
+    Artifact.predictor(threads=None)           the artifact in its own runtime (edgekit.runtime)
 
-Used by `edgekit bench`, `edgekit eval` and `edgekit predict`. Bad input (no manifest, unreadable
-manifest, missing file, checksum mismatch, unknown format) is an EdgekitError in one line.
+Used by `edgekit bench`, `edgekit eval`, `edgekit predict`, the report and the Android tools. Bad input (no
+manifest, unreadable or ill-typed manifest, a path leaving the folder, missing file, checksum mismatch) is an
+EdgekitError in one line. Imports no torch.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.export.base import FORMATS
-from edgekit.export.manifest import LABELS_NAME, MANIFEST_NAME, MANIFEST_SCHEMA, sha256_path
+from edgekit.formats import FORMATS
+from edgekit.manifest import MANIFEST_NAME, Manifest, is_artifact_folder, open_manifest
 from edgekit.preprocess import Preprocessing
 
 
 @dataclass
 class Artifact:
     folder: Path
-    manifest: dict
+    manifest: Manifest
 
     @property
     def name(self) -> str:
@@ -31,98 +32,100 @@ class Artifact:
 
     @property
     def model(self) -> str:
-        return self.manifest["model"]
+        return self.manifest.model
 
     @property
     def format(self) -> str:
-        return self.manifest["format"]
+        return self.manifest.format
 
     @property
     def precision(self) -> str:
-        return self.manifest["precision"]
+        return self.manifest.precision
 
     @property
     def path(self) -> Path:
-        return self.folder / self.manifest["file"]
+        return self.manifest.path
 
     @property
     def labels(self) -> list[str]:
-        return list(self.manifest["labels"])
+        return list(self.manifest.labels)
 
     @property
     def preprocessing(self) -> Preprocessing:
-        return Preprocessing.from_dict(self.manifest["preprocessing"])
+        return self.manifest.preprocessing
 
     @property
     def input_shape(self) -> list[int]:
-        """The input's static shape; a dynamic batch dimension (None) is taken as 1."""
-        shape = self.manifest["input"].get("shape") or [1, 3, self.preprocessing.img_size, self.preprocessing.img_size]
-        return [1 if d is None else int(d) for d in shape]
+        return self.manifest.input_shape
 
     @property
     def size_bytes(self) -> int:
-        return int(self.manifest["size_bytes"])
+        return self.manifest.size_bytes
 
     def runs_here(self) -> tuple[bool, str]:
-        return FORMATS[self.format].backend().runs_here()
+        return FORMATS[self.format].runs_here()
 
-    def predictor(self):
-        """The artifact loaded in its own runtime (normalised float32 NCHW in, float32 logits out)."""
+    def runtime(self, threads: int | None = None):
+        """The artifact loaded in its own runtime (edgekit.runtime.Runtime); its declared input and output must
+        be what the manifest says."""
+        from edgekit.runtime import open_runtime
+
         runs, why_not = self.runs_here()
         if not runs:
             raise EdgekitError(f"{self.folder}: {self.format} cannot run here: {why_not}")
-        return FORMATS[self.format].backend().load_predictor(self.path, self.manifest)
+        runtime = open_runtime(self.format, self.path, threads=threads)
+        _check_declared(self, runtime)
+        return runtime
+
+    def predictor(self, threads: int | None = None):
+        """A Predictor: normalised float32 NCHW in, float32 logits out, in the artifact's own runtime."""
+        return self.runtime(threads)
 
     @property
     def parity_top1(self) -> tuple[float | None, str]:
         """(artifact_top1 %, on which images) recorded by the export's parity check; None when unlabelled."""
-        parity = self.manifest.get("parity") or {}
-        return parity.get("artifact_top1"), parity.get("images", "")
+        parity = self.manifest.parity
+        top1 = parity.get("artifact_top1")
+        return (float(top1) if isinstance(top1, (int, float)) else None), str(parity.get("images", ""))
 
 
-def is_artifact_folder(path: Path) -> bool:
-    return (Path(path) / MANIFEST_NAME).is_file()
-
-
-def read_manifest(folder: Path) -> dict:
-    folder = Path(folder)
-    try:
-        manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EdgekitError(f"{folder} has no {MANIFEST_NAME}: not an artifact folder from `edgekit export`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EdgekitError(f"{folder / MANIFEST_NAME} cannot be read: {error}") from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
-        raise EdgekitError(f"{folder / MANIFEST_NAME} is not an {MANIFEST_SCHEMA} manifest")
-    missing = [k for k in ("model", "format", "precision", "file", "sha256", "input", "preprocessing", "labels")
-               if k not in manifest]
-    if missing:
-        raise EdgekitError(f"{folder / MANIFEST_NAME} lacks {', '.join(missing)}")
-    if manifest["format"] not in FORMATS:
-        raise EdgekitError(f"{folder / MANIFEST_NAME}: unknown format '{manifest['format']}'")
-    return manifest
+def _check_declared(artifact: Artifact, runtime) -> None:
+    """The runtime's own view of the file against the manifest: a manifest that lies about its tensors (dtype,
+    quantization, input size, class count) would feed the model garbage."""
+    declared, actual = artifact.manifest.input, runtime.input
+    where = f"{artifact.folder / MANIFEST_NAME}"
+    if actual.dtype != declared.dtype:
+        raise EdgekitError(f"{where}: the manifest says a {declared.dtype} input, the model file takes {actual.dtype}")
+    known = [(d, a) for d, a in zip(declared.shape, actual.shape) if d is not None and a is not None]
+    if len(declared.shape) != len(actual.shape) or any(d != a for d, a in known):
+        raise EdgekitError(f"{where}: the manifest's input shape {list(declared.shape)} is not the model file's "
+                           f"{list(actual.shape)}")
+    if actual.quantized and (actual.scale, actual.zero_point) != (declared.scale, declared.zero_point):
+        if declared.scale is None or abs(actual.scale - declared.scale) > 1e-6 * actual.scale \
+                or actual.zero_point != declared.zero_point:
+            raise EdgekitError(f"{where}: the manifest's input quantization ({declared.scale}, {declared.zero_point}) "
+                               f"is not the model file's ({actual.scale}, {actual.zero_point})")
+    classes = runtime.output.shape[-1] if runtime.output.shape else None
+    if classes is not None and classes != len(artifact.labels):
+        raise EdgekitError(f"{where}: the model file gives {classes} scores, the manifest has "
+                           f"{len(artifact.labels)} labels")
 
 
 def open_artifact(folder: Path | str, verify: bool = True) -> Artifact:
-    """Read the manifest and (verify=True) check the file's sha256 against it."""
+    """Read the manifest and the files it names; verify=True also checks the model file's sha256."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise EdgekitError(f"{folder} is not a directory")
-    manifest = read_manifest(folder)
-    artifact = Artifact(folder, manifest)
-    if not artifact.path.exists():
-        raise EdgekitError(f"{folder}: the manifest names {manifest['file']}, which is missing")
-    if verify:
-        actual = sha256_path(artifact.path)
-        if actual != manifest["sha256"]:
-            raise EdgekitError(f"{artifact.path}: sha256 {actual[:12]}… does not match the manifest's "
-                               f"{str(manifest['sha256'])[:12]}… (changed or corrupted since export)")
-    labels_file = folder / manifest.get("labels_file", LABELS_NAME)
-    if labels_file.is_file():
-        labels = [line for line in labels_file.read_text(encoding="utf-8").splitlines() if line]
-        if labels != manifest["labels"]:
-            raise EdgekitError(f"{labels_file} disagrees with the manifest's labels")
-    return artifact
+    manifest = open_manifest(folder, verify=verify)
+    return Artifact(folder, manifest)
+
+
+def artifact_folders(path: Path | str) -> list[Path]:
+    """The artifact folders directly inside an export folder (hidden temporary folders skipped), sorted."""
+    path = Path(path)
+    try:
+        return sorted(p for p in path.iterdir()
+                      if not p.name.startswith(".") and p.is_dir() and is_artifact_folder(p))
+    except OSError as error:
+        raise EdgekitError(f"{path} cannot be listed: {error.strerror or error}") from None
 
 
 def find_artifacts(path: Path | str, verify: bool = True) -> list[Artifact]:
@@ -134,7 +137,7 @@ def find_artifacts(path: Path | str, verify: bool = True) -> list[Artifact]:
         raise EdgekitError(f"{path} is not a directory: give an artifact folder or an export folder")
     if is_artifact_folder(path):
         return [open_artifact(path, verify)]
-    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and is_artifact_folder(p))
+    folders = artifact_folders(path)
     if not folders:
         raise EdgekitError(f"{path} holds no {MANIFEST_NAME}: give an artifact folder or an export folder "
                            f"(OUT/<model>/ from `edgekit export`)")

@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write
 from edgekit.preprocess import Preprocessing
 
-CHECKPOINT_FORMAT = "edgekit-checkpoint/1"
+CHECKPOINT_FORMAT = contracts.CHECKPOINT
 
 
 @dataclass

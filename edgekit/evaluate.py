@@ -11,29 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.checkpoint import Checkpoint
 from edgekit.data.folder import Splits, load_splits
 from edgekit.errors import EdgekitError
+from edgekit.images import labelled_images
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.predictor import Predictor, TorchPredictor
 from edgekit.preprocess import Preprocessing
 from edgekit.rundir import RunDir, run_or_sample_splits
+from edgekit.stats import INTERVAL_METHOD, confusion_matrix, softmax, top_k_accuracy, wilson_interval
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
-Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
-INTERVAL_METHOD = "Wilson score interval, 95 %"
-
-
-def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion correct/n (as fractions); honest near 0 and 1, unlike
-    the normal approximation."""
-    if n <= 0:
-        raise ValueError("no images")
-    p = correct / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
 @dataclass
@@ -105,32 +92,6 @@ def report_from_logits(logits: np.ndarray, labels: np.ndarray, classes: list[str
                       logits=logits, labels=labels)
 
 
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
-    return matrix
-
-
-def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float | None:
-    if logits.shape[1] < k:
-        return None
-    top = np.argsort(-logits, axis=1)[:, :k]
-    return float((top == labels[:, None]).any(axis=1).mean())
-
-
-def top1_agreement(logits_a: np.ndarray, logits_b: np.ndarray) -> float:
-    """Fraction of images where two predictors pick the same class (e.g. int8 vs fp32)."""
-    if logits_a.shape != logits_b.shape:
-        raise EdgekitError(f"cannot compare logits of shapes {logits_a.shape} and {logits_b.shape}")
-    return float((logits_a.argmax(axis=1) == logits_b.argmax(axis=1)).mean())
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted.astype(np.float64))
-    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
 def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path | str, title: str = "confusion matrix") -> Path:
     """Row-normalised colours (recall per class); readable from 2 to hundreds of classes.
 
@@ -172,7 +133,7 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path | s
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def checkpoint_predictor(checkpoint: Checkpoint) -> TorchPredictor:
+def checkpoint_predictor(checkpoint) -> TorchPredictor:
     return TorchPredictor(checkpoint.build_model(), name=f"pytorch:{checkpoint.model_name}")
 
 
@@ -223,34 +184,11 @@ def predict_images(predictor: Predictor, paths: list[Path], labels: list[str], p
     return predictions
 
 
-def seeded_sample(samples: list, count: int | None, seed: int = 0) -> list:
-    """`count` samples drawn without replacement, in their original order: the same draw as the export's
-    parity check (`--parity-size N`, seed 0), so an artifact's eval can be matched with its manifest."""
-    if count is None or count >= len(samples):
-        return list(samples)
-    if count < 1:
-        raise EdgekitError(f"--max-images must be at least 1, got {count}")
-    rng = np.random.default_rng(seed)
-    return [samples[i] for i in sorted(rng.choice(len(samples), size=count, replace=False))]
-
-
 def labelled_folder(data: Path) -> tuple[list[tuple[Path, int]], list[str], str]:
     """(samples, classes, description) of a labelled folder for `bench --data`: a prepared directory's
     validation split, else every image of a class folder."""
-    from edgekit.data.folder import is_prepared, scan_image_folder
-
-    data = Path(data)
-    if not data.is_dir():
-        raise EdgekitError(f"--data {data} is not a directory")
-    if is_prepared(data):
-        splits = load_splits(data)
-        samples, classes, what = splits.val, splits.classes, "val split"
-    else:
-        index = scan_image_folder(data, min_classes=1)
-        samples, classes, what = index.samples, index.classes, "all images"
-    if not samples:
-        raise EdgekitError(f"--data {data} holds no labelled images")
-    return samples, list(classes), f"{data} ({what}, {len(samples)} images)"
+    found = labelled_images(data, "val", "--data")
+    return found.samples, found.classes, found.description
 
 
 @dataclass
@@ -270,17 +208,16 @@ class Evaluable:
 def open_evaluable(path: Path | str) -> Evaluable:
     """A checkpoint file, or an artifact folder from `edgekit export` (its manifest and sha256 checked)."""
     from edgekit.artifacts import open_artifact
-    from edgekit.checkpoint import load_checkpoint
 
     path = Path(path)
     if path.is_dir():
         artifact = open_artifact(path)
-        weights = artifact.manifest.get("weights")
-        checkpoint = (Path(weights["path"]) if isinstance(weights, dict) and weights.get("source") == "checkpoint"
-                      and weights.get("path") and Path(weights["path"]).is_file() else None)
+        checkpoint = artifact.manifest.source_checkpoint()
         return Evaluable(artifact.predictor(), artifact.labels, artifact.preprocessing, artifact.model, checkpoint,
                          f"{artifact.format} {artifact.precision} artifact", path.parent / f"eval-{path.name}",
                          artifact.manifest)
+    from edgekit.checkpoint import load_checkpoint
+
     ckpt = load_checkpoint(path)
     return Evaluable(checkpoint_predictor(ckpt), ckpt.labels, ckpt.preprocessing, ckpt.model_name, path, "checkpoint",
                      path.parent / f"eval-{path.stem}")

@@ -1,7 +1,9 @@
 """Preprocessing shared by training's evaluation transform, predict, calibration and export parity.
 
 One `Preprocessing` value travels from the training run into the checkpoint and into every
-artifact's manifest, so that the phone normalises exactly as training did.
+artifact's manifest, so that the phone normalises exactly as training did. This module is numpy and
+PIL only (no torch): the manifest reader, the runtimes and the CLI use it; the torch transforms built
+on it (`ExactEval`, `Letterbox`, `eval_transform`) live in `edgekit.data.datasets`.
 """
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import math
+import numbers
+
 import numpy as np
-import torch
 from PIL import Image, ImageOps
-from torchvision.transforms import v2 as T
 
 from edgekit.errors import EdgekitError
 
@@ -22,6 +25,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CROP_FRACTION = 0.875  # resize to size/0.875 then centre-crop: the ImageNet evaluation convention
 
 ResizeRule = Literal["center_crop", "letterbox"]
+RESIZE_RULES = ("center_crop", "letterbox")
+MAX_IMG_SIZE = 4096  # a larger square input is a typo, not a phone model
 
 
 @dataclass(frozen=True)
@@ -37,27 +42,56 @@ class Preprocessing:
         return {**asdict(self), "mean": list(self.mean), "std": list(self.std),
                 "pixel_range": [0.0, 1.0], "channel_order": "RGB", "layout": "NCHW"}
 
+    def __post_init__(self):
+        problem = _problem(self.img_size, self.mean, self.std, self.resize)
+        if problem:
+            raise EdgekitError(f"preprocessing: {problem}")
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
     @classmethod
-    def from_dict(cls, data: dict) -> "Preprocessing":
-        return cls(img_size=int(data["img_size"]), mean=tuple(data["mean"]), std=tuple(data["std"]),
-                   resize=data.get("resize", "center_crop"))
+    def from_dict(cls, data: dict, where: str = "preprocessing") -> "Preprocessing":
+        """From a manifest's, checkpoint's or run's dict; a one-line EdgekitError naming `where` when a value
+        is missing or of the wrong type."""
+        if not isinstance(data, dict):
+            raise EdgekitError(f"{where} must be an object with img_size, mean, std and resize")
+        missing = [key for key in ("img_size", "mean", "std") if key not in data]
+        if missing:
+            raise EdgekitError(f"{where} lacks {', '.join(missing)}")
+        resize = data.get("resize", "center_crop")
+        problem = _problem(data["img_size"], data["mean"], data["std"], resize)
+        if problem:
+            raise EdgekitError(f"{where}: {problem}")
+        return cls(img_size=int(data["img_size"]), mean=tuple(float(v) for v in data["mean"]),
+                   std=tuple(float(v) for v in data["std"]), resize=resize)
 
-    def eval_transform(self) -> T.Compose:
-        """PIL RGB image -> normalised float32 tensor CHW; the evaluation transform of training.
-
-        The exact contract (docs/manifest.md, "Preprocessing, exactly"): uint8 -> float64 v / 255, the geometry
-        in float64 with a fixed operation order (separable antialiased triangle filter, integer size rules),
-        normalise in float64, then one rounding to float32. The app's Kotlin core reproduces it bit for bit.
-        """
-        return T.Compose([T.PILToTensor(), ExactEval(self)])
-
-    def load(self, path: Path | str) -> torch.Tensor:
-        return self.eval_transform()(load_rgb(path))
+    def load(self, path: Path | str) -> np.ndarray:
+        """One image file -> normalised float32 CHW array (the exact evaluation transform)."""
+        return exact_eval(np.asarray(load_rgb(path)).transpose(2, 0, 1), self)
 
     def load_batch(self, paths: list[Path] | list[str]) -> np.ndarray:
         """Files -> float32 NCHW array, the input every predictor takes."""
-        transform = self.eval_transform()
-        return torch.stack([transform(load_rgb(p)) for p in paths]).numpy()
+        if not paths:
+            raise EdgekitError("no images to load")
+        return np.stack([self.load(p) for p in paths])
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _problem(img_size, mean, std, resize) -> str | None:
+    """What is wrong with these preprocessing values, in a few words; None when nothing."""
+    if not isinstance(img_size, numbers.Integral) or isinstance(img_size, bool) or not 1 <= img_size <= MAX_IMG_SIZE:
+        return f"img_size must be an integer from 1 to {MAX_IMG_SIZE}, got {img_size!r}"
+    for name, values in (("mean", mean), ("std", std)):
+        if not isinstance(values, (list, tuple)) or len(values) != 3 or not all(_is_number(v) for v in values):
+            return f"{name} must be three finite numbers (R, G, B), got {values!r}"
+    if not all(v > 0 for v in std):
+        return f"std must be positive, got {list(std)!r}"
+    if resize not in RESIZE_RULES:
+        return f"resize must be one of {', '.join(RESIZE_RULES)}, got {resize!r}"
+    return None
 
 
 def resized_shorter_side(img_size: int) -> int:
@@ -155,36 +189,13 @@ def normalised_float64(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
     return (out - mean) / std
 
 
-class ExactEval(torch.nn.Module):
-    """uint8 CHW tensor -> normalised float32 CHW tensor: v / 255, geometry and normalisation in float64."""
-
-    def __init__(self, pre: Preprocessing):
-        super().__init__()
-        self.pre = pre
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-            raise TypeError("the evaluation transform takes a uint8 RGB image (3 x H x W)")
-        values = normalised_float64(image.numpy(), self.pre)
-        return torch.from_numpy(np.ascontiguousarray(values.astype(np.float32)))  # one rounding, ties to even
-
-
-class Letterbox(torch.nn.Module):
-    """Training's letterbox before a random crop: fit the longer side to `size` (torchvision's antialiased
-    resize), pad the rest with `fill` per channel (round(mean * 255) on uint8). Evaluation uses ExactEval."""
-
-    def __init__(self, size: int, fill: tuple[float, ...]):
-        super().__init__()
-        self.size, self.fill = size, tuple(fill)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        new_h, new_w, top, left = letterbox_geometry(image.shape[-2], image.shape[-1], self.size)
-        image = T.functional.resize(image, [new_h, new_w], antialias=True)
-        out = torch.empty((image.shape[0], self.size, self.size), dtype=image.dtype)
-        for channel in range(image.shape[0]):
-            out[channel].fill_(self.fill[channel])
-        out[:, top:top + new_h, left:left + new_w] = image
-        return out
+def exact_eval(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """uint8 CHW RGB array -> normalised float32 CHW array: v / 255, geometry and normalisation in float64, then
+    one rounding to float32 (ties to even). The contract of docs/manifest.md, "Preprocessing, exactly"."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[0] != 3:
+        raise TypeError("the evaluation transform takes a uint8 RGB image (3 x H x W)")
+    return np.ascontiguousarray(normalised_float64(image, pre).astype(np.float32))
 
 
 def load_rgb(path: Path | str) -> Image.Image:
@@ -197,5 +208,5 @@ def load_rgb(path: Path | str) -> Image.Image:
                 background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
                 return background
             return image.convert("RGB")
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise EdgekitError(f"cannot read image {path}: {error}") from None

@@ -45,10 +45,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from edgekit.data.datasets import DEFAULT_CROP_SCALE
 
 WARMUP_FRACTION = 0.05  # of all optimisation steps, capped at one epoch
 GENTLE_EPOCHS = 4  # at or below: no random crop
+DEFAULT_CROP_SCALE = (0.35, 1.0)  # the long run's random-crop area range: milder than ImageNet's 0.08
 FULL_EPOCHS = 12  # at or above: the long-run crop DEFAULT_CROP_SCALE
 
 

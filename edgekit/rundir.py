@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.data.folder import Splits, is_prepared, load_splits, write_prepared_splits
+from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_json, atomic_write_text
 from edgekit.paths import SAMPLE_DATA_DIR
@@ -86,9 +87,12 @@ class RunDir:
         if not self.has_config():
             raise EdgekitError(f"{self.path} is not an edgekit run: {CONFIG_NAME} not found")
         try:
-            return json.loads(self.config_path.read_text(encoding="utf-8"))
+            config = json.loads(self.config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise EdgekitError(f"{self.config_path} is not readable JSON: {error}") from None
+        if not isinstance(config, dict) or config.get("schema", contracts.RUN_CONFIG) != contracts.RUN_CONFIG:
+            raise EdgekitError(f"{self.config_path} is not an {contracts.RUN_CONFIG} run configuration")
+        return config
 
     def train_config(self) -> dict:
         """The training options the run was started with (a plain dict; unknown keys tolerated)."""
@@ -108,7 +112,7 @@ class RunDir:
         from edgekit.version import __version__
 
         return atomic_write_json(self.config_path, {
-            "train_config": train_config, "classes": list(classes), "preprocessing": preprocessing.to_dict(),
+            "schema": contracts.RUN_CONFIG, "train_config": train_config, "classes": list(classes), "preprocessing": preprocessing.to_dict(),
             "edgekit_version": __version__,
             "split_sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}})
 

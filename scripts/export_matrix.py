@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgekit.export.api import STATUS_SYMBOLS
-from edgekit.export.base import FORMATS
+from edgekit.export.summary import STATUS_SYMBOLS
+from edgekit.formats import FORMATS
 from edgekit.export.matrix import MATRIX_IMG_SIZE, export_matrix_row
 from edgekit.models import list_models
 

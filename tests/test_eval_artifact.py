@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from edgekit.evaluate import wilson_interval
+from edgekit.stats import wilson_interval
 
 
 def run_cli(*args) -> subprocess.CompletedProcess:

@@ -11,8 +11,8 @@ from PIL import Image
 
 from edgekit.checkpoint import load_checkpoint
 from edgekit.data.folder import load_splits
-from edgekit.evaluate import (evaluate_predictor, plot_confusion_matrix, report_from_logits, softmax,
-                              top1_agreement)
+from edgekit.evaluate import evaluate_predictor, plot_confusion_matrix, report_from_logits
+from edgekit.stats import softmax, top1_agreement
 from edgekit.predictor import TorchPredictor
 
 

@@ -116,7 +116,8 @@ def _imagenet_format_state_dict(trained_checkpoint: Path) -> dict:
 
 @pytest.mark.slow
 def test_imagenet_weights_in_the_hub_cache_are_used_with_the_shipped_photographs(trained_run, tmp_path):
-    from edgekit.models.pretrained import IMAGENET_PHOTOS_DIR, TORCHVISION_WEIGHTS
+    from edgekit.images import IMAGENET_PHOTOS_DIR
+    from edgekit.models.pretrained import TORCHVISION_WEIGHTS
 
     torch_home = tmp_path / "torch-home"
     cached = torch_home / "hub" / "checkpoints" / Path(TORCHVISION_WEIGHTS["mobilenet_v2"][1.0].url).name

@@ -8,10 +8,10 @@ import pytest
 
 from edgekit.checkpoint import load_checkpoint
 from edgekit import ExportOptions, export_model
-from edgekit.export.base import FORMATS
+from edgekit.formats import FORMATS
 
-RUNS_HERE = [name for name, spec in FORMATS.items() if spec.backend().runs_here()[0]]  # from the table, not by hand
-from edgekit.export.manifest import MANIFEST_SCHEMA, sha256_path
+RUNS_HERE = [name for name, spec in FORMATS.items() if spec.runs_here()[0]]  # from the table, not by hand
+from edgekit.manifest import MANIFEST_SCHEMA, sha256_path
 
 REQUIRED_MANIFEST_KEYS = {"schema", "model", "format", "precision", "file", "size_bytes", "sha256", "input", "output",
                           "preprocessing", "labels", "labels_file", "weights", "backend", "versions", "status", "parity"}

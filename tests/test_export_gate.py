@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.export.base import FORMATS, ONNX_METHODS, PT2E_METHODS, parse_formats
+from edgekit.formats import FORMATS, ONNX_METHODS, PT2E_METHODS, parse_formats
 from edgekit.export.options import ExportOptions
-from edgekit.export.verify import compare, paired_drop_interval
+from edgekit.export.verify import compare
+from edgekit.stats import paired_drop_interval
 
 
 def test_paired_interval_known_values():

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.export.base import FORMATS
+from edgekit.formats import FORMATS
 from edgekit.export.matrix import export_matrix_row
 from edgekit.models import list_models
 
-RUNS_HERE = tuple(name for name, spec in FORMATS.items() if spec.backend().runs_here()[0])
+RUNS_HERE = tuple(name for name, spec in FORMATS.items() if spec.runs_here()[0])
 # (model, format) -> a phrase of the one-line converter error, for pairs that do not work.
 # Empty: every pair works (the ShuffleNets to Core ML did not, until their channel shuffle stopped
 # doing arithmetic on traced sizes; see edgekit/models/shufflenet.py).

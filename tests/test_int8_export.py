@@ -17,13 +17,13 @@ from __future__ import annotations
 import pytest
 
 from edgekit import ExportOptions, export_model
-from edgekit.export.base import FORMATS as ALL_FORMATS
+from edgekit.formats import FORMATS as ALL_FORMATS
 
 # SqueezeNet1.1 is calibrated with `histogram` so this file also runs a non-default method end to end
 # (min-max and histogram both hold its top-1 on the current pinned stack, docs/quantization.md).
 MODELS = ["mobilenet_v2", "shufflenet_v2", "squeezenet1_1"]
 CALIB_METHOD = {"squeezenet1_1": "histogram"}
-FORMATS = [name for name, spec in ALL_FORMATS.items() if "int8" in spec.precisions and spec.backend().runs_here()[0]]
+FORMATS = [name for name, spec in ALL_FORMATS.items() if "int8" in spec.precisions and spec.runs_here()[0]]
 MAX_DROP_POINTS = 1.0
 NOISE_CEILING = 3.0  # export's own gate in this test: a measured drop above this fails outright
 # int8 file / fp32 file. TFLite stores a float32 scale and an int64 zero point per output channel for

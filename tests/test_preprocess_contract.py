@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from edgekit.android.yuv import rgb_to_yuv420, rotate_clockwise, yuv420_to_rgb
+from edgekit.data.datasets import eval_transform
 from edgekit.paths import REPO_ROOT
 from edgekit.preprocess import Preprocessing, center_crop_geometry, letterbox_geometry, load_rgb, normalised_float64
 
@@ -122,7 +123,7 @@ def test_the_integer_size_rules_on_the_1024x683_photograph():
 @pytest.mark.parametrize("size", [16, 29])
 def test_edgekit_is_bit_equal_to_a_plain_python_reading_of_the_contract(rule, size):
     pre = Preprocessing(img_size=size, resize=rule)  # ImageNet mean and std
-    transform = pre.eval_transform()
+    transform = eval_transform(pre)
     for image in _tiny_cases():  # 121x80 shrinks (many taps), 9x6 grows, some keep one side
         ours = transform(image)
         assert ours.dtype == torch.float32 and tuple(ours.shape) == (3, size, size)
@@ -138,7 +139,7 @@ def test_edgekit_is_bit_equal_to_a_plain_python_reading_of_the_contract(rule, si
 @pytest.mark.parametrize("size", [64, 224])
 def test_edgekit_equals_the_documented_contract_on_large_photographs(rule, size):
     pre = Preprocessing(img_size=size, resize=rule)
-    transform = pre.eval_transform()
+    transform = eval_transform(pre)
     for image in _cases():
         ours = transform(image)
         assert ours.dtype == torch.float32 and tuple(ours.shape) == (3, size, size)
@@ -149,7 +150,7 @@ def test_edgekit_equals_the_documented_contract_on_large_photographs(rule, size)
 def test_letterbox_padding_normalises_to_exactly_zero():
     pre = Preprocessing(img_size=64, resize="letterbox")
     wide = _cases()[0]
-    tensor = pre.eval_transform()(wide)
+    tensor = eval_transform(pre)(wide)
     new_h, _, top, _ = letterbox_geometry(wide.height, wide.width, 64)
     assert torch.count_nonzero(tensor[:, :top]) == 0 and torch.count_nonzero(tensor[:, top + new_h:]) == 0
     assert torch.count_nonzero(tensor[:, top:top + new_h]) > 0

@@ -72,10 +72,10 @@ def test_each_method_calibrates_its_own_activation_scales(tiny_run):
     from edgekit.quantize.pt2e import quantize_pt2e, xnnpack_quantizer
 
     checkpoint = load_checkpoint(tiny_run.best_checkpoint)
-    calibration = load_calibration_images(checkpoint.preprocessing, num_images=16, show_progress=False)
+    calibration = load_calibration_images(checkpoint.preprocessing, num_images=16)
     example = torch.from_numpy(calibration[:4])
     scales = {method: activation_scales(quantize_pt2e(checkpoint.build_model(), example, xnnpack_quantizer(method),
-                                                      calibration, show_progress=False))
+                                                      calibration))
               for method in ("minmax", "histogram")}
     assert len(scales["minmax"]) == len(scales["histogram"]) > 0
     assert scales["minmax"] != scales["histogram"]

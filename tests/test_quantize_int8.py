@@ -11,7 +11,7 @@ import torch
 
 from edgekit.checkpoint import load_checkpoint
 from edgekit.data.folder import load_splits
-from edgekit.export.verify import paired_drop_interval
+from edgekit.stats import paired_drop_interval
 from edgekit.quantize.calibration import load_calibration_images
 from edgekit.quantize.pt2e import litert_quantizer, quantize_pt2e, run_graph, xnnpack_quantizer
 
@@ -27,7 +27,7 @@ def mobilenet(trained_run):
     splits = load_splits(run.run_dir / "splits")
     images = checkpoint.preprocessing.load_batch([p for p, _ in splits.val])
     labels = np.array([label for _, label in splits.val])
-    calibration = load_calibration_images(checkpoint.preprocessing, num_images=200, show_progress=False)
+    calibration = load_calibration_images(checkpoint.preprocessing, num_images=200)
     model = checkpoint.build_model()
     fp32_top1 = 100 * float((run_graph(model, images, BATCH).argmax(1) == labels).mean())
     return model, images, labels, calibration, fp32_top1
@@ -42,7 +42,7 @@ def top1_points(logits: np.ndarray, labels: np.ndarray) -> float:
 def test_pt2e_int8_keeps_top1_within_one_point_of_fp32(mobilenet, quantizer_factory):
     model, images, labels, calibration, fp32_top1 = mobilenet
     assert fp32_top1 > 50, "the fixture run did not learn; the comparison would mean nothing"
-    graph = quantize_pt2e(model, torch.from_numpy(images[:BATCH]), quantizer_factory(), calibration, show_progress=False)
+    graph = quantize_pt2e(model, torch.from_numpy(images[:BATCH]), quantizer_factory(), calibration)
     quantized_ops = [n for n in graph.graph.nodes if "quantize_per" in str(n.target)]
     assert quantized_ops, "convert_pt2e left no quantize/dequantize nodes: nothing was quantized"
     # The gate on 500 images: the paired 95 % interval of the drop (export's own statistic) must not lie wholly
@@ -65,9 +65,9 @@ def test_keep_float_leaves_the_named_layer_unquantized(mobilenet, quantizer_fact
         linear = [n for n in graph.graph.nodes if n.target == torch.ops.aten.linear.default][-1]
         return "dequantize" in str(linear.args[1].target)
 
-    assert weight_is_dequantized(quantize_pt2e(model, example, quantizer_factory(), calibration[:16], show_progress=False))
+    assert weight_is_dequantized(quantize_pt2e(model, example, quantizer_factory(), calibration[:16]))
     assert not weight_is_dequantized(quantize_pt2e(model, example, quantizer_factory(), calibration[:16],
-                                                   keep_float=[head], show_progress=False))
+                                                   keep_float=[head]))
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import torch
 
 from edgekit.checkpoint import load_checkpoint
 from edgekit.data.folder import load_splits
-from edgekit.export.verify import paired_drop_interval
+from edgekit.stats import paired_drop_interval
 from edgekit.quantize.calibration import load_calibration_images
 from edgekit.quantize.pt2e import quantize_pt2e, run_graph, xnnpack_quantizer
 from edgekit.quantize.qat import EVAL_BATCH, quantization_aware_finetune
@@ -41,10 +41,10 @@ def test_qat_graph_weights_map_back_exactly_to_the_architectures_state_dict(trai
 def test_qat_writes_a_normal_checkpoint_whose_int8_stays_close_to_fp32(trained_run, tmp_path):
     run = trained_run("mobilenet_v2")
     original = load_checkpoint(run.best_checkpoint)
-    calibration = load_calibration_images(original.preprocessing, num_images=64, show_progress=False)
+    calibration = load_calibration_images(original.preprocessing, num_images=64)
 
     result = quantization_aware_finetune(run.best_checkpoint, calibration, epochs=1, lr=1e-4, out=tmp_path / "qat.pt",
-                                         max_train_images=640, show_progress=False)
+                                         max_train_images=640)
 
     tuned = load_checkpoint(result.checkpoint)  # an ordinary checkpoint: same architecture, own state_dict names
     assert (tuned.model_name, tuned.labels, tuned.preprocessing) == (original.model_name, original.labels, original.preprocessing)
@@ -57,7 +57,7 @@ def test_qat_writes_a_normal_checkpoint_whose_int8_stays_close_to_fp32(trained_r
     images = original.preprocessing.load_batch([p for p, _ in val])
     labels = np.array([label for _, label in val])
     model = tuned.build_model()
-    int8 = quantize_pt2e(model, torch.from_numpy(images[:EVAL_BATCH]), xnnpack_quantizer(), calibration, show_progress=False)
+    int8 = quantize_pt2e(model, torch.from_numpy(images[:EVAL_BATCH]), xnnpack_quantizer(), calibration)
     int8_correct = run_graph(int8, images, EVAL_BATCH).argmax(1) == labels
     int8_top1 = float(int8_correct.mean())
     assert result.val_images == len(labels)

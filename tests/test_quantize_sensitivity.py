@@ -23,7 +23,7 @@ def test_one_row_per_conv_layer_with_values_in_range_worst_first(trained_run, tm
     val = load_splits(run.run_dir / "splits").val[:64]
     images = checkpoint.preprocessing.load_batch([p for p, _ in val])
     labels = np.array([label for _, label in val])
-    calibration = load_calibration_images(checkpoint.preprocessing, num_images=32, show_progress=False)
+    calibration = load_calibration_images(checkpoint.preprocessing, num_images=32)
     model = checkpoint.build_model()
 
     rows = layer_sensitivity(model, torch.from_numpy(images[:1]), calibration, images, labels, max_layers=LAYERS,
@@ -71,4 +71,4 @@ def test_layers_argument_limits_the_rows_and_rejects_unknown_names():
                              show_progress=False)
     assert sorted(row.name for row in rows) == ["classifier.1", "features.0"]
     with pytest.raises(EdgekitError, match="features.99"):
-        layer_sensitivity(model, torch.zeros(1, 3, 32, 32), images, images, layers=["features.99"], show_progress=False)
+        layer_sensitivity(model, torch.zeros(1, 3, 32, 32), images, images, layers=["features.99"])

@@ -18,11 +18,11 @@ from PIL import Image, ImageDraw
 from torchvision.transforms import v2 as T
 
 from conftest import TINY_MODEL
-from edgekit.data.datasets import DEFAULT_CROP_SCALE, train_transform
+from edgekit.data.datasets import eval_transform, train_transform
 from edgekit.data.folder import load_splits
 from edgekit.data.symmetry import mirror_test
 from edgekit.preprocess import Preprocessing
-from edgekit.recipe import (FULL_EPOCHS, GENTLE_EPOCHS, WARMUP_FRACTION, auto_crop_scale_min, auto_hflip,
+from edgekit.recipe import (DEFAULT_CROP_SCALE, FULL_EPOCHS, GENTLE_EPOCHS, WARMUP_FRACTION, auto_crop_scale_min, auto_hflip,
                             auto_warmup_steps, resolve_recipe)
 
 
@@ -104,7 +104,7 @@ def _outputs(transform, n: int = 40) -> list[torch.Tensor]:
 
 def test_no_hflip_removes_the_flip_and_crop_one_is_the_evaluation_geometry():
     pre = Preprocessing(img_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), resize="center_crop")
-    expected = pre.eval_transform()(_asymmetric_image())
+    expected = eval_transform(pre)(_asymmetric_image())
     with_flip = train_transform(pre, (1.0, 1.0), hflip=True)
     without = train_transform(pre, (1.0, 1.0), hflip=False)
     assert any(isinstance(t, T.RandomHorizontalFlip) for t in with_flip.transforms)

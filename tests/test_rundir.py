@@ -44,7 +44,8 @@ def test_what_the_writers_write_the_readers_read_back(tiny_data_dir, tmp_path):
 def test_a_training_run_has_the_layout_rundir_reads(tiny_run):
     run = RunDir(tiny_run.run_dir)
     document = json.loads(run.config_path.read_text())
-    assert set(document) == {"train_config", "classes", "preprocessing", "edgekit_version", "split_sizes", "recipe"}
+    assert set(document) == {"schema", "train_config", "classes", "preprocessing", "edgekit_version", "split_sizes", "recipe"}
+    assert document["schema"] == "edgekit-run/1"
     assert run.recipe()["warmup_steps"] == document["recipe"]["warmup_steps"]  # what ran, written through rundir
     assert run.train_config()["model"] == document["train_config"]["model"]
     assert (run.best, run.last) == (tiny_run.best_checkpoint, tiny_run.last_checkpoint)

@@ -19,8 +19,11 @@ from edgekit.data.folder import load_splits
 from edgekit.data.stats import compute_mean_std
 from edgekit.models import create_model
 from edgekit.preprocess import load_rgb
-from edgekit.train import (DistInfo, StepContext, autocast_dtype, default_workers, dist_info_from_env,
-                           load_matching_weights, parameter_groups, select_device, train, train_step)
+from edgekit.train import train
+from edgekit.train.devices import DistInfo, autocast_dtype, default_workers, dist_info_from_env, select_device
+from edgekit.train.optim import parameter_groups
+from edgekit.train.steps import StepContext, train_step
+from edgekit.train.weights import load_matching_weights
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -18,12 +18,13 @@ from PIL import Image
 
 from edgekit.android.runtime import HostArtifact, find_artifacts, top_k
 from edgekit.android.yuv import rgb_to_yuv420, rotate_clockwise, yuv420_to_rgb
+from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text
 from edgekit.paths import REPO_ROOT
 from edgekit.preprocess import Preprocessing, load_rgb
 
-FIXTURES_SCHEMA = "edgekit-android-fixtures/1"
+FIXTURES_SCHEMA = contracts.ANDROID_FIXTURES
 SAMPLES = REPO_ROOT / "samples"
 PNG_TOLERANCE = 0.0      # lossless images and camera frames: bit-equal float32 (the float64 contract, docs)
 QUANTIZED_STEPS = 0      # lossless: every int8/uint8 input value equal
@@ -100,7 +101,7 @@ def _write(path: Path, data: bytes) -> str:
 
 def _synthetic(base: HostArtifact) -> HostArtifact:
     """The fp32 manifest with the other code paths: letterbox, NHWC and a uint8 input (tensors only, no model)."""
-    manifest = json.loads(json.dumps(base.manifest))
+    manifest = json.loads(json.dumps(base.manifest.raw))
     size = manifest["preprocessing"]["img_size"]
     manifest["preprocessing"]["resize"] = "letterbox"
     manifest["input"].update(shape=[1, size, size, 3], layout="NHWC", dtype="uint8",
@@ -123,10 +124,10 @@ def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], Non
                    "tolerances": {"png": PNG_TOLERANCE, "jpeg": JPEG_TOLERANCE, "quantized_steps": QUANTIZED_STEPS},
                    "artifacts": [], "images": [], "yuv": [], "tensors": []}
     for variant in variants:
-        name = SYNTHETIC if variant.manifest.get("note", "").startswith("synthetic") else variant.name
+        name = SYNTHETIC if str(variant.manifest.get("note", "")).startswith("synthetic") else variant.name
         folder = tmp / "artifacts" / name
         folder.mkdir(parents=True)
-        (folder / "manifest.json").write_text(json.dumps(variant.manifest, indent=2))
+        (folder / "manifest.json").write_text(json.dumps(variant.manifest.raw, indent=2))
         shutil.copy(variant.folder / variant.manifest.get("labels_file", "labels.txt"), folder / "labels.txt")
         index["artifacts"].append({"name": name, "manifest": f"artifacts/{name}/manifest.json",
                                    "synthetic": name == SYNTHETIC, "format": variant.manifest["format"],

@@ -45,9 +45,8 @@ def join_accuracy(rows: list[BenchRow], artifacts: list[Artifact], data: Path,
                     row.reason = "; ".join(x for x in (row.reason, f"accuracy not measured: {error}") if x)
     for model in {a.model for a in artifacts}:
         first = next(a for a in artifacts if a.model == model)
-        weights = first.manifest.get("weights")
-        checkpoint = weights.get("path") if isinstance(weights, dict) and weights.get("source") == "checkpoint" else None
-        if checkpoint and Path(checkpoint).is_file():
+        checkpoint = first.manifest.source_checkpoint()
+        if checkpoint is not None:
             from edgekit.checkpoint import load_checkpoint
             from edgekit.evaluate import checkpoint_predictor
 

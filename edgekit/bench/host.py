@@ -24,7 +24,7 @@ import numpy as np
 
 from edgekit.artifacts import Artifact
 from edgekit.bench.rows import BenchRow
-from edgekit.bench.runtimes import TIMED_FORMATS
+from edgekit.bench.baseline import baseline_spec, nchw_shape
 from edgekit.errors import EdgekitError
 
 THREAD_SLACK = 0.3  # CPU time / wall time may exceed the thread count by this much (Python, timers)
@@ -121,16 +121,8 @@ class Worker:
         self.stderr.close()
 
 
-def baseline_spec(artifact: Artifact) -> dict:
-    weights = artifact.manifest.get("weights")
-    checkpoint = weights.get("path") if isinstance(weights, dict) and weights.get("source") == "checkpoint" else None
-    return {"kind": "eager", "model": artifact.model, "num_classes": len(artifact.labels),
-            "shape": artifact.input_shape, "checkpoint": checkpoint}
-
-
 def artifact_spec(artifact: Artifact) -> dict:
-    return {"kind": artifact.format, "path": str(artifact.path), "shape": artifact.input_shape,
-            "manifest": {k: artifact.manifest[k] for k in ("input", "output")}}
+    return {"kind": artifact.format, "path": str(artifact.path), "shape": nchw_shape(artifact)}
 
 
 def _base_row(artifact: Artifact | None, model: str, threads: int, options: BenchOptions, export_dir: Path) -> BenchRow:
@@ -161,8 +153,8 @@ def bench_host(artifacts: list[Artifact], export_dir: Path, options: BenchOption
         for artifact in artifacts:
             row = _base_row(artifact, artifact.model, threads, options, export_dir)
             runs, why_not = artifact.runs_here()
-            if not runs or artifact.format not in TIMED_FORMATS:
-                row.status, row.reason = "skipped", f"not run here: {why_not or 'no host runtime for ' + artifact.format}"
+            if not runs:
+                row.status, row.reason = "skipped", f"not run here: {why_not}"
                 rows.append(row)
                 continue
             workers.append(Worker(row, {**artifact_spec(artifact), "threads": threads}))

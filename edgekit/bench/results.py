@@ -1,4 +1,4 @@
-"""bench.json / bench.csv (CONTRACTS.md), `--compare OLD.json` and `--budget-ms`.
+"""bench.json / bench.csv (docs/contracts.md), `--compare OLD.json` and `--budget-ms`.
 
 bench.json merges: rows of this run replace rows with the same key (model, format, precision,
 threads, device); other rows (e.g. a phone's, added by the adb path) are kept, so one file holds
@@ -29,8 +29,10 @@ def read_bench(path: Path | str) -> tuple[dict, list[BenchRow]]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EdgekitError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EdgekitError(f"{path} cannot be read as JSON: {error}") from None
+    except OSError as error:
+        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EdgekitError(f"{path} is not valid JSON ({error})") from None
     if not isinstance(document, dict) or document.get("schema") != BENCH_SCHEMA or not isinstance(document.get("rows"), list):
         raise EdgekitError(f"{path} is not an {BENCH_SCHEMA} file (bench.json from `edgekit bench`)")
     try:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-BENCH_SCHEMA = "edgekit-bench/1"
+from edgekit import contracts
+
+BENCH_SCHEMA = contracts.BENCH
 
 
 @dataclass

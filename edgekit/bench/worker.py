@@ -1,8 +1,8 @@
 """One benchmark worker process: one artifact at one thread count, driven by the parent over a pipe.
 
-Started as a script (`python .../edgekit/bench/worker.py`), not as `-m edgekit.bench.worker`, so
-the edgekit package (and with it torch) is imported only by the runtimes that need it: the peak
-RSS of an onnxruntime or LiteRT worker is then that runtime's own.
+Started as a script (`python .../edgekit/bench/worker.py`, the package root on PYTHONPATH). Importing edgekit
+and its runtime modules loads no torch: only the runtimes that need it (ExecuTorch, TorchScript, the eager
+baseline) import it, so the peak RSS of an onnxruntime or LiteRT worker is that runtime's own.
 
 Protocol, one JSON object per line; the worker's stdout is moved to a private descriptor first so
 that runtimes printing to fd 1 cannot corrupt it:
@@ -51,11 +51,9 @@ def time_block(run, iterations: int) -> dict:
 def serve(commands, reply) -> None:
     first = json.loads(commands.readline())
     try:
-        if __package__:
-            from edgekit.bench import runtimes
-        else:  # run as a script: bench/ is sys.path[0]
-            import runtimes
-        session = runtimes.open_session(first["spec"])
+        from edgekit.bench.sessions import open_session
+
+        session = open_session(first["spec"])
         started = time.perf_counter()
         session.run()
         first_ms = (time.perf_counter() - started) * 1000.0

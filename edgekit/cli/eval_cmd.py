@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text
 
@@ -28,7 +29,8 @@ def eval_command(
 ) -> None:
     """Accuracy with its 95 % interval, top-5, macro precision/recall/F1, per-class figures and a confusion matrix."""
     from edgekit.evaluate import (INTERVAL_METHOD, align_labels, evaluate_predictor, open_evaluable,
-                                  plot_confusion_matrix, resolve_eval_data, seeded_sample)
+                                  plot_confusion_matrix, resolve_eval_data)
+    from edgekit.images import seeded_sample
 
     if max_images is not None and max_images < 1:
         raise EdgekitError(f"--max-images must be at least 1, got {max_images}")
@@ -41,7 +43,7 @@ def eval_command(
     report = evaluate_predictor(target.predictor, samples, target.labels, target.preprocessing, batch_size=batch_size)
     out = out or target.default_out
     out.mkdir(parents=True, exist_ok=True)
-    document = {**report.to_dict(), "model": str(model), "evaluated": target.kind, "data": description,
+    document = {"schema": contracts.EVAL, **report.to_dict(), "model": str(model), "evaluated": target.kind, "data": description,
                 "checkpoint": str(model) if target.kind == "checkpoint" else None}
     atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
     plot_confusion_matrix(report.confusion_matrix, target.labels, out / "confusion_matrix.png",

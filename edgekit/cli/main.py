@@ -57,6 +57,10 @@ def main(args: list[str] | None = None) -> None:
         # typer 0.29 vendors click as typer._click: `import click` would not catch these
         error.show()
         sys.exit(error.exit_code)
+    except OSError as error:  # a file system fault no stage anticipated (disk full, a folder gone): one line
+        where = f": {error.filename}" if getattr(error, "filename", None) else ""
+        err_console.print(f"[bold red]error:[/] {error.strerror or error}{where}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)

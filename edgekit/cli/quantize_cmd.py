@@ -4,7 +4,6 @@ A thin layer over edgekit.quantize; the int8 artifacts themselves come from `edg
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Optional
 
@@ -38,7 +37,7 @@ def quantize_command(
     batch_size: int = typer.Option(32, "--batch-size", help="--qat: training batch size."),
     max_train_images: Optional[int] = typer.Option(None, "--max-train-images", help="--qat: fine-tune on a seeded, class-balanced subset of this many training images (default: the whole training split)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where sensitivity.json/.png and qat.pt go. Default: the checkpoint's run directory."),
-    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (class folders or flat, recursive). Default: the shipped calibration/ set."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (class folders or flat, recursive). Default: as `edgekit export --int8`: a seeded sample of the run's training split (the shipped calibration/ set when the run's splits are gone)."),
     calib_size: int = typer.Option(DEFAULT_CALIBRATION_IMAGES, "--calib-size", help="Number of calibration images (1 to 5000; all if fewer exist)."),
     method: str = typer.Option("minmax", "--method", help=METHOD_HELP),
     eval_size: int = typer.Option(200, "--eval-size", help="--sensitivity: validation images the logits are compared on (seeded sample)."),
@@ -47,13 +46,16 @@ def quantize_command(
 ) -> None:
     """Check how a trained model survives int8 (fp32 vs PT2E int8 top-1 on the validation split), rank its layers by int8 sensitivity, or fine-tune it with QAT."""
     from edgekit.checkpoint import load_checkpoint
+    from edgekit.images import calibration_images
     from edgekit.quantize.calibration import load_calibration_images
     from edgekit.quantize.pt2e import activation_observer
 
     activation_observer(method)  # an unknown method fails here, before any slow work
     path = resolve_checkpoint(checkpoint_or_run)
     checkpoint = load_checkpoint(path)
-    calibration = load_calibration_images(checkpoint.preprocessing, calib, calib_size, seed=0)
+    # the same calibration images as `edgekit export --int8` of this checkpoint: --calib, else the run's training split
+    choice = calibration_images(calib, path, "checkpoint", calib_size, seed=0)
+    calibration = load_calibration_images(checkpoint.preprocessing, paths=choice.paths)
     out_dir = out or path.parent
     out_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
     if qat:
@@ -67,11 +69,10 @@ def quantize_command(
 def validation_batch(path: Path, checkpoint, limit: int | None = None, seed: int = 0):
     import numpy as np
 
+    from edgekit.images import seeded_sample
     from edgekit.rundir import run_or_sample_splits
 
-    samples = run_or_sample_splits(path).splits.val
-    if limit and len(samples) > limit:
-        samples = sorted(random.Random(seed).sample(samples, limit), key=lambda s: str(s[0]))
+    samples = seeded_sample(run_or_sample_splits(path).splits.val, limit or None, seed)
     return checkpoint.preprocessing.load_batch([p for p, _ in samples]), np.array([label for _, label in samples])
 
 

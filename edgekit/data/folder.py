@@ -10,12 +10,12 @@ the user's data directory, which edgekit never writes into.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text
+from edgekit.images import seeded_generator, shuffled
 from edgekit.paths import IMAGE_SUFFIXES
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -88,11 +88,10 @@ def stratified_split(samples: list[tuple[Path, int]], fractions: dict[str, float
     by_class: dict[int, list] = {}
     for sample in samples:
         by_class.setdefault(sample[1], []).append(sample)
-    rng = random.Random(seed)
+    rng = seeded_generator(seed)
     out = {name: [] for name in fractions}
     for label in sorted(by_class):
-        items = sorted(by_class[label])
-        rng.shuffle(items)
+        items = shuffled(sorted(by_class[label]), rng)
         start = 0
         names = [n for n in fractions if n != "train"]
         for name in names:
@@ -155,9 +154,9 @@ def subset_per_class(samples: list[tuple[Path, int]], max_images: int, seed: int
     by_class: dict[int, list] = {}
     for sample in sorted(samples):
         by_class.setdefault(sample[1], []).append(sample)
-    rng = random.Random(seed)
-    for items in by_class.values():
-        rng.shuffle(items)
+    rng = seeded_generator(seed)
+    for label in by_class:
+        by_class[label] = shuffled(by_class[label], rng)
     chosen, round_index = [], 0
     while len(chosen) < max_images and any(round_index < len(v) for v in by_class.values()):
         for label in sorted(by_class):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,9 @@ from PIL import Image
 
 from edgekit.data.audit import ImageRecord, inspect_images, printable
 from edgekit.data.folder import scan_image_folder, stratified_split, write_prepared_splits
+from edgekit import contracts
 from edgekit.errors import EdgekitError
+from edgekit.images import seeded_generator, shuffled
 
 AUGMENTED_DIR = "augmented"
 PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}  # modes PNG can store as they are
@@ -83,6 +84,7 @@ class PrepareReport:
 
     def to_dict(self) -> dict:
         return {
+            "schema": contracts.PREPARED,
             "source": str(self.source),
             "out": str(self.out),
             "options": self.options,
@@ -181,14 +183,14 @@ def clean(records: list[ImageRecord], root: Path, *, min_side, min_aspect, max_a
 
 def cap_per_class(records: list[ImageRecord], limit: int, seed: int) -> tuple[list[ImageRecord], list[ImageRecord]]:
     """A seeded random `limit` of each class (kept, in path order) and the rest."""
-    rng = random.Random(seed)
+    rng = seeded_generator(seed)
     by_class: dict[int, list[ImageRecord]] = {}
     for record in records:
         by_class.setdefault(record.label, []).append(record)
     kept, over = [], []
     for label in sorted(by_class):
         group = by_class[label]
-        chosen = set(id(r) for r in rng.sample(group, min(limit, len(group))))
+        chosen = set(id(r) for r in shuffled(group, rng)[:limit])
         kept.extend(r for r in group if id(r) in chosen)
         over.extend(r for r in group if id(r) not in chosen)
     return sorted(kept, key=lambda r: r.path), over

@@ -22,12 +22,13 @@ classes whose mirror image is another class or whose pose is mostly one-sided, n
 """
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from edgekit.images import seeded_generator, shuffled
 
 SIZE = 32
 KEEP_RATIO = 0.7  # shipped Fashion-MNIST measures 0.85 (shoes all face left), rendered digits 0.41
@@ -67,10 +68,10 @@ def mirror_test(samples: list[tuple[Path, int]], classes: list[str], *, per_clas
     by_class: dict[int, list[Path]] = {}
     for path, label in sorted(samples):
         by_class.setdefault(label, []).append(Path(path))
-    rng = random.Random(seed)
+    rng = seeded_generator(seed)
     means, held = {}, []
     for label, paths in sorted(by_class.items()):
-        rng.shuffle(paths)
+        paths = shuffled(paths, rng)
         images = []
         for path in paths[:per_class]:
             try:

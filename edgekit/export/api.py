@@ -10,11 +10,8 @@ older folder of the same format and precision, so nothing stale looks current.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,71 +19,19 @@ import numpy as np
 import torch
 
 from edgekit.errors import EdgekitError
-from edgekit.export.base import FORMATS, ExportRequest, first_line, parse_formats
-from edgekit.export.manifest import LABELS_NAME, MANIFEST_NAME, build_manifest
-from edgekit.export.options import PRECISIONS, ExportEvent, ExportOptions
+from edgekit.export.base import ExportRequest, first_line
+from edgekit.export.options import ExportEvent, ExportOptions
 from edgekit.export.quiet import captured
-from edgekit.export.source import (PHOTOS_NOTE, RANDOM_WEIGHTS_WARNING, Source, calibration_choice,
-                                   imagenet_photo_samples, load_source)
+from edgekit.export.source import PHOTOS_NOTE, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples, load_source
+from edgekit.export.summary import STATUS_SYMBOLS, ArtifactResult, ExportSummary, write_summary  # noqa: F401
 from edgekit.export.verify import Parity, compare, parity_images
-from edgekit.fileio import atomic_write_json, atomic_write_text
+from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder
+from edgekit.formats import FORMATS, parse_formats, parse_precisions
+from edgekit.manifest import LABELS_NAME, build_manifest, write_manifest
 from edgekit.predictor import TorchPredictor, predict_in_batches
 
 RANDOM_WEIGHTS_PARITY_IMAGES = 32  # random weights: fp32 still runs in every runtime, fp16/int8 are not judged
 LOG_NAME = "export.log"  # OUT/<model>/export.log: everything the converters printed
-STATUS_SYMBOLS = {"verified": "✅", "exported, not judged": "☑️", "exported, not run here": "☑️",
-                  "failed verification": "❎", "failed to export": "❌", "skipped": "⏭"}
-
-
-@dataclass
-class ArtifactResult:
-    format: str
-    precision: str
-    status: str  # a key of STATUS_SYMBOLS
-    folder: Path | None = None
-    size_bytes: int | None = None
-    seconds: float | None = None
-    parity: dict | None = None
-    reason: str = ""
-    extra: dict = field(default_factory=dict)  # a few backend facts worth a table column (delegation)
-
-    @property
-    def symbol(self) -> str:
-        return STATUS_SYMBOLS[self.status]
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("failed verification", "failed to export")
-
-    def to_dict(self) -> dict:
-        return {"format": self.format, "precision": self.precision, "status": self.status,
-                "folder": str(self.folder) if self.folder else None, "size_bytes": self.size_bytes,
-                "seconds": self.seconds, "parity": self.parity, "reason": self.reason, **self.extra}
-
-
-@dataclass
-class ExportSummary:
-    model_name: str
-    folder: Path
-    weights: dict | str
-    results: list[ArtifactResult]
-    parity_images: str
-    calibration: str | None = None  # which images calibrated int8 (None: no int8)
-    notes: list[str] = field(default_factory=list)  # export-wide warnings, said once
-    log: Path | None = None  # third-party output of the converters
-
-    @property
-    def random_weights(self) -> bool:
-        return self.weights == "random"
-
-    @property
-    def failures(self) -> list[ArtifactResult]:
-        return [r for r in self.results if r.failed]
-
-    def to_dict(self) -> dict:
-        return {"model": self.model_name, "folder": str(self.folder), "weights": self.weights,
-                "parity_images": self.parity_images, "calibration": self.calibration, "notes": self.notes,
-                "log": str(self.log) if self.log else None, "artifacts": [r.to_dict() for r in self.results]}
 
 
 class ExportFailed(EdgekitError):
@@ -106,7 +51,7 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
     if not isinstance(options, ExportOptions):
         raise EdgekitError("export_model takes an ExportOptions: export_model(ExportOptions('mobilenet_v2', ...))")
     emit = on_event or (lambda event: None)
-    precisions = _parse_precisions(options.precisions)
+    precisions = parse_precisions(options.precisions)
     options = dataclasses.replace(options, precisions=tuple(precisions))
     explicit_formats = options.formats is not None
     format_names = parse_formats(options.formats, precisions if explicit_formats else [], options)
@@ -163,7 +108,7 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
                 emit(ExportEvent("artifact", f"{format_name} {precision_name}: {result.status}", result))
     summary = ExportSummary(options.model, out_dir, source.weights, results, parity_data.source,
                             calibration=calibration_source, notes=notes, log=log_path)
-    atomic_write_json(out_dir / "summary.json", summary.to_dict())
+    write_summary(summary)
     if summary.failures and not options.allow_mismatch:
         raise ExportFailed(summary)
     return summary
@@ -175,18 +120,17 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
     """Export, verify and describe one artifact; it appears in place only when complete."""
     spec = FORMATS[format_name]
     final = out_dir / f"{format_name}-{request.precision}"
-    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{final.name}.tmp-"))
+    staging = staging_folder(final)
     try:
         artifact = staging / spec.artifact
         started = time.perf_counter()
         try:
-            backend = spec.backend()
-            facts = backend.export(request, artifact)
+            facts = spec.converter().export(request, artifact)
         except Exception as error:  # a converter crash is a row in the table, not a traceback
-            _remove(final)
+            remove_path(final)
             return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
         seconds = time.perf_counter() - started
-        parity = _verify(backend, artifact, request.precision, parity_data, reference, max_drop, source)
+        parity = _verify(format_name, artifact, request.precision, parity_data, reference, max_drop, source)
         if request.precision == "int8" and request.options.require_integer:
             _require_integer(parity, facts.get("integer"), format_name)
         status = {"passed": "verified", "failed": "failed verification",
@@ -202,24 +146,31 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         if ignored:
             manifest["options_not_honoured"] = list(ignored)
         atomic_write_text(staging / LABELS_NAME, "\n".join(source.labels) + "\n")
-        atomic_write_json(staging / MANIFEST_NAME, manifest)
+        try:
+            write_manifest(staging, manifest)
+        except EdgekitError as error:  # the converter gave something the manifest's readers would refuse
+            remove_path(final)
+            return ArtifactResult(format_name, request.precision, "failed to export",
+                                  reason=f"the artifact's manifest is not valid: {error}")
         _make_readable(staging)
-        _swap_into_place(staging, final)
+        replace_folder(staging, final)
         extra = {key: facts[key] for key in ("delegation", "integer") if key in facts}
         reason = "; ".join([parity.reason] * bool(parity.reason) + [f"ignored: {i}" for i in ignored])
         return ArtifactResult(format_name, request.precision, status, folder=final, size_bytes=manifest["size_bytes"],
                               seconds=seconds, parity=parity.to_dict(), reason=reason, extra=extra)
     finally:
-        _remove(staging)
+        remove_path(staging)
 
 
-def _verify(backend, artifact: Path, precision: str, parity_data, reference: np.ndarray, max_drop: float,
+def _verify(format_name: str, artifact: Path, precision: str, parity_data, reference: np.ndarray, max_drop: float,
             source: Source) -> Parity:
-    runs, why_not = backend.runs_here()
+    from edgekit.runtime import open_runtime
+
+    runs, why_not = FORMATS[format_name].runs_here()
     if not runs:
         return Parity(status="not run", reason=f"not run: {why_not} (structure checked: spec, input/output names and shapes)")
     try:
-        candidate = backend.load_predictor(artifact, {})(parity_data.images)
+        candidate = open_runtime(format_name, artifact)(parity_data.images)
     except Exception as error:
         return Parity(status="failed", reason=f"the artifact does not run in its runtime: {first_line(error)}")
     parity = compare(reference, candidate, parity_data.labels, precision, max_drop, parity_data.source)
@@ -245,18 +196,6 @@ def _require_integer(parity: Parity, integer: dict | None, format_name: str) -> 
     parity.reason = f"{parity.reason}; {problem}" if parity.reason else problem
 
 
-def _swap_into_place(staging: Path, final: Path) -> None:
-    """Replace `final` with `staging` by renames: at no moment is there a half-written `final`."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        _remove(old)
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old is not None:
-        _remove(old)
-
-
 def _make_readable(folder: Path) -> None:
     """mkdtemp/mkstemp create owner-only entries; artifacts are meant to be shared like any output."""
     folder.chmod(0o755)
@@ -264,22 +203,7 @@ def _make_readable(folder: Path) -> None:
         item.chmod(0o755 if item.is_dir() else 0o644)
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
-
-
 # ----------------------------------------------------------------------------- validation
-
-def _parse_precisions(precision: str | Sequence[str]) -> list[str]:
-    names = [precision] if isinstance(precision, str) else list(precision)
-    unknown = [p for p in names if p not in PRECISIONS]
-    if unknown or not names:
-        raise EdgekitError(f"unknown precision '{unknown[0] if unknown else ''}'; choose from {', '.join(PRECISIONS)}")
-    return [p for p in PRECISIONS if p in names]
-
 
 def _prepare_out(out: Path, model_name: str) -> Path:
     from edgekit.models import get_model_info
@@ -298,9 +222,9 @@ def _prepare_out(out: Path, model_name: str) -> Path:
 
 
 def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str]:
+    from edgekit.images import calibration_images
     from edgekit.quantize.calibration import load_calibration_images
 
-    choice = calibration_choice(options, source)
-    images = load_calibration_images(source.preprocessing, choice.directory, num_images=options.calib_size,
-                                     seed=options.seed, show_progress=False, on_warning=warn, paths=choice.paths)
-    return images, choice.description
+    choice = calibration_images(options.calib, source.checkpoint, source.kind, options.calib_size, options.seed,
+                                on_warning=warn)
+    return load_calibration_images(source.preprocessing, paths=choice.paths), choice.description

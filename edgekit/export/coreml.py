@@ -10,16 +10,13 @@ checked structurally (spec loads, input/output names and shapes), never run.
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest, one_at_a_time
-
-NOT_HERE = "Core ML runs only on Apple platforms"
+from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest
 
 # coremltools logs a dozen warnings on import off macOS (no native runtime, untested torch
 # version, scikit-learn); the table already says Core ML is not run here, and the manifest
@@ -29,9 +26,6 @@ logging.getLogger("coremltools").setLevel(logging.ERROR)
 
 class CoreMLBackend:
     name = "coreml"
-
-    def runs_here(self) -> tuple[bool, str]:
-        return (True, "") if sys.platform == "darwin" else (False, NOT_HERE)
 
     def export(self, request: ExportRequest, path: Path) -> dict:
         import coremltools as ct
@@ -58,9 +52,6 @@ class CoreMLBackend:
         mlmodel.save(str(path))
         return {**extra, **self.inspect(path)}
 
-    def load_predictor(self, path: Path, manifest: dict):
-        return CoreMLPredictor(path)
-
     def inspect(self, path: Path) -> dict:
         """Load the spec without compiling it (works on Linux) and read the declared tensors."""
         import coremltools as ct
@@ -76,20 +67,6 @@ def _feature_facts(feature) -> dict:
 
     dtype = ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(array.dataType).lower()
     return {"name": feature.name, "shape": [int(d) for d in array.shape], "dtype": dtype}
-
-
-class CoreMLPredictor:
-    """Only on macOS: Core ML's own runtime through coremltools."""
-
-    def __init__(self, path: Path):
-        import coremltools as ct
-
-        self.name = f"coreml:{path.name}"
-        self.model = ct.models.MLModel(str(path))
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        run = lambda x: self.model.predict({INPUT_NAME: x})[OUTPUT_NAME]
-        return one_at_a_time(run, np.asarray(images, dtype=np.float32))
 
 
 BACKEND = CoreMLBackend()

@@ -11,11 +11,10 @@ import copy
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from edgekit.export.base import ExportRequest, one_at_a_time
+from edgekit.export.base import ExportRequest, declared_tensors
 
 IGNORED_NODES = ("getitem",)  # tuple unpacking, not an operator
 
@@ -34,13 +33,6 @@ class HalfPrecision(nn.Module):
 class ExecuTorchBackend:
     name = "executorch"
 
-    def runs_here(self) -> tuple[bool, str]:
-        try:
-            from executorch.runtime import Runtime  # noqa: F401
-        except ImportError as error:
-            return False, f"the ExecuTorch runtime is not importable here: {error}"
-        return True, ""
-
     def export(self, request: ExportRequest, path: Path) -> dict:
         from importlib.metadata import version
 
@@ -57,7 +49,7 @@ class ExecuTorchBackend:
             extra["integer"] = executorch_integer(edge.exported_program().graph_module)
         path.write_bytes(edge.to_executorch().buffer)
         return {**extra, "converter": {"name": "executorch (XNNPACK)", "version": version("executorch")},
-                "delegation": delegation, **self.inspect(path, request)}
+                "delegation": delegation, "methods": ["forward"], **declared_tensors("executorch", path)}
 
     def _model_for(self, request: ExportRequest) -> tuple[nn.Module, dict]:
         if request.precision == "fp16":
@@ -74,17 +66,6 @@ class ExecuTorchBackend:
                                          "keep_float": list(request.options.keep_float)}}
         return request.model, {}
 
-    def load_predictor(self, path: Path, manifest: dict):
-        return ExecuTorchPredictor(path)
-
-    def inspect(self, path: Path, request: ExportRequest | None = None) -> dict:
-        method = _load_method(path)
-        meta = method.metadata
-        facts = {"methods": ["forward"], "num_inputs": meta.num_inputs(), "num_outputs": meta.num_outputs()}
-        if request is not None:
-            facts["input"] = {"name": "input", "shape": list(request.example_input.shape), "dtype": "float32"}
-        return facts
-
 
 def count_delegation(graph_module) -> dict:
     """Delegate calls vs operators that stay outside XNNPACK, read off the lowered edge graph."""
@@ -99,24 +80,6 @@ def count_delegation(graph_module) -> dict:
 def _op_name(target) -> str:
     name = getattr(target, "__name__", None) or str(target)
     return str(name).split(":")[0].replace("<EdgeOpOverload", "").strip(" <>")
-
-
-def _load_method(path: Path):
-    from executorch.runtime import Runtime
-
-    return Runtime.get().load_program(str(path)).load_method("forward")
-
-
-class ExecuTorchPredictor:
-    def __init__(self, path: Path):
-        self.name = f"executorch:{path.name}"
-        self.method = _load_method(path)
-
-    def _run_one(self, image: np.ndarray) -> np.ndarray:
-        return self.method.execute([torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))])[0].numpy()
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        return one_at_a_time(self._run_one, images)
 
 
 BACKEND = ExecuTorchBackend()

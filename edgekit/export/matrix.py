@@ -24,12 +24,12 @@ from torch import nn
 
 from edgekit.export.api import export_model
 from edgekit.export.options import ExportOptions
-from edgekit.export.base import FORMATS
+from edgekit.models.probe import non_degenerate_weights
+from edgekit.formats import FORMATS
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.preprocess import Preprocessing
 
 MATRIX_IMG_SIZE = 64  # every model accepts it (minimum 32) and the slowest converters stay within minutes
-RIDGE = 1.0  # relative to the features' mean variance
 MATRIX_CLASSES = 10  # the shipped data's classes: the head is fitted to them
 
 
@@ -43,59 +43,6 @@ class MatrixCell:
     agreement: float | None
     cosine: float | None
     distinct_top1: int  # how many classes PyTorch's top-1 takes over the parity images
-
-
-def non_degenerate_weights(model_name: str, img_size: int = MATRIX_IMG_SIZE, num_images: int = 300,
-                           seed: int = 0) -> dict[str, torch.Tensor]:
-    """A state dict whose outputs depend on the input (see the module docstring)."""
-    from edgekit.data.folder import load_splits
-    from edgekit.models import create_model
-
-    torch.manual_seed(seed)
-    splits = load_splits(SAMPLE_DATA_DIR)
-    model = create_model(model_name, num_classes=len(splits.classes))
-    rng = np.random.default_rng(seed)
-    picked = [splits.train[i] for i in rng.choice(len(splits.train), size=num_images, replace=False)]
-    images = torch.from_numpy(Preprocessing(img_size=img_size).load_batch([path for path, _ in picked]))
-    labels = torch.tensor([label for _, label in picked])
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average over the batches below
-    model.train()
-    with torch.no_grad():
-        for batch in images.split(32):
-            model(batch)
-    model.eval()
-    _fit_head(model, images, labels, len(splits.classes))
-    return model.state_dict()
-
-
-def _fit_head(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
-    """Ridge regression of one-hot labels on the last layer's (spatially pooled) input: a linear probe.
-
-    The last layer is a Linear, or SqueezeNet's 1x1 convolution (pooling after it commutes with it).
-    """
-    last = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
-    captured = []
-    hook = last.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
-    with torch.no_grad():
-        for batch in images.split(32):
-            model(batch)
-    hook.remove()
-    features = torch.cat([x.mean(dim=(2, 3)) if x.dim() == 4 else x for x in captured]).double()
-    mean = features.mean(dim=0)
-    centred = features - mean
-    targets = 4.0 * nn.functional.one_hot(labels, num_classes).double()  # logit gaps of a few units
-    gram = centred.T @ centred
-    # The ridge keeps weight off directions the features barely vary in (near-dead channels).
-    ridge = RIDGE * torch.trace(gram) / gram.shape[0]
-    weight = torch.linalg.solve(gram + ridge * torch.eye(gram.shape[0], dtype=torch.float64), centred.T @ targets).T
-    bias = targets.mean(dim=0) - weight @ mean
-    with torch.no_grad():
-        last.weight.copy_(weight.reshape(last.weight.shape).float())
-        if last.bias is not None:
-            last.bias.copy_(bias.float())
 
 
 def export_matrix_row(model_name: str, out: Path, *, precisions: Sequence[str] = ("fp32",),

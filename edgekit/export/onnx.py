@@ -9,19 +9,15 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest, one_at_a_time
+from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest, declared_tensors
 
 OPSET = 18  # the dynamo exporter's default and lowest supported opset; stated in the manifest
 
 
 class OnnxBackend:
     name = "onnx"
-
-    def runs_here(self) -> tuple[bool, str]:
-        return True, ""
 
     def export(self, request: ExportRequest, path: Path) -> dict:
         import onnx
@@ -61,18 +57,12 @@ class OnnxBackend:
         onnx.checker.check_model(str(path), full_check=True)
         return {**extra, **self.inspect(path)}
 
-    def load_predictor(self, path: Path, manifest: dict):
-        return OnnxPredictor(path)
-
     def inspect(self, path: Path) -> dict:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         import onnx
 
-        opsets = {entry.domain or "ai.onnx": entry.version for entry in onnx.load(str(path), load_external_data=False).opset_import}
-        return {"input": _tensor_facts(session.get_inputs()[0]), "output": _tensor_facts(session.get_outputs()[0]),
-                "opset": opsets.get("ai.onnx")}
+        opsets = {entry.domain or "ai.onnx": entry.version
+                  for entry in onnx.load(str(path), load_external_data=False).opset_import}
+        return {**declared_tensors("onnx", path), "opset": opsets.get("ai.onnx")}
 
 
 def export_float(request: ExportRequest, path: Path) -> None:
@@ -101,30 +91,6 @@ def _named_dynamic_shapes(model, shapes):
 
     first_argument = next(iter(inspect.signature(model.forward).parameters))
     return {first_argument: shapes["x"]}
-
-
-def _tensor_facts(arg) -> dict:
-    dtype = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
-             "tensor(int8)": "int8"}.get(arg.type, arg.type)
-    return {"name": arg.name, "shape": [d if isinstance(d, int) else None for d in arg.shape], "dtype": dtype}
-
-
-class OnnxPredictor:
-    def __init__(self, path: Path):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 2
-        self.name = f"onnxruntime:{path.name}"
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        batch = self.session.get_inputs()[0].shape[0]
-        self.static_batch = isinstance(batch, int)
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        images = np.ascontiguousarray(images, dtype=np.float32)
-        run = lambda x: self.session.run(None, {self.input_name: x})[0]
-        return one_at_a_time(run, images) if self.static_batch else run(images).astype(np.float32)
 
 
 BACKEND = OnnxBackend()

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from edgekit.formats import PRECISIONS  # noqa: F401  (the precisions an export can ask for)
 from edgekit.paths import DEFAULT_EXPORT_DIR
 from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
-PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_MAX_DROP = 1.0  # accuracy points an artifact may lose against PyTorch on labelled images
 MAX_PARITY_IMAGES = 1000  # a larger labelled validation split is sampled (seeded) down to this many
 

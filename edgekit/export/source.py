@@ -18,7 +18,6 @@ import torch
 from edgekit.errors import EdgekitError
 from edgekit.export.options import ExportOptions
 from edgekit.fileio import sha256_file
-from edgekit.paths import CALIBRATION_DIR
 from edgekit.preprocess import Preprocessing
 
 DEFAULT_NUM_CLASSES = 1000  # the architecture "as configured" without a checkpoint: ImageNet's head
@@ -44,13 +43,6 @@ class Source:
     @property
     def random_weights(self) -> bool:
         return self.kind == "random"
-
-
-@dataclass
-class CalibrationChoice:
-    paths: list[Path] | None  # chosen files, or None: sample `directory`
-    directory: Path | None
-    description: str  # for the manifest: which set, how many, how chosen
 
 
 def load_source(options: ExportOptions) -> Source:
@@ -104,35 +96,11 @@ def load_source(options: ExportOptions) -> Source:
                   why_random=why)
 
 
-def calibration_choice(options: ExportOptions, source: Source) -> CalibrationChoice:
-    """Which images calibrate int8 (docs/quantization.md): --calib, else the data the weights learned from."""
-    from edgekit.models.pretrained import IMAGENET_PHOTOS_DIR
-    from edgekit.quantize.calibration import find_images, sample_paths
-    from edgekit.rundir import run_or_sample_splits
-
-    if options.calib is not None:
-        return CalibrationChoice(None, Path(options.calib), f"--calib {options.calib} (seeded sample, seed {options.seed})")
-    if source.kind == "checkpoint":
-        data = run_or_sample_splits(source.checkpoint)
-        if data.source == "run":
-            paths = sample_paths([path for path, _ in data.splits.train], options.calib_size, options.seed)
-            return CalibrationChoice(paths, None, f"the run's training split ({data.splits.root}), "
-                                                  f"{len(paths)} images, seed {options.seed}")
-    if source.kind == "pretrained":
-        paths = find_images(IMAGENET_PHOTOS_DIR)
-        return CalibrationChoice(paths, None, f"the shipped ImageNet photographs ({IMAGENET_PHOTOS_DIR.name}), "
-                                              f"all {len(paths)}: weak evidence")
-    return CalibrationChoice(None, CALIBRATION_DIR, f"the shipped calibration set ({CALIBRATION_DIR.name}/), "
-                                                    f"seeded sample, seed {options.seed}")
-
-
 def imagenet_photo_samples(labels: list[str]):
     """The shipped photographs as (path, class index) with ImageNet's class names, for parity_images."""
-    from edgekit.models.pretrained import IMAGENET_PHOTOS_DIR
-    from edgekit.quantize.calibration import find_images
+    from edgekit.images import IMAGENET_PHOTOS_DIR, imagenet_photos
 
-    found = [(path, int(path.stem.rsplit("_", 1)[1])) for path in find_images(IMAGENET_PHOTOS_DIR)]
-    return found, labels, f"the shipped ImageNet photographs ({IMAGENET_PHOTOS_DIR.name})"
+    return imagenet_photos(), labels, f"the shipped ImageNet photographs ({IMAGENET_PHOTOS_DIR.name})"
 
 
 def _check_min_size(info, size: int) -> None:

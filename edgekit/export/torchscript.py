@@ -3,17 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from edgekit.export.base import ExportRequest, first_line, one_at_a_time
+from edgekit.export.base import ExportRequest, first_line
 
 
 class TorchScriptBackend:
     name = "torchscript"
-
-    def runs_here(self) -> tuple[bool, str]:
-        return True, ""
 
     def export(self, request: ExportRequest, path: Path) -> dict:
         with torch.inference_mode(False), torch.no_grad():
@@ -36,27 +32,6 @@ class TorchScriptBackend:
             frozen.save(str(path))
         return {"converter": {"name": "torch.jit", "version": torch.__version__},
                 "optimized_for_mobile": mobile, "notes": notes}
-
-    def load_predictor(self, path: Path, manifest: dict):
-        return TorchScriptPredictor(path)
-
-    def inspect(self, path: Path) -> dict:
-        module = torch.jit.load(str(path), map_location="cpu")
-        return {"loads": True, "methods": [m for m in ("forward",) if hasattr(module, m)]}
-
-
-class TorchScriptPredictor:
-    def __init__(self, path: Path):
-        self.name = f"torchscript:{path.name}"
-        self.module = torch.jit.load(str(path), map_location="cpu").eval()
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        run = lambda x: self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-        with torch.no_grad():
-            try:  # traces of these nets keep the batch size symbolic; a whole batch is far faster
-                return run(images)
-            except RuntimeError:  # a graph that baked in batch 1
-                return one_at_a_time(run, images)
 
 
 BACKEND = TorchScriptBackend()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.data.folder import is_prepared, load_splits, scan_image_folder
-from edgekit.errors import EdgekitError
 from edgekit.export.options import MAX_PARITY_IMAGES
+from edgekit.images import labelled_images, seeded_sample
 from edgekit.preprocess import Preprocessing
 from edgekit.rundir import run_or_sample_splits
+from edgekit.stats import paired_drop_interval
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,6 @@ THRESHOLDS = {
     "fp16": Threshold(agreement=0.98, cosine=0.999),
     "int8": Threshold(agreement=0.90, cosine=0.98),
 }
-Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
 @dataclass
@@ -62,22 +61,6 @@ class Parity:
         return asdict(self)
 
 
-def paired_drop_interval(reference_correct: np.ndarray, artifact_correct: np.ndarray) -> tuple[float, float, float]:
-    """(drop, low, high) in accuracy points: drop = mean(c_ref - c_art) * 100 over the same images,
-    with the paired-difference 95 % normal interval drop +- 1.96 * sd(d) / sqrt(n) (sd with n - 1).
-
-    Pairing removes the images both get right or both get wrong: only discordant images widen it.
-    With no discordant image the interval is [drop, drop] (the normal approximation says nothing more).
-    """
-    d = np.asarray(reference_correct, dtype=np.float64) - np.asarray(artifact_correct, dtype=np.float64)
-    n = len(d)
-    if n == 0:
-        raise ValueError("no images")
-    drop = float(d.mean())
-    half = Z_95 * float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else float("inf")
-    return 100.0 * drop, 100.0 * (drop - half), 100.0 * (drop + half)
-
-
 def parity_images(preprocessing: Preprocessing, model_labels: list[str], *, val_dir: Path | None,
                   checkpoint: Path | None, num_images: int | None = None, seed: int = 0,
                   samples: tuple[list, list[str], str] | None = None) -> ParityImages:
@@ -86,13 +69,8 @@ def parity_images(preprocessing: Preprocessing, model_labels: list[str], *, val_
     a seeded sample of MAX_PARITY_IMAGES when there are more; a number = a seeded sample of that many."""
     found, classes, source = samples if samples is not None else _labelled_samples(val_dir, checkpoint)
     limit = MAX_PARITY_IMAGES if num_images is None else num_images
-    if len(found) > limit:
-        rng = np.random.default_rng(seed)
-        picked = [found[i] for i in sorted(rng.choice(len(found), size=limit, replace=False))]
-        how = f"{limit} of {len(found)} images, seed {seed}"
-    else:
-        picked = list(found)
-        how = f"all {len(found)} images"
+    picked = seeded_sample(found, limit, seed)
+    how = f"{limit} of {len(found)} images, seed {seed}" if len(picked) < len(found) else f"all {len(found)} images"
     images = preprocessing.load_batch([path for path, _ in picked])
     if all(name in model_labels for name in classes):
         index = {name: i for i, name in enumerate(model_labels)}
@@ -104,16 +82,8 @@ def parity_images(preprocessing: Preprocessing, model_labels: list[str], *, val_
 
 def _labelled_samples(val_dir: Path | None, checkpoint: Path | None):
     if val_dir is not None:
-        val_dir = Path(val_dir)
-        if not val_dir.is_dir():
-            raise EdgekitError(f"--val {val_dir} is not a directory")
-        if is_prepared(val_dir):
-            splits = load_splits(val_dir)
-            return splits.val, splits.classes, f"{val_dir} (val split)"
-        index = scan_image_folder(val_dir, min_classes=1)
-        if not index.samples:
-            raise EdgekitError(f"--val {val_dir} holds no images")
-        return index.samples, index.classes, str(val_dir)
+        found = labelled_images(val_dir, what="--val")
+        return found.samples, found.classes, found.description
     data = run_or_sample_splits(checkpoint)
     return data.splits.val, data.splits.classes, f"{data.description}, validation split"
 

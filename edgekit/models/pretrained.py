@@ -24,9 +24,7 @@ from torchvision.models._api import WeightsEnum
 from edgekit.errors import EdgekitError
 from edgekit.fileio import sha256_file
 from edgekit.models.registry import get_model_info
-from edgekit.paths import REPO_ROOT
 
-IMAGENET_PHOTOS_DIR = REPO_ROOT / "samples" / "imagenet-photos"  # 20 labelled ImageNet photographs (README there)
 QUICK_DOWNLOAD_TIMEOUT_S = 5  # export without a checkpoint tries a download briefly, then uses random weights
 OFFLINE_ENV = "EDGEKIT_OFFLINE"  # "1": never try a download (tests, air-gapped machines)
 

@@ -21,9 +21,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from edgekit.checkpoint import Checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
-from edgekit.data.datasets import DEFAULT_CROP_SCALE, ImageListDataset, train_transform
+from edgekit.data.datasets import ImageListDataset, train_transform
 from edgekit.data.folder import subset_per_class
 from edgekit.errors import EdgekitError
+from edgekit.recipe import DEFAULT_CROP_SCALE
 from edgekit.quantize.pt2e import _progress, quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
 from edgekit.rundir import RunDir, recorded_train_config, run_or_sample_splits
 

@@ -16,6 +16,7 @@ import torch
 from rich.table import Table
 from torch import nn
 
+from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text
 from edgekit.quantize.pt2e import _progress, activation_observer, calibrate, only_quantize, padded_batches, xnnpack_quantizer
@@ -113,7 +114,7 @@ def sensitivity_table(rows: list[LayerSensitivity], limit: int | None = 20) -> T
 
 
 def save_sensitivity_json(rows: list[LayerSensitivity], path: Path | str, **facts) -> Path:
-    return atomic_write_text(path, json.dumps({**facts, "layers": [asdict(row) for row in rows]}, indent=2) + "\n")
+    return atomic_write_text(path, json.dumps({"schema": contracts.SENSITIVITY, **facts, "layers": [asdict(row) for row in rows]}, indent=2) + "\n")
 
 
 def plot_sensitivity(rows: list[LayerSensitivity], path: Path | str, worst: int = 20) -> Path:

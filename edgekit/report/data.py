@@ -5,12 +5,14 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.bench.rows import BENCH_SCHEMA, BenchRow
+from edgekit.bench.results import BENCH_JSON, read_bench
+from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
+from edgekit.export.summary import read_summary
+from edgekit.manifest import MANIFEST_NAME, inside
 
 
 @dataclass
@@ -66,65 +68,64 @@ class ReportData:
         return None
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise EdgekitError(f"cannot read {what} {path}: {error.strerror}") from None
-    except ValueError as error:
-        raise EdgekitError(f"{what} {path} is not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise EdgekitError(f"{what} {path} is not a JSON object")
-    return data
-
-
 def load_export(export_dir: Path | str) -> ReportData:
+    """summary.json, every artifact folder's manifest (re-verified now: the model file's sha256 and labels; an
+    artifact that fails is shown as such, never as verified) and bench.json."""
     folder = Path(export_dir)
     if not folder.is_dir():
         raise EdgekitError(f"{folder} is not a folder: give an export folder (edgekit export ... writes OUT/<model>/)")
-    summary_path = folder / "summary.json"
-    if not summary_path.is_file():
-        raise EdgekitError(f"{folder} has no summary.json: give an export folder "
-                           "(edgekit export MODEL --out OUT writes OUT/<model>/summary.json)")
-    summary = _read_json(summary_path, "export summary")
+    summary = read_summary(folder)
     artifacts = []
+    listed: set[str] = set()
     for entry in summary.get("artifacts", []):
-        fmt, precision = entry.get("format", "?"), entry.get("precision", "?")
-        manifest = None
+        fmt, precision = entry["format"], entry["precision"]
+        status, reason, manifest = entry["status"], entry.get("reason"), None
         name = f"{fmt}-{precision}"
         if entry.get("folder"):
-            # the summary records absolute folders; a copied export folder still has them by name
-            local = folder / Path(entry["folder"]).name
-            if (local / "manifest.json").is_file():
-                manifest = _read_json(local / "manifest.json", "manifest")
-                name = local.name
-        artifacts.append(ArtifactInfo(name=name, format=fmt, precision=precision, status=entry.get("status", "?"),
-                                      reason=entry.get("reason"), size_bytes=entry.get("size_bytes"),
-                                      parity=entry.get("parity"), manifest=manifest,
-                                      delegation=entry.get("delegation")))
+            # the summary records absolute folders; a copied export folder still has them by name, inside it
+            name = Path(entry["folder"]).name
+            status, reason, manifest = _checked_now(folder, name, status, reason)
+        listed.add(name)
+        artifacts.append(ArtifactInfo(name=name, format=fmt, precision=precision, status=status, reason=reason,
+                                      size_bytes=entry.get("size_bytes"), parity=entry.get("parity"),
+                                      manifest=manifest, delegation=entry.get("delegation")))
     # artifact folders the summary does not list (an export run in several calls keeps only the last call's rows)
-    listed = {a.name for a in artifacts}
-    for manifest_path in sorted(folder.glob("*/manifest.json")):
-        if manifest_path.parent.name in listed or manifest_path.parent.name.startswith("."):
+    for manifest_path in sorted(folder.glob(f"*/{MANIFEST_NAME}")):
+        name = manifest_path.parent.name
+        if name in listed or name.startswith("."):
             continue
-        manifest = _read_json(manifest_path, "manifest")
+        status, reason, manifest = _checked_now(folder, name, None, None)
+        manifest = manifest or {}
         parity = manifest.get("parity") or {}
-        artifacts.append(ArtifactInfo(name=manifest_path.parent.name, format=manifest.get("format", "?"),
-                                      precision=manifest.get("precision", "?"), status=manifest.get("status", "?"),
-                                      reason=parity.get("reason"), size_bytes=manifest.get("size_bytes"),
-                                      parity=parity or None, manifest=manifest))
+        artifacts.append(ArtifactInfo(name=name, format=manifest.get("format", "?"),
+                                      precision=manifest.get("precision", "?"), status=status,
+                                      reason=reason or parity.get("reason"), size_bytes=manifest.get("size_bytes"),
+                                      parity=parity or None, manifest=manifest or None))
     data = ReportData(folder=folder, summary=summary, artifacts=artifacts, bench=None)
-    bench_path = folder / "bench.json"
-    if bench_path.is_file():
+    if (folder / BENCH_JSON).is_file():
         try:
-            bench = _read_json(bench_path, "bench results")
-            if bench.get("schema") != BENCH_SCHEMA:
-                raise EdgekitError(f"bench.json has schema {bench.get('schema')!r}, expected {BENCH_SCHEMA}")
-            data.bench = bench
-            data.rows = [BenchRow.from_dict(r) for r in bench.get("rows", [])]
+            data.bench, data.rows = read_bench(folder / BENCH_JSON)
         except EdgekitError as error:
             data.bench_problem = str(error)
     return data
+
+
+def _checked_now(export_dir: Path, name: str, status: str | None, reason: str | None):
+    """(status, reason, manifest dict) of the artifact folder `name`, verified now: a folder that is gone, a
+    manifest that does not read, a model file whose sha256 changed is 'not verified now' with the reason."""
+    from edgekit.manifest import open_manifest
+
+    try:
+        target = inside(export_dir, name, "folder")
+    except EdgekitError as error:
+        return "not verified now", str(error), None
+    if not target.is_dir():
+        return "not verified now", f"the artifact folder {name} is gone", None
+    try:
+        manifest = open_manifest(target, verify=True)
+    except EdgekitError as error:
+        return "not verified now", str(error), None
+    return manifest.status or status or "?", reason, manifest.raw
 
 
 def pareto_front(points: list[tuple[float, float]]) -> set[int]:

@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-FORMAT_COLOURS = {"pytorch": "#444444", "torchscript": "#8c564b", "onnx": "#1f77b4", "tflite": "#ff7f0e",
-                  "executorch": "#2ca02c", "coreml": "#9467bd"}
+from edgekit.formats import colour  # noqa: E402
+
 
 
 @dataclass
@@ -50,12 +50,12 @@ def accuracy_latency_png(points: list[Point], front: set[int], title: str) -> st
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     for i, p in enumerate(points):
-        colour = FORMAT_COLOURS.get(p.format, "#17becf")
+        shade = colour(p.format)
         on_front = i in front
         if p.interval:
             ax.errorbar(p.latency_ms, p.top1, yerr=[[p.top1 - p.interval[0]], [p.interval[1] - p.top1]],
-                        fmt="none", ecolor=colour, alpha=0.35, capsize=3, zorder=2)
-        ax.scatter([p.latency_ms], [p.top1], s=110 if on_front else 55, color=colour,
+                        fmt="none", ecolor=shade, alpha=0.35, capsize=3, zorder=2)
+        ax.scatter([p.latency_ms], [p.top1], s=110 if on_front else 55, color=shade,
                    marker="*" if on_front else "o", edgecolors="#d62728" if on_front else "white",
                    linewidths=1.0, zorder=3)
     ax.margins(x=0.2, y=0.3)
@@ -90,7 +90,7 @@ def sizes_png(names: list[str], sizes_mb: list[float], formats: list[str]) -> st
     if not names:
         return None
     fig, ax = plt.subplots(figsize=(7.2, 0.42 * len(names) + 1.0))
-    colours = [FORMAT_COLOURS.get(f, "#17becf") for f in formats]
+    colours = [colour(f) for f in formats]
     bars = ax.barh(names, sizes_mb, color=colours)
     ax.invert_yaxis()
     for bar, size in zip(bars, sizes_mb):

@@ -1,34 +1,32 @@
 """Training: a class folder (or a prepared split) in, a run directory with checkpoints out.
 
-The run directory's layout and writers live in edgekit.rundir; this package only trains:
+    from edgekit.train import TrainConfig, train
+    result = train(TrainConfig(model="mobilenet_v2", data="DATA", out="runs/mnv2"), on_event=callback)
 
-    config.py    TrainConfig (the options and their defaults), validation, --resume's merge
+The run directory's layout and writers live in edgekit.rundir; this package only trains, one file per concern:
+
+    config.py    TrainConfig (the options and their defaults), validation, --resume's merge (torch-free)
     devices.py   device, mixed precision, workers, DDP under torchrun, determinism
     weights.py   transfer learning: matching tensors of --weights, backbone freezing
     optim.py     parameter groups, AdamW/SGD, warm-up steps and the cosine schedule
     sampling.py  the splits, the train transform, seeded loaders
     steps.py     a training step, an epoch, an evaluation pass
-    events.py    progress and epoch events for the caller to render (the library prints nothing)
+    events.py    progress and epoch events for the caller to render (the library prints nothing; torch-free)
     plots.py     loss.png and accuracy.png
-    loop.py      train(): the run
+    loop.py      train(): the run; TrainResult
+Importing this package loads no torch; `train` and `TrainResult` load it on first use.
 """
-from edgekit.data.folder import subset_per_class
-from edgekit.rundir import METRIC_COLUMNS
-from edgekit.train.config import RUNTIME_FIELDS, TrainConfig, config_default, default_run_dir, resolve_config
-from edgekit.train.devices import (DistInfo, autocast_dtype, default_workers, deterministic, dist_info_from_env,
-                                   init_distributed, select_device)
-from edgekit.train.events import EpochEvent, EventCallback, ProgressEvent, TrainEvent
-from edgekit.train.loop import RunState, TrainResult, make_checkpoint, restore_rng_state, rng_state, train
-from edgekit.train.optim import HEAD_LR_MULT, make_optimizer, make_scheduler, parameter_groups
-from edgekit.train.plots import plot_curves
-from edgekit.train.sampling import build_train_transform, check_splits, make_loader, reseed_epoch
-from edgekit.train.steps import StepContext, evaluate_model, train_epoch, train_step
-from edgekit.train.weights import load_matching_weights, set_backbone_frozen
+from __future__ import annotations
 
-__all__ = ["DistInfo", "EpochEvent", "EventCallback", "HEAD_LR_MULT", "METRIC_COLUMNS", "ProgressEvent", "RUNTIME_FIELDS",
-           "RunState", "StepContext", "TrainConfig", "TrainEvent", "TrainResult", "autocast_dtype", "build_train_transform",
-           "check_splits", "config_default", "default_run_dir", "default_workers", "deterministic", "dist_info_from_env",
-           "evaluate_model", "init_distributed", "load_matching_weights", "make_checkpoint", "make_loader",
-           "make_optimizer", "make_scheduler", "parameter_groups", "plot_curves", "reseed_epoch", "resolve_config",
-           "restore_rng_state", "rng_state", "select_device", "set_backbone_frozen", "subset_per_class", "train",
-           "train_epoch", "train_step"]
+from edgekit.train.config import TrainConfig
+from edgekit.train.events import EpochEvent, ProgressEvent, TrainEvent
+
+__all__ = ["TrainConfig", "TrainResult", "train", "EpochEvent", "ProgressEvent", "TrainEvent"]
+
+
+def __getattr__(name: str):
+    if name in ("train", "TrainResult"):
+        from edgekit.train import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module 'edgekit.train' has no attribute {name!r}")

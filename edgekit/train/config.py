@@ -10,10 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from edgekit.data.datasets import DEFAULT_CROP_SCALE
 from edgekit.errors import EdgekitError
-from edgekit.models import get_model_info
 from edgekit.paths import SAMPLE_DATA_DIR
+from edgekit.recipe import DEFAULT_CROP_SCALE
 from edgekit.rundir import RunDir
 
 # options that only say where/how fast to run: a resumed run may change them, nothing else
@@ -75,6 +74,8 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     """Fill defaults; on --resume take the saved run's config, keeping only the runtime knobs."""
     if config.resume:
         return resumed_config(config)
+    from edgekit.models import get_model_info
+
     info = get_model_info(config.model)  # unknown model: a clear error before anything is written
     img_size = config.img_size or info.default_img_size
     if img_size < info.min_img_size:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
-from edgekit.data.datasets import ImageListDataset, train_transform
+from edgekit.data.datasets import ImageListDataset, eval_transform, train_transform
 from edgekit.data.folder import Splits, load_splits, subset_per_class
 from edgekit.errors import EdgekitError
 from edgekit.preprocess import Preprocessing
@@ -43,7 +43,7 @@ def build_train_transform(recipe: Recipe, preprocessing: Preprocessing):
 
 def datasets(splits: Splits, preprocessing: Preprocessing) -> tuple[ImageListDataset, ImageListDataset]:
     """(train, val); the training set's transform is set once the recipe is known (it needs the loader's steps)."""
-    return ImageListDataset(splits.train, None), ImageListDataset(splits.val, preprocessing.eval_transform())
+    return ImageListDataset(splits.train, None), ImageListDataset(splits.val, eval_transform(preprocessing))
 
 
 def make_loader(dataset, batch_size: int, *, train: bool, seed: int, workers: int, device: torch.device,

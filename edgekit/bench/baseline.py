@@ -1,0 +1,31 @@
+"""The eager PyTorch fp32 baseline every artifact's speed-up is measured against.
+
+    baseline_spec(artifact) -> dict    what a worker needs to build it (plain JSON)
+    build_baseline(spec) -> nn.Module  the model the artifacts came from: its checkpoint when the manifest names
+                                       one that still exists, else the architecture with random weights
+                                       (latency does not depend on the weights' values)
+"""
+from __future__ import annotations
+
+from edgekit.artifacts import Artifact
+
+
+def nchw_shape(artifact: Artifact) -> list[int]:
+    """The artifact's static input shape in NCHW order (the layout edgekit's images come in)."""
+    shape = artifact.input_shape
+    return [shape[0], shape[3], shape[1], shape[2]] if artifact.manifest.input.layout == "NHWC" else shape
+
+
+def baseline_spec(artifact: Artifact) -> dict:
+    checkpoint = artifact.manifest.source_checkpoint()
+    return {"kind": "eager", "model": artifact.model, "num_classes": len(artifact.labels),
+            "shape": nchw_shape(artifact), "checkpoint": str(checkpoint) if checkpoint else None}
+
+
+def build_baseline(spec: dict):
+    from edgekit.checkpoint import load_checkpoint
+    from edgekit.models import create_model
+
+    if spec.get("checkpoint"):
+        return load_checkpoint(spec["checkpoint"]).build_model()
+    return create_model(spec["model"], num_classes=spec["num_classes"])

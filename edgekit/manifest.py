@@ -1,0 +1,408 @@
+"""The manifest: the one contract between an exported artifact, edgekit's later stages and the app.
+
+This module is the only one that reads, validates and writes `manifest.json` (schema "edgekit-manifest/1",
+documented field by field in docs/manifest.md; every file edgekit writes for another stage is listed in
+docs/contracts.md). It imports no torch.
+
+    read_manifest(folder) -> Manifest          JSON, schema and every field's type, in one place
+    open_manifest(folder, verify=True)         + the files: the model file inside the folder, its sha256,
+                                               labels.txt (UTF-8, equal to the manifest's labels)
+    build_manifest(...) -> dict                what export writes (write_manifest writes it atomically)
+    inside(folder, name, what) -> Path         a path taken from a manifest, resolved and kept inside its folder
+
+A manifest is untrusted input (a colleague's export, a download): a value of the wrong type, a path that leaves
+its folder, labels that disagree with the outputs are one EdgekitError naming the file and the field, before
+anything uses them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import platform
+import re
+from pathlib import Path
+
+from edgekit import contracts
+from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_json, update_digest
+from edgekit.formats import FORMATS, PRECISIONS
+from edgekit.preprocess import Preprocessing
+from edgekit.runtime import FLOAT_DTYPES, INTEGER_DTYPES, TensorSpec
+
+MANIFEST_SCHEMA = contracts.MANIFEST
+MANIFEST_NAME = "manifest.json"
+LABELS_NAME = "labels.txt"
+TENSOR_DTYPES = FLOAT_DTYPES + INTEGER_DTYPES
+LAYOUTS = ("NCHW", "NHWC")
+STATUSES = ("verified", "failed verification", "exported, not judged", "exported, not run here")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+:=@-]{0,127}$")  # a name that is safe as one path component
+MAX_LABEL_LENGTH = 512
+
+
+class Manifest:
+    """A validated manifest of the artifact folder `folder`. `raw` is the whole document; the properties are
+    the checked fields."""
+
+    def __init__(self, folder: Path, raw: dict):
+        self.folder, self.raw = Path(folder), raw
+        where = str(self.folder / MANIFEST_NAME)
+        self.model = raw["model"]
+        self.format = raw["format"]
+        self.precision = raw["precision"]
+        self.file = raw["file"]
+        self.sha256 = raw["sha256"]
+        self.labels = list(raw["labels"])
+        self.preprocessing = Preprocessing.from_dict(raw["preprocessing"], where=f"{where}: preprocessing")
+        self.input = _tensor(raw["input"], f"{where}: input")
+        self.output = _tensor(raw["output"], f"{where}: output")
+
+    # ------------------------------------------------------------------ dict-like access to the whole document
+    def __getitem__(self, key: str):
+        return self.raw[key]
+
+    def get(self, key: str, default=None):
+        return self.raw.get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.raw
+
+    # ------------------------------------------------------------------ derived facts, each derived here only
+    @property
+    def path(self) -> Path:
+        """The model file, resolved inside the folder."""
+        return inside(self.folder, self.file, "file")
+
+    @property
+    def labels_path(self) -> Path:
+        return inside(self.folder, self.raw.get("labels_file", LABELS_NAME), "labels_file")
+
+    @property
+    def name(self) -> str:
+        """`<model>-<format>-<precision>`: the app's asset folder name."""
+        return f"{self.model}-{self.format}-{self.precision}"
+
+    @property
+    def input_shape(self) -> list[int]:
+        """The input's static shape; a free (dynamic) dimension is taken as 1 for the batch, img_size elsewhere."""
+        size = self.preprocessing.img_size
+        shape = list(self.input.shape)
+        return [(1 if i == 0 else size) if d is None else int(d) for i, d in enumerate(shape)]
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.raw.get("size_bytes") or 0)
+
+    @property
+    def status(self) -> str | None:
+        return self.raw.get("status")
+
+    @property
+    def parity(self) -> dict:
+        return dict(self.raw.get("parity") or {})
+
+    @property
+    def weights(self):
+        return self.raw.get("weights")
+
+    def source_checkpoint(self) -> Path | None:
+        """The edgekit checkpoint this artifact was exported from, when the manifest names one that still exists."""
+        weights = self.raw.get("weights")
+        if isinstance(weights, dict) and weights.get("source") == "checkpoint" and isinstance(weights.get("path"), str):
+            path = Path(weights["path"])
+            if path.is_file():
+                return path
+        return None
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_manifest(folder: Path | str) -> Manifest:
+    """Read and validate `folder/manifest.json` (JSON, schema, every field's type); no file is opened but it."""
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    try:
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise EdgekitError(f"{folder} has no {MANIFEST_NAME}: not an artifact folder from `edgekit export`") from None
+    except IsADirectoryError:
+        raise EdgekitError(f"{path} is a folder, not a manifest") from None
+    except PermissionError:
+        raise EdgekitError(f"{path} cannot be read: permission denied") from None
+    except OSError as error:
+        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise EdgekitError(f"{path} is not UTF-8 text: not a manifest") from None
+    except ValueError as error:
+        raise EdgekitError(f"{path} is not valid JSON ({error})") from None
+    validate(raw, path)
+    return Manifest(folder, raw)
+
+
+def validate(raw, where: Path | str) -> None:
+    """Every field the readers (edgekit and the app) rely on, with its type; one EdgekitError naming the first
+    problem. Optional fields are checked when present."""
+    where = str(where)
+    if not isinstance(raw, dict):
+        raise EdgekitError(f"{where}: not a manifest (a JSON object was expected)")
+    if raw.get("schema") != MANIFEST_SCHEMA:
+        raise EdgekitError(f"{where}: schema {raw.get('schema')!r} is not {MANIFEST_SCHEMA!r} (not an edgekit manifest, "
+                           "or one from a newer edgekit)")
+    missing = [k for k in ("model", "format", "precision", "file", "sha256", "input", "output", "preprocessing", "labels")
+               if k not in raw]
+    if missing:
+        raise EdgekitError(f"{where} lacks {', '.join(missing)}")
+
+    def fail(field: str, what: str):
+        raise EdgekitError(f"{where}: '{field}' {what}, got {_shown(raw.get(field))}")
+
+    if not isinstance(raw["model"], str) or not SAFE_NAME.match(raw["model"]):
+        fail("model", "must be a name of letters, digits and _.+:=@- (it names folders)")
+    if raw["format"] not in FORMATS:
+        fail("format", f"must be one of {', '.join(FORMATS)}")
+    if raw["precision"] not in PRECISIONS:
+        fail("precision", f"must be one of {', '.join(PRECISIONS)}")
+    if not isinstance(raw["file"], str) or not _plain_name(raw["file"]):
+        fail("file", "must be a file name inside the artifact folder")
+    if raw.get("labels_file") is not None and (not isinstance(raw["labels_file"], str) or not _plain_name(raw["labels_file"])):
+        fail("labels_file", "must be a file name inside the artifact folder")
+    if not isinstance(raw["sha256"], str) or not SHA256.match(raw["sha256"]):
+        fail("sha256", "must be 64 lowercase hex digits")
+    if "size_bytes" in raw and not _int(raw["size_bytes"], 0):
+        fail("size_bytes", "must be a non-negative integer")
+    labels = raw["labels"]
+    if not isinstance(labels, list) or not labels or not all(_label_ok(label) for label in labels):
+        fail("labels", f"must be a non-empty list of one-line names (at most {MAX_LABEL_LENGTH} characters)")
+    if "num_classes" in raw and raw["num_classes"] != len(labels):
+        fail("num_classes", f"must equal the number of labels ({len(labels)})")
+    for key in ("status",):
+        if key in raw and raw[key] is not None and raw[key] not in STATUSES:
+            fail(key, f"must be one of {', '.join(STATUSES)}")
+    for key in ("parity", "backend", "calibration", "versions", "source"):
+        if key in raw and raw[key] is not None and not isinstance(raw[key], dict):
+            fail(key, "must be an object")
+    weights = raw.get("weights")
+    if weights is not None and weights != "random" and not isinstance(weights, dict):
+        fail("weights", "must be \"random\" or an object")
+    if isinstance(weights, dict) and "path" in weights and not isinstance(weights["path"], (str, type(None))):
+        raise EdgekitError(f"{where}: 'weights.path' must be a string")
+    pre = Preprocessing.from_dict(raw["preprocessing"], where=f"{where}: preprocessing")
+    input_spec = _tensor(raw["input"], f"{where}: input")
+    output_spec = _tensor(raw["output"], f"{where}: output")
+    if len(input_spec.shape) != 4 or input_spec.layout not in LAYOUTS:
+        raise EdgekitError(f"{where}: input must be a 4-d image tensor with layout NCHW or NHWC, "
+                           f"got shape {list(input_spec.shape)} layout {input_spec.layout!r}")
+    channel, height, width = ((1, 2, 3) if input_spec.layout == "NCHW" else (3, 1, 2))
+    shape = input_spec.shape
+    if shape[channel] not in (None, 3) or any(shape[i] not in (None, pre.img_size) for i in (height, width)):
+        raise EdgekitError(f"{where}: input shape {list(shape)} ({input_spec.layout}) does not take the "
+                           f"preprocessing's 3 x {pre.img_size} x {pre.img_size} image")
+    if shape[0] not in (None, 1):
+        raise EdgekitError(f"{where}: input batch {shape[0]} is not 1 (or free)")
+    if not output_spec.shape or output_spec.shape[-1] not in (None, len(labels)):
+        raise EdgekitError(f"{where}: output shape {list(output_spec.shape)} does not give one score per label "
+                           f"({len(labels)} labels)")
+
+
+def _tensor(facts, where: str) -> TensorSpec:
+    if not isinstance(facts, dict):
+        raise EdgekitError(f"{where} must be an object (name, shape, dtype), got {_shown(facts)}")
+    shape = facts.get("shape")
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 8 or not all(d is None or _int(d, 1) for d in shape):
+        raise EdgekitError(f"{where}: shape must be a list of positive integers (null for a free dimension), "
+                           f"got {_shown(shape)}")
+    dtype = facts.get("dtype")
+    if dtype not in TENSOR_DTYPES:
+        raise EdgekitError(f"{where}: dtype must be one of {', '.join(TENSOR_DTYPES)}, got {_shown(dtype)}")
+    layout = facts.get("layout")
+    if layout is not None and layout not in LAYOUTS:
+        raise EdgekitError(f"{where}: layout must be NCHW or NHWC, got {_shown(layout)}")
+    name = facts.get("name", "")
+    if not isinstance(name, str):
+        raise EdgekitError(f"{where}: name must be a string, got {_shown(name)}")
+    scale = zero_point = None
+    if dtype in INTEGER_DTYPES:
+        quant = facts.get("quantization")
+        if not isinstance(quant, dict):
+            raise EdgekitError(f"{where}: an {dtype} tensor needs quantization {{scale, zero_point}}")
+        scale, zero_point = quant.get("scale"), quant.get("zero_point")
+        low, high = (-128, 127) if dtype == "int8" else (0, 255)
+        if not (isinstance(scale, numbers.Real) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0):
+            raise EdgekitError(f"{where}: quantization scale must be a positive finite number, got {_shown(scale)}")
+        if not (_int(zero_point, low) and zero_point <= high):
+            raise EdgekitError(f"{where}: quantization zero_point must be an integer in {low}..{high}, "
+                               f"got {_shown(zero_point)}")
+    if layout is None and len(shape) == 4:
+        layout = "NCHW" if shape[1] == 3 else "NHWC" if shape[3] == 3 else None
+    return TensorSpec(name, tuple(shape), dtype, layout, float(scale) if scale is not None else None,
+                      int(zero_point) if zero_point is not None else None)
+
+
+def _int(value, minimum: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def _label_ok(label) -> bool:
+    return (isinstance(label, str) and label.strip() != "" and len(label) <= MAX_LABEL_LENGTH
+            and not any(c in label for c in "\r\n\x00"))
+
+
+def _plain_name(name: str) -> bool:
+    """One file name inside the folder: no separator, no '.' or '..', no NUL, not hidden."""
+    return (bool(name) and len(name) <= 255 and not any(c in name for c in "/\\\x00")
+            and name not in (".", "..") and not name.startswith("."))
+
+
+def _shown(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def inside(folder: Path | str, name: str, what: str = "path") -> Path:
+    """`folder/name` resolved (symbolic links followed); an EdgekitError when it leaves `folder`."""
+    folder = Path(folder)
+    if not isinstance(name, str) or not _plain_name(name):
+        raise EdgekitError(f"{folder / MANIFEST_NAME}: '{what}' {name!r} is not a name inside the artifact folder")
+    base = folder.resolve()
+    target = (base / name).resolve()
+    if target != base and base not in target.parents:
+        raise EdgekitError(f"{folder / MANIFEST_NAME}: '{what}' {name!r} leads outside the artifact folder")
+    return target
+
+
+# ----------------------------------------------------------------------------- the files a manifest names
+
+
+def sha256_path(path: Path) -> str:
+    """sha256 of a file; of a directory (.mlpackage), of its relative paths and contents in sorted order."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        update_digest(digest, path)
+        return digest.hexdigest()
+    base = path.resolve()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        if base not in item.resolve().parents:
+            raise EdgekitError(f"{item} links outside {path}")
+        digest.update(item.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        update_digest(digest, item)
+    return digest.hexdigest()
+
+
+def read_labels_file(path: Path) -> list[str]:
+    """labels.txt: UTF-8, one name per line (empty lines ignored); an EdgekitError otherwise."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise EdgekitError(f"{path} is not UTF-8 text") from None
+    except OSError as error:
+        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
+    return [line for line in text.splitlines() if line]
+
+
+def verify_files(manifest: Manifest, check_sha256: bool = True) -> None:
+    """The model file exists inside the folder and (check_sha256) matches the manifest's sha256; labels.txt, where
+    present, is UTF-8 and equals the manifest's labels. One EdgekitError for the first problem."""
+    path = manifest.path
+    if not path.exists():
+        raise EdgekitError(f"{manifest.folder}: the manifest names {manifest.file}, which is missing")
+    if check_sha256:
+        try:
+            actual = sha256_path(path)
+        except OSError as error:
+            raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
+        if actual != manifest.sha256:
+            raise EdgekitError(f"{path}: sha256 {actual[:12]}… does not match the manifest's {manifest.sha256[:12]}… "
+                               "(changed or corrupted since export)")
+    labels_path = manifest.labels_path
+    if labels_path.is_file():
+        if read_labels_file(labels_path) != manifest.labels:
+            raise EdgekitError(f"{labels_path} disagrees with the manifest's labels")
+    elif labels_path.exists():
+        raise EdgekitError(f"{labels_path} is not a file")
+
+
+def open_manifest(folder: Path | str, verify: bool = True) -> Manifest:
+    """read_manifest, then the files it names (verify=False skips only the sha256, never the path checks)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EdgekitError(f"{folder} is not a directory")
+    manifest = read_manifest(folder)
+    verify_files(manifest, check_sha256=verify)
+    return manifest
+
+
+def is_artifact_folder(path: Path | str) -> bool:
+    return (Path(path) / MANIFEST_NAME).is_file()
+
+
+# ----------------------------------------------------------------------------- writing (export)
+
+
+def size_bytes(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build_manifest(*, model_name: str, format_name: str, precision: str, artifact: Path, preprocessing: dict,
+                   labels: list[str], weights, backend_facts: dict, input_shape: list[int],
+                   source: dict | None = None) -> dict:
+    """The manifest export writes beside `artifact` (its status, parity and calibration are added by export)."""
+    from edgekit.version import __version__
+
+    facts = dict(backend_facts)
+    declared_input = facts.pop("input", {})
+    declared_output = facts.pop("output", {})
+    input_tensor = {"name": "input", "shape": input_shape, "dtype": "float32", "layout": "NCHW",
+                    **{k: v for k, v in declared_input.items() if v is not None}}
+    output_tensor = {"name": "logits", "shape": [input_shape[0], len(labels)], "dtype": "float32",
+                     **{k: v for k, v in declared_output.items() if v is not None},
+                     "meaning": "logits (unnormalised class scores, label order of `labels`); softmax for probabilities"}
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "model": model_name,
+        "format": format_name,
+        "precision": precision,
+        "file": artifact.name,
+        "size_bytes": size_bytes(artifact),
+        "sha256": sha256_path(artifact),
+        "sha256_of": "file" if artifact.is_file() else "directory: sorted relative paths and file contents",
+        "input": input_tensor,
+        "output": output_tensor,
+        "preprocessing": {**preprocessing, "steps": preprocessing_steps(preprocessing)},
+        "num_classes": len(labels),
+        "labels": list(labels),
+        "labels_file": LABELS_NAME,
+        "weights": weights,
+        "backend": facts,
+        "versions": {"edgekit": __version__, "python": platform.python_version()},
+    }
+    if source is not None:
+        manifest["source"] = source
+    return manifest
+
+
+def write_manifest(folder: Path, manifest: dict) -> Path:
+    """Validate, then write `folder/manifest.json` atomically: export never writes a manifest its readers refuse."""
+    validate(manifest, folder / MANIFEST_NAME)
+    return atomic_write_json(folder / MANIFEST_NAME, manifest)
+
+
+def preprocessing_steps(preprocessing: dict) -> list[str]:
+    """The contract in words; docs/manifest.md ("Preprocessing, exactly") has every rounding rule."""
+    size = preprocessing["img_size"]
+    short = (16 * size + 7) // 14  # round(size / 0.875), in integers
+    if preprocessing.get("resize") == "letterbox":
+        geometry = (f"letterbox: resize so the longer side is {size} and the shorter is "
+                    f"floor(shorter * {size} / longer + 1/2), at least 1; pad to {size}x{size} with the mean, "
+                    "the smaller half of the padding on the top/left")
+    else:
+        geometry = (f"resize so the shorter side is {short} and the longer floor({short} * longer / shorter); "
+                    f"crop the centre {size}x{size} at offsets floor((resized - {size}) / 2)")
+    return ["decode as 8-bit RGB (EXIF orientation applied, grey replicated, alpha over white)",
+            "convert to float32 v / 255",
+            geometry + " (resampling: antialiased triangle filter on float32, widths then heights, no rounding)",
+            "subtract mean and divide by std per channel (RGB order), float32",
+            "lay out as NCHW float32 (batch 1); int8/uint8 inputs: q = clamp(round_half_even(x / scale) + zero_point)",
+            "exact contract: docs/manifest.md, 'Preprocessing, exactly'"]
