@@ -3,6 +3,9 @@ device-listing / device-facts parsers on real captured output (sources in each f
   adb_devices_one.txt              prife/goadb#2 (one phone, with adb's header)
   adb_devices_two.txt              paulo-raca/adb-proxy#31 (a USB phone and a TCP transport)
   dumpsys_thermalservice_shield.txt bryanroscoe/shield_optimizer#6
+  dumpsys_power_uiautomator2_444.txt openatx/uiautomator2#444 (an awake phone)
+  dumpsys_power_denied_slideshow59.txt Slideshow-digital/slideshow-support#59 (dumpsys without permission)
+  cpu_max_freq_benchmark1385.txt   google/benchmark#1385 (per-CPU max frequencies of a big.LITTLE board)
 What needs a phone (pushing, running the tools, the app's benchmark mode) is not exercised here: see docs/device.md.
 """
 from __future__ import annotations
@@ -15,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.bench.adb import (AdbDevice, bench_on_device, check_tool, choose_device, governors_summary, parse_devices,
-                               thermal_summary)
+from edgekit.bench.adb import (AdbDevice, big_cores, bench_on_device, check_app_row, check_tool, choose_device,
+                               cpu_mask, governors_summary, parse_devices, screen_awake, thermal_status, thermal_summary)
+from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
 
 DATA = Path(__file__).parent / "data" / "tool_output"
@@ -125,3 +129,47 @@ def test_bench_cli_device_errors_are_one_line_and_change_nothing(exported_mobile
         assert result.stderr.strip().startswith(expected), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
+
+
+def _data(name: str) -> str:
+    """A captured output file without its '# ' source header."""
+    return "".join(l for l in (DATA / name).read_text().splitlines(True) if not l.startswith("# "))
+
+
+def test_screen_state_from_captured_dumpsys_power():
+    assert screen_awake(_data("dumpsys_power_uiautomator2_444.txt")) is True
+    assert screen_awake(_data("dumpsys_power_denied_slideshow59.txt")) is None   # unreadable: not "off"
+    assert thermal_status(_data("dumpsys_thermalservice_shield.txt")) == 0
+
+
+def test_big_cores_from_captured_max_frequencies():
+    text = _data("cpu_max_freq_benchmark1385.txt")
+    assert big_cores(text) == [4, 5]
+    assert cpu_mask(big_cores(text)) == "30"             # taskset 30: CPUs 4 and 5
+    # the same values as `grep -H` prints them (path:value; the form device_facts asks for)
+    lines = [f"/sys/devices/system/cpu/cpu{i}/cpufreq/cpuinfo_max_freq:{v}" for i, v in enumerate(text.split())]
+    assert big_cores("\n".join(lines)) == [4, 5]
+    assert big_cores("\n".join(text.split()[:4])) is None   # one cluster: the device does not say which are big
+    assert big_cores("") is None
+
+
+class _State:
+    last_pid = None
+
+
+def _app_row(sha: str, pid: int) -> BenchRow:
+    return BenchRow(model="mobilenet_v2", format="onnx", precision="int8", threads=4, device="adb:X",
+                    runtime="onnxruntime", status="ok", p50_ms=10.0, mean_ms=10.5,
+                    extra={"model_sha256": sha, "pid": pid})
+
+
+def test_an_app_row_from_a_stale_apk_or_a_reused_process_is_refused():
+    manifest = {"sha256": "a" * 64}
+    state = _State()
+    ok = check_app_row(_app_row("a" * 64, 101), manifest, {"thermal_at_start": "status 0 (none)"}, state)
+    assert ok.status == "ok" and ok.extra["thermal_at_start"] == "status 0 (none)"
+    stale = check_app_row(_app_row("b" * 64, 102), manifest, {}, state)
+    assert stale.status == "failed" and stale.reason.startswith("stale APK") and "edgekit android sync" in stale.reason
+    assert stale.p50_ms is None and stale.mean_ms is None      # no numbers from the wrong model
+    reused = check_app_row(_app_row("a" * 64, 102), manifest, {}, state)
+    assert reused.status == "failed" and "previous row's process (pid 102)" in reused.reason

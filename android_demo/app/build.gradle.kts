@@ -44,8 +44,12 @@ android {
     }
 }
 
+// Java 17 bytecode without a toolchain: compiled by the JDK that runs Gradle (Android Studio's bundled JBR is 21),
+// so no toolchain resolver or separately installed JDK 17 is needed.
 kotlin {
-    jvmToolchain(17)
+    compilerOptions {
+        jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)
+    }
 }
 
 dependencies {

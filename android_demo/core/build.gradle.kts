@@ -6,8 +6,16 @@ plugins {
     alias(libs.plugins.kotlin.jvm)
 }
 
+// Java 17 bytecode, compiled by the JDK that runs Gradle: no toolchain, so no resolver or extra JDK is needed.
+java {
+    sourceCompatibility = JavaVersion.VERSION_17
+    targetCompatibility = JavaVersion.VERSION_17
+}
+
 kotlin {
-    jvmToolchain(17)
+    compilerOptions {
+        jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)
+    }
     // src/tool: the JVM-only preprocess tool (image files via javax.imageio) the tests share; not in the app.
     sourceSets.getByName("test").kotlin.srcDir("src/tool/kotlin")
 }

@@ -11,6 +11,15 @@ every artifact and thread count the tool is pushed once to /data/local/tmp/edgek
     executorch  executor_runner --model_path=M --cpu_threads=T --num_executions=W+N   (the first W runs are dropped)
     onnx        onnxruntime_perf_test -I -m times -r N -x T -e cpu M                  (the tool's own single warm-up)
 
+Between rows the driver checks that the screen is on (`dumpsys power`: a sleeping phone throttles and may pause
+the app; it wakes it once, else refuses), and waits until the thermal status (`dumpsys thermalservice`) is back
+to what it was before the first row (at most THERMAL_WAIT_S; the row records the status it started at and the
+wait). The tools run pinned with `taskset` to the big cores, those whose cpuinfo_max_freq is the highest, where
+the device says which (else unpinned, and the row says so). The app's rows start a fresh process each
+(`am start -S`: load_ms and peak memory are that row's own, and the pid must change) and carry the sha256 of the
+model the app ran: a row whose model differs from the export's manifest (an APK built before the last export)
+is refused as failed; a tool's pushed model is checked on the device with sha256sum the same way.
+
 `tool` is a path to one of those binaries (its name says which runtime it serves), "app" (the android_demo
 BenchmarkActivity, which times every format the app runs), or None: look in $EDGEKIT_TOOLS/android/<abi>/.
 Shared libraries beside the tool are pushed with it (LD_LIBRARY_PATH). An artifact no tool can run gives a
@@ -44,6 +53,8 @@ APP_FORMATS = ("tflite", "executorch", "onnx")
 ADB_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 900
 THERMAL_STATUS = {0: "none", 1: "light", 2: "moderate", 3: "severe", 4: "critical", 5: "emergency", 6: "shutdown"}
+THERMAL_WAIT_S = 180
+THERMAL_POLL_S = 5
 
 
 @dataclass
@@ -151,6 +162,54 @@ def thermal_summary(text: str) -> str | None:
     return f"status {code} ({THERMAL_STATUS.get(code, 'unknown')})"
 
 
+def thermal_status(text: str) -> int | None:
+    """`dumpsys thermalservice` -> the Thermal Status code, or None when it says nothing readable."""
+    m = re.search(r"Thermal Status:\s*(\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def screen_awake(text: str) -> bool | None:
+    """`dumpsys power` -> True (awake) / False (asleep, dozing or dreaming); None when it says nothing readable.
+    Newer Androids print mWakefulness=Awake|Asleep|Dozing|Dreaming; older ones Display Power: state=ON|OFF or
+    mScreenOn=true|false."""
+    m = re.search(r"mWakefulness=(\w+)", text)
+    if m:
+        return m.group(1) == "Awake"
+    m = re.search(r"Display Power: state=(\w+)", text)
+    if m:
+        return m.group(1) == "ON"
+    m = re.search(r"mScreenOn=(true|false)", text)
+    if m:
+        return m.group(1) == "true"
+    return None
+
+
+def big_cores(text: str) -> list[int] | None:
+    """cpuinfo_max_freq per CPU -> the CPUs of the fastest cluster, or None when the device does not say which
+    (unreadable, or every CPU equally fast). Accepts `grep -H . /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq`
+    lines (path:value) or bare values, one per CPU in CPU order."""
+    freqs: dict[int, int] = {}
+    bare = []
+    for line in text.replace("\r", "").splitlines():
+        line = line.strip()
+        m = re.match(r".*/cpu(\d+)/cpufreq/\w+:(\d+)$", line)
+        if m:
+            freqs[int(m.group(1))] = int(m.group(2))
+        elif line.isdigit():
+            bare.append(int(line))
+    if not freqs and bare:
+        freqs = dict(enumerate(bare))
+    if len(set(freqs.values())) < 2:
+        return None
+    top = max(freqs.values())
+    return sorted(cpu for cpu, f in freqs.items() if f == top)
+
+
+def cpu_mask(cpus: list[int]) -> str:
+    """CPU numbers -> the hex mask taskset takes (cpus 4 and 5 -> '30')."""
+    return format(sum(1 << c for c in cpus), "x")
+
+
 def device_facts(adb: Adb) -> dict:
     def prop(name: str) -> str | None:
         value = adb.shell(f"getprop {name}", check=False).stdout.strip()
@@ -163,6 +222,9 @@ def device_facts(adb: Adb) -> dict:
     facts["governor"] = governors_summary(gov) or "not readable"
     thermal = adb.shell("dumpsys thermalservice 2>/dev/null", check=False).stdout
     facts["thermal"] = thermal_summary(thermal) or "not readable"
+    freqs = adb.shell("grep -H . /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq 2>/dev/null", check=False).stdout
+    cores = big_cores(freqs)
+    facts["big_cores"] = ",".join(map(str, cores)) if cores else None
     return facts
 
 
@@ -230,6 +292,39 @@ class _DeviceSession:
         self.pushed: set[str] = set()
         name = " ".join(v for v in (facts.get("manufacturer"), facts.get("model")) if v) or serial
         self.device_name = f"{name} ({facts.get('abi') or '?'}, Android {facts.get('android') or '?'})"
+        self.baseline_thermal: int | None = None
+        self.last_pid: int | None = None
+
+    def ensure_screen_on(self) -> None:
+        """A sleeping phone throttles and may pause the app: wake it once, else refuse (one EdgekitError line)."""
+        state = screen_awake(self.adb.shell("dumpsys power", check=False).stdout)
+        if state is False:
+            self.adb.shell("input keyevent KEYCODE_WAKEUP", check=False)
+            time.sleep(1.0)
+            state = screen_awake(self.adb.shell("dumpsys power", check=False).stdout)
+            if state is False:
+                raise EdgekitError(f"the screen of {self.serial} is off and did not wake: unlock the phone, keep it "
+                                   "awake (Settings > Developer options > Stay awake) and retry")
+
+    def settle(self) -> dict:
+        """Wait (at most THERMAL_WAIT_S) until the thermal status is back to its level before the first row."""
+        status = thermal_status(self.adb.shell("dumpsys thermalservice 2>/dev/null", check=False).stdout)
+        if status is None:
+            return {"thermal_at_start": "not readable"}
+        if self.baseline_thermal is None:
+            self.baseline_thermal = status
+        waited = 0.0
+        while status is not None and status > self.baseline_thermal and waited < THERMAL_WAIT_S:
+            self.say(f"thermal status {status} ({THERMAL_STATUS.get(status, '?')}): waiting for it to settle")
+            time.sleep(THERMAL_POLL_S)
+            waited += THERMAL_POLL_S
+            status = thermal_status(self.adb.shell("dumpsys thermalservice 2>/dev/null", check=False).stdout)
+        return {"thermal_at_start": thermal_summary(f"Thermal Status: {status}") if status is not None else "not readable",
+                "thermal_wait_s": waited}
+
+    def before_row(self) -> dict:
+        self.ensure_screen_on()
+        return self.settle()
 
     def push(self, local: Path, remote: str) -> str:
         if remote not in self.pushed:
@@ -258,8 +353,16 @@ class _DeviceSession:
         binary = self.push_tool(tool)
         model = self.push(folder / manifest["file"], f"{REMOTE_DIR}/{folder.name}/{manifest['file']}")
         command = _tool_command(name, binary, model, threads, iterations, warmup)
+        cores = self.facts.get("big_cores")
+        if cores:
+            command = f"taskset {cpu_mask([int(c) for c in cores.split(',')])} {command}"
         base = self.base(manifest, threads, name)
-        base["extra"] |= {"command": command, "tool": str(tool)}
+        base["extra"] |= {"command": command, "tool": str(tool), **self.before_row(),
+                          "pinned_to": f"big cores {cores}" if cores else "not pinned: the device does not say which cores are big"}
+        remote_sha = self.adb.shell(f"sha256sum {model}", check=False).stdout.split()
+        if manifest.get("sha256") and remote_sha and remote_sha[0] != manifest["sha256"]:
+            return BenchRow(**base, status="failed", reason=f"the model on the device has sha256 {remote_sha[0]}, the "
+                                                            f"export's manifest says {manifest['sha256']}")
         self.say(f"{folder.name}: {name} on {self.serial}, {threads} thread(s)")
         proc = self.adb.shell(f"cd {REMOTE_DIR} && LD_LIBRARY_PATH={REMOTE_DIR}/bin {command} 2>&1",
                               timeout=RUN_TIMEOUT_S, check=False)
@@ -280,8 +383,10 @@ class _DeviceSession:
         asset = f"{manifest['model']}-{folder.name}"
         out = f"edgekit-{asset}-{threads}t-{int(time.time())}.json"
         self.say(f"{folder.name}: android_demo BenchmarkActivity on {self.serial}, {threads} thread(s)")
+        settled = self.before_row()
         self.adb.run("logcat", "-c", check=False)
-        self.adb.shell(f"am start -W -n {APP_ACTIVITY} --es artifact {asset} --ei iterations {iterations} "
+        # -S: force-stop the app first, so every row runs in a fresh process (its own load_ms and peak memory)
+        self.adb.shell(f"am start -S -W -n {APP_ACTIVITY} --es artifact {asset} --ei iterations {iterations} "
                        f"--ei warmup {warmup} --ei threads {threads} --es out {out}")
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -292,10 +397,14 @@ class _DeviceSession:
                 return [BenchRow(**self.base(manifest, threads, "android_demo"), status="failed",
                                  reason=f"android_demo: {failed.group(1).strip()}")]
             if done:
-                return self._pull_app_rows(done.group(1), manifest, threads)
+                return [self.check_app_row(row, manifest, settled) for row in self._pull_app_rows(done.group(1), manifest, threads)]
             time.sleep(1.0)
         return [BenchRow(**self.base(manifest, threads, "android_demo"), status="failed",
                          reason=f"android_demo wrote no EDGEKIT_BENCH_DONE within {RUN_TIMEOUT_S} s")]
+
+    def check_app_row(self, row: BenchRow, manifest: dict, settled: dict) -> BenchRow:
+        """Refuse a row whose model is not the export's (a stale APK) or that ran in the previous row's process."""
+        return check_app_row(row, manifest, settled, self)
 
     def _pull_app_rows(self, remote: str, manifest: dict, threads: int) -> list[BenchRow]:
         with tempfile.TemporaryDirectory() as tmp:
@@ -314,6 +423,29 @@ class _DeviceSession:
             row.extra = {k: v for k, v in self.facts.items() if v} | (row.extra or {}) | {"serial": self.serial}
             rows.append(row)
         return rows
+
+
+def check_app_row(row: BenchRow, manifest: dict, settled: dict, state) -> BenchRow:
+    """An app row against the export: the model's sha256 must be the manifest's (else the APK is stale: failed,
+    with the fix), and its process id must differ from the previous app row's (a fresh process per row).
+    `state.last_pid` carries the previous pid between rows."""
+    extra = dict(row.extra or {}) | settled
+    row.extra = extra
+    expected = manifest.get("sha256")
+    ran = extra.get("model_sha256")
+    pid = extra.get("pid")
+    if expected and ran != expected:
+        row.status = "failed"
+        row.reason = (f"stale APK: the app ran a model with sha256 {ran or 'unknown'}, the export's manifest says "
+                      f"{expected}; run `edgekit android sync` on this export, rebuild and reinstall the app")
+        for name in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "throughput_ips"):
+            setattr(row, name, None)
+    elif pid is not None and pid == state.last_pid:
+        row.status = "failed"
+        row.reason = f"the app ran in the previous row's process (pid {pid}): load_ms and peak memory would carry over"
+    if pid is not None:
+        state.last_pid = pid
+    return row
 
 
 def bench_on_device(export_dir: Path, artifacts: list[Path], *, device: str, tool: str | None,

@@ -79,7 +79,8 @@ class BenchmarkActivity : Activity() {
         val input = syntheticInput(m)
 
         val t0 = System.nanoTime()
-        val backend = Backends.create(m, model.modelFile, BackendOptions(threads))
+        // back to back runs: intra-op threads may spin between them (the runtime's best latency); the live view does not
+        val backend = Backends.create(m, model.modelFile, BackendOptions(threads, spinning = true))
         val loadMs = (System.nanoTime() - t0) / 1e6
         backend.use { b ->
             val f0 = System.nanoTime()
@@ -108,6 +109,13 @@ class BenchmarkActivity : Activity() {
                 "asset" to artifact,
                 "input" to "seeded random ${m.inputDtype} tensor ${m.inputShape.joinToString("x")}, not preprocessed",
                 "cpu_time_source" to "android.os.Process.getElapsedCpuTime (whole process)",
+                // the model that ran (checked against the manifest when it was copied out): the host refuses a row
+                // whose model differs from the export's manifest (an APK built before the last export)
+                "model_sha256" to model.sha256,
+                // a fresh process per row (the host starts the activity with am start -S, and checks that the pid
+                // changed between rows): load_ms and peak_rss_mb are this row's own
+                "pid" to Process.myPid(),
+                "spinning" to true,
             )
             return BenchRows.row(BenchRun(
                 model = m.model, format = m.format, precision = m.precision, threads = threads,

@@ -3,9 +3,7 @@ package dev.edgekit.demo
 import android.content.Context
 import android.graphics.ImageFormat
 import android.graphics.Matrix
-import android.graphics.RectF
 import android.graphics.SurfaceTexture
-import android.hardware.camera2.CameraAccessException
 import android.hardware.camera2.CameraCaptureSession
 import android.hardware.camera2.CameraCharacteristics
 import android.hardware.camera2.CameraDevice
@@ -17,58 +15,81 @@ import android.os.Handler
 import android.util.Size
 import android.view.Surface
 import android.view.TextureView
+import dev.edgekit.core.CameraGeometry
+import dev.edgekit.core.CameraLifecycle
+import dev.edgekit.core.CameraPort
+import dev.edgekit.core.PreviewTransform
 
 /**
- * The platform camera2 API, nothing else: a repeating preview request into the TextureView and an ImageReader
- * of YUV_420_888 frames. Camera callbacks run on [cameraHandler]; frames are delivered on [analysisHandler]
- * (never the main thread) and only the latest one is kept: `acquireLatestImage` drops the frames that arrived
- * while the previous one was being classified.
+ * The platform camera2 API behind core's [CameraLifecycle] (the open/configure/close state machine the JVM tests
+ * drive through the bad orderings): this class only makes the camera2 calls the machine asks for and hands the
+ * callbacks back to it, tagged with the generation they belong to. A repeating preview request goes into the
+ * TextureView and an ImageReader of YUV_420_888 frames; frames are delivered on [analysisHandler] and only the
+ * latest one is kept (`acquireLatestImage`). [start] and [stop] may be called from any thread and never block
+ * on the camera.
  */
 class CameraController(
-    private val context: Context,
+    context: Context,
     private val textureView: TextureView,
     private val cameraHandler: Handler,
     private val analysisHandler: Handler,
     private val onFrame: (Image, Int) -> Unit,
-    private val onError: (String) -> Unit,
+    onError: (String) -> Unit,
 ) {
-    private var device: CameraDevice? = null
-    private var session: CameraCaptureSession? = null
-    private var reader: ImageReader? = null
-    private var previewSize: Size? = null
-    private var sensorOrientation = 90
-    private var frontFacing = false
+    private class Chosen(val id: String, val sensorOrientation: Int, val frontFacing: Boolean, val analysis: Size, val preview: Size)
 
-    /** Surface.ROTATION_* of the display, kept current by the activity. */
+    private val manager = context.getSystemService(Context.CAMERA_SERVICE) as CameraManager
+    @Volatile private var chosen: Chosen? = null
+    // Touched only inside the lifecycle's port calls (under its lock).
+    private var reader: ImageReader? = null
+    private var previewSurface: Surface? = null
+
+    private val lifecycle = CameraLifecycle(Camera2Port(), onError)
+
+    /** Surface.ROTATION_* of the display, kept current by the activity (a display listener: 180° turns too). */
     @Volatile var displayRotation: Int = Surface.ROTATION_0
 
     /** The clockwise rotation that turns a sensor frame upright on the current display. */
     val frameRotationDegrees: Int
-        get() = CameraRotation.degrees(sensorOrientation, CameraRotation.displayDegrees(displayRotation), frontFacing)
+        get() {
+            val c = chosen ?: return 0
+            return CameraGeometry.frameRotation(c.sensorOrientation, displayDegrees(displayRotation), c.frontFacing)
+        }
 
-    fun open() {
-        val manager = context.getSystemService(Context.CAMERA_SERVICE) as CameraManager
-        try {
-            val ids = manager.cameraIdList
-            if (ids.isEmpty()) return onError("this device reports no camera")
-            val id = ids.firstOrNull {
-                manager.getCameraCharacteristics(it).get(CameraCharacteristics.LENS_FACING) ==
-                    CameraCharacteristics.LENS_FACING_BACK
-            } ?: ids[0]
-            val chars = manager.getCameraCharacteristics(id)
-            sensorOrientation = chars.get(CameraCharacteristics.SENSOR_ORIENTATION) ?: 90
-            frontFacing = chars.get(CameraCharacteristics.LENS_FACING) == CameraCharacteristics.LENS_FACING_FRONT
-            val map = chars.get(CameraCharacteristics.SCALER_STREAM_CONFIGURATION_MAP)
-                ?: return onError("camera $id reports no stream configurations")
-            val yuvSizes = map.getOutputSizes(ImageFormat.YUV_420_888)
-            if (yuvSizes.isNullOrEmpty()) return onError("camera $id cannot deliver YUV_420_888 frames")
-            val analysis = chooseSize(yuvSizes.toList(), 640 * 480, null)
-            val preview = chooseSize(map.getOutputSizes(SurfaceTexture::class.java).toList(), 1280 * 720, analysis)
-            previewSize = preview
-            val imageReader = ImageReader.newInstance(analysis.width, analysis.height, ImageFormat.YUV_420_888, 2)
-            imageReader.setOnImageAvailableListener({ r ->
+    val state: CameraLifecycle.State get() = lifecycle.current
+
+    fun start() = lifecycle.start()
+
+    fun stop() = lifecycle.stop()
+
+    /** The preview's transform for a view of this size, or null before a camera was chosen. */
+    fun previewTransform(viewWidth: Int, viewHeight: Int): PreviewTransform? {
+        val c = chosen ?: return null
+        if (viewWidth <= 0 || viewHeight <= 0) return null
+        return CameraGeometry.previewTransform(viewWidth, viewHeight, c.preview.width, c.preview.height,
+            c.sensorOrientation, displayDegrees(displayRotation))
+    }
+
+    /** Main thread: show the preview upright, undistorted and filling the view (for any sensor and display rotation). */
+    fun configureTransform(viewWidth: Int, viewHeight: Int) {
+        val t = previewTransform(viewWidth, viewHeight) ?: return
+        val cx = viewWidth / 2f
+        val cy = viewHeight / 2f
+        val matrix = Matrix()
+        matrix.setScale(t.stretchX.toFloat(), t.stretchY.toFloat(), cx, cy)
+        matrix.postRotate(t.rotate.toFloat(), cx, cy)
+        matrix.postScale(t.fill.toFloat(), t.fill.toFloat(), cx, cy)
+        textureView.setTransform(matrix)
+    }
+
+    private inner class Camera2Port : CameraPort<CameraDevice, CameraCaptureSession> {
+        override fun open(generation: Int) {
+            val c = choose()
+            chosen = c
+            val r = ImageReader.newInstance(c.analysis.width, c.analysis.height, ImageFormat.YUV_420_888, 2)
+            r.setOnImageAvailableListener({ source ->
                 val image = try {
-                    r.acquireLatestImage()
+                    source.acquireLatestImage()
                 } catch (e: IllegalStateException) {
                     null // the reader was closed while this callback was queued
                 } ?: return@setOnImageAvailableListener
@@ -78,99 +99,69 @@ class CameraController(
                     image.close()
                 }
             }, analysisHandler)
-            reader = imageReader
-            manager.openCamera(id, object : CameraDevice.StateCallback() {
-                override fun onOpened(camera: CameraDevice) {
-                    device = camera
-                    startSession(camera, imageReader, preview)
-                }
-
-                override fun onDisconnected(camera: CameraDevice) {
-                    camera.close()
-                    device = null
-                }
-
-                override fun onError(camera: CameraDevice, error: Int) {
-                    camera.close()
-                    device = null
-                    onError("the camera stopped with error $error")
-                }
+            reader = r
+            manager.openCamera(c.id, object : CameraDevice.StateCallback() {
+                override fun onOpened(camera: CameraDevice) = lifecycle.onOpened(generation, camera)
+                override fun onDisconnected(camera: CameraDevice) = lifecycle.onDeviceLost(generation, camera, null)
+                override fun onError(camera: CameraDevice, error: Int) = lifecycle.onDeviceLost(generation, camera, error)
             }, cameraHandler)
-        } catch (e: CameraAccessException) {
-            onError("cannot open the camera: ${e.message}")
-        } catch (e: SecurityException) {
-            onError("the camera permission is missing")
+        }
+
+        @Suppress("DEPRECATION") // createCaptureSession(List, ...) is the API 24 form
+        override fun createSession(device: CameraDevice, generation: Int) {
+            val c = chosen ?: throw IllegalStateException("no camera chosen")
+            val r = reader ?: throw IllegalStateException("the frame reader is closed")
+            val texture = textureView.surfaceTexture ?: throw IllegalStateException("the preview surface is not ready")
+            texture.setDefaultBufferSize(c.preview.width, c.preview.height)
+            val surface = Surface(texture)
+            previewSurface = surface
+            device.createCaptureSession(listOf(surface, r.surface), object : CameraCaptureSession.StateCallback() {
+                override fun onConfigured(session: CameraCaptureSession) = lifecycle.onConfigured(generation, session)
+                override fun onConfigureFailed(session: CameraCaptureSession) = lifecycle.onConfigureFailed(generation, session)
+            }, cameraHandler)
+        }
+
+        override fun startRepeating(device: CameraDevice, session: CameraCaptureSession) {
+            val surface = previewSurface ?: throw IllegalStateException("no preview surface")
+            val r = reader ?: throw IllegalStateException("the frame reader is closed")
+            val request = device.createCaptureRequest(CameraDevice.TEMPLATE_PREVIEW).apply {
+                addTarget(surface)
+                addTarget(r.surface)
+                set(CaptureRequest.CONTROL_AF_MODE, CaptureRequest.CONTROL_AF_MODE_CONTINUOUS_PICTURE)
+            }.build()
+            session.setRepeatingRequest(request, null, cameraHandler)
+        }
+
+        override fun closeSession(session: CameraCaptureSession) = session.close()
+
+        override fun closeDevice(device: CameraDevice) = device.close()
+
+        /** The reader is closed on the analysis thread, after the frame it may be reading. */
+        override fun release(generation: Int) {
+            previewSurface?.release()
+            previewSurface = null
+            val r = reader ?: return
+            reader = null
+            analysisHandler.post { r.close() }
         }
     }
 
-    @Suppress("DEPRECATION") // createCaptureSession(List, ...) is the API 24 form
-    private fun startSession(camera: CameraDevice, imageReader: ImageReader, preview: Size) {
-        val texture = textureView.surfaceTexture ?: return onError("the preview surface is not ready")
-        texture.setDefaultBufferSize(preview.width, preview.height)
-        val previewSurface = Surface(texture)
-        try {
-            camera.createCaptureSession(listOf(previewSurface, imageReader.surface),
-                object : CameraCaptureSession.StateCallback() {
-                    override fun onConfigured(s: CameraCaptureSession) {
-                        session = s
-                        val request = camera.createCaptureRequest(CameraDevice.TEMPLATE_PREVIEW).apply {
-                            addTarget(previewSurface)
-                            addTarget(imageReader.surface)
-                            set(CaptureRequest.CONTROL_AF_MODE, CaptureRequest.CONTROL_AF_MODE_CONTINUOUS_PICTURE)
-                        }.build()
-                        try {
-                            s.setRepeatingRequest(request, null, cameraHandler)
-                        } catch (e: CameraAccessException) {
-                            onError("cannot start the preview: ${e.message}")
-                        }
-                    }
-
-                    override fun onConfigureFailed(s: CameraCaptureSession) {
-                        onError("the camera refused the preview + YUV_420_888 configuration")
-                    }
-                }, cameraHandler)
-        } catch (e: CameraAccessException) {
-            onError("cannot configure the camera: ${e.message}")
-        }
-    }
-
-    /** Scale the preview so it fills the view without distortion (centre crop), upright on the display. */
-    fun configureTransform(viewWidth: Int, viewHeight: Int) {
-        val preview = previewSize ?: return
-        if (viewWidth == 0 || viewHeight == 0) return
-        val matrix = Matrix()
-        val cx = viewWidth / 2f
-        val cy = viewHeight / 2f
-        val rotation = displayRotation
-        if (rotation == Surface.ROTATION_90 || rotation == Surface.ROTATION_270) {
-            val viewRect = RectF(0f, 0f, viewWidth.toFloat(), viewHeight.toFloat())
-            val bufferRect = RectF(0f, 0f, preview.height.toFloat(), preview.width.toFloat())
-            bufferRect.offset(cx - bufferRect.centerX(), cy - bufferRect.centerY())
-            matrix.setRectToRect(viewRect, bufferRect, Matrix.ScaleToFit.FILL)
-            val scale = maxOf(viewHeight.toFloat() / preview.height, viewWidth.toFloat() / preview.width)
-            matrix.postScale(scale, scale, cx, cy)
-            matrix.postRotate(90f * (rotation - 2), cx, cy)
-        } else {
-            // Upright content is preview.height x preview.width (the sensor is mounted sideways); the view
-            // stretches it to the view's size, so undo the stretch and scale to fill.
-            val contentW = preview.height.toFloat()
-            val contentH = preview.width.toFloat()
-            val scale = maxOf(viewWidth / contentW, viewHeight / contentH)
-            matrix.setScale(contentW * scale / viewWidth, contentH * scale / viewHeight, cx, cy)
-            if (rotation == Surface.ROTATION_180) matrix.postRotate(180f, cx, cy)
-        }
-        textureView.setTransform(matrix)
-    }
-
-    /** Stop the camera now; the reader is closed on the analysis thread, after the frame it may be reading. */
-    fun close() {
-        session?.close()
-        session = null
-        device?.close()
-        device = null
-        val r = reader ?: return
-        reader = null
-        analysisHandler.post { r.close() }
+    private fun choose(): Chosen {
+        val ids = manager.cameraIdList
+        if (ids.isEmpty()) throw IllegalStateException("this device reports no camera")
+        val id = ids.firstOrNull {
+            manager.getCameraCharacteristics(it).get(CameraCharacteristics.LENS_FACING) == CameraCharacteristics.LENS_FACING_BACK
+        } ?: ids[0]
+        val chars = manager.getCameraCharacteristics(id)
+        val map = chars.get(CameraCharacteristics.SCALER_STREAM_CONFIGURATION_MAP)
+            ?: throw IllegalStateException("camera $id reports no stream configurations")
+        val yuvSizes = map.getOutputSizes(ImageFormat.YUV_420_888)
+        if (yuvSizes.isNullOrEmpty()) throw IllegalStateException("camera $id cannot deliver YUV_420_888 frames")
+        val analysis = chooseSize(yuvSizes.toList(), 640 * 480, null)
+        // the preview keeps the analysis frames' aspect ratio, so the crop drawn over it is where the model looks
+        val preview = chooseSize(map.getOutputSizes(SurfaceTexture::class.java).toList(), 1280 * 720, analysis)
+        return Chosen(id, chars.get(CameraCharacteristics.SENSOR_ORIENTATION) ?: 90,
+            chars.get(CameraCharacteristics.LENS_FACING) == CameraCharacteristics.LENS_FACING_FRONT, analysis, preview)
     }
 
     private fun chooseSize(sizes: List<Size>, targetArea: Int, aspectOf: Size?): Size {
@@ -180,20 +171,13 @@ class CameraController(
         val bigEnough = sameAspect.filter { it.width * it.height >= targetArea }
         return bigEnough.minByOrNull { it.width * it.height } ?: sameAspect.maxByOrNull { it.width * it.height }!!
     }
-}
 
-/** Camera frame orientation: how far to rotate a sensor frame clockwise to see it upright on the display. */
-object CameraRotation {
-    fun displayDegrees(surfaceRotation: Int): Int = when (surfaceRotation) {
-        Surface.ROTATION_90 -> 90
-        Surface.ROTATION_180 -> 180
-        Surface.ROTATION_270 -> 270
-        else -> 0
+    companion object {
+        fun displayDegrees(surfaceRotation: Int): Int = when (surfaceRotation) {
+            Surface.ROTATION_90 -> 90
+            Surface.ROTATION_180 -> 180
+            Surface.ROTATION_270 -> 270
+            else -> 0
+        }
     }
-
-    /** Android's documented formula (CameraCharacteristics.SENSOR_ORIENTATION): back cameras subtract the
-     *  display rotation, front cameras (mirrored) add it. */
-    fun degrees(sensorOrientation: Int, displayDegrees: Int, frontFacing: Boolean): Int =
-        if (frontFacing) (sensorOrientation + displayDegrees) % 360
-        else (sensorOrientation - displayDegrees + 360) % 360
 }

@@ -1,12 +1,10 @@
 package dev.edgekit.demo
 
 import android.media.Image
+import dev.edgekit.core.FramePipeline
 import dev.edgekit.core.Postprocess
 import dev.edgekit.core.Prediction
-import dev.edgekit.core.Preprocessor
-import dev.edgekit.core.RgbImage
-import dev.edgekit.core.Rotation
-import dev.edgekit.core.Yuv
+import dev.edgekit.core.Region
 import dev.edgekit.demo.backend.Backend
 import dev.edgekit.demo.backend.BackendException
 
@@ -15,17 +13,19 @@ class FrameResult(val top: List<Prediction>, val inferenceMs: Double, val prepro
 
 /**
  * Camera frame → upright RGB → the manifest's tensor → backend → softmax → top-k. Every step but the backend
- * is core's (the same arithmetic as edgekit's Python, tested on the JVM); this class only wires them.
- * Used from one thread (the analysis thread).
+ * is core's (the same arithmetic as edgekit's Python, tested on the JVM); the frame path reuses its buffers
+ * (FramePipeline), so a frame allocates no image-sized array. Used from one thread (the analysis thread).
  */
 class Classifier(val model: BundledModel, val backend: Backend) : AutoCloseable {
-    private val preprocessor = Preprocessor(model.manifest)
+    private val pipeline = FramePipeline(model.manifest)
     private val labels = model.manifest.labels
 
     fun classify(image: Image, rotationDegrees: Int, k: Int = 3): FrameResult {
         val t0 = System.nanoTime()
-        val rgb = Rotation.rotate(yuvToRgb(image), rotationDegrees)
-        val tensor = preprocessor.tensor(rgb)
+        // YUV_420_888: the Y plane's pixel stride is 1; U and V share row and pixel strides (Image.Plane docs)
+        val planes = image.planes
+        val tensor = pipeline.process(planes[0].buffer, planes[1].buffer, planes[2].buffer, image.width, image.height,
+            planes[0].rowStride, planes[1].rowStride, planes[1].pixelStride, rotationDegrees)
         val t1 = System.nanoTime()
         val logits = backend.run(tensor)
         val t2 = System.nanoTime()
@@ -37,14 +37,9 @@ class Classifier(val model: BundledModel, val backend: Backend) : AutoCloseable 
         return FrameResult(top, (t2 - t1) / 1e6, (t1 - t0) / 1e6)
     }
 
-    override fun close() = backend.close()
+    /** The part of the last upright frame the model saw (fractions), or null before the first frame. */
+    fun modelRegion(): Region? =
+        if (pipeline.uprightWidth == 0) null else pipeline.modelRegion(pipeline.uprightWidth, pipeline.uprightHeight)
 
-    companion object {
-        /** YUV_420_888 planes (any row/pixel stride; the Y plane's pixel stride is 1 by definition). */
-        fun yuvToRgb(image: Image): RgbImage {
-            val planes = image.planes
-            return Yuv.toRgb(planes[0].buffer, planes[1].buffer, planes[2].buffer, image.width, image.height,
-                planes[0].rowStride, planes[1].rowStride, planes[1].pixelStride)
-        }
-    }
+    override fun close() = backend.close()
 }

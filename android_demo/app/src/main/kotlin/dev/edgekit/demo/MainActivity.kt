@@ -3,7 +3,9 @@ package dev.edgekit.demo
 import android.Manifest.permission.CAMERA
 import android.app.Activity
 import android.content.pm.PackageManager
+import android.content.Context
 import android.content.res.Configuration
+import android.hardware.display.DisplayManager
 import android.graphics.SurfaceTexture
 import android.media.Image
 import android.os.Build
@@ -19,6 +21,7 @@ import android.widget.Spinner
 import android.widget.TextView
 import dev.edgekit.core.LatencySmoother
 import dev.edgekit.core.ManifestException
+import dev.edgekit.core.ModelSlot
 import dev.edgekit.demo.backend.BackendException
 import dev.edgekit.demo.backend.BackendOptions
 import dev.edgekit.demo.backend.Backends
@@ -27,11 +30,18 @@ import java.util.Locale
 
 /**
  * Camera preview, top-3 with probabilities, inference time (moving average), end-to-end FPS, the model's name,
- * format and precision, a picker when several artifacts are bundled, and the thread count. Camera callbacks run
- * on the "camera" thread, model loading and classification on the "analysis" thread; the main thread only draws.
+ * format and precision, a picker when several artifacts are bundled, and the thread count; the part of the frame
+ * the model sees is outlined over the preview. Camera callbacks run on the "camera" thread, model loading and
+ * classification on the "analysis" thread; the main thread only draws and never waits for either.
+ *
+ * Lifecycle: the threads live from onCreate to onDestroy (quit there without joining). The camera is core's
+ * CameraLifecycle state machine (CameraController): onPause stops it, onResume starts it. The model is core's
+ * ModelSlot: loaded once on the analysis thread and kept across pause/resume (a resume during a load waits for
+ * that load), replaced when the picker, threads or GPU box change, closed in onDestroy.
  */
 class MainActivity : Activity() {
     private lateinit var preview: TextureView
+    private lateinit var overlay: CropOverlay
     private lateinit var message: TextView
     private lateinit var modelInfo: TextView
     private lateinit var predictions: TextView
@@ -43,24 +53,37 @@ class MainActivity : Activity() {
     private var names: List<String> = emptyList()
     private lateinit var threadChoices: List<Int>
 
-    private var cameraThread: HandlerThread? = null
-    private var analysisThread: HandlerThread? = null
-    private var analysisHandler: Handler? = null
-    private var camera: CameraController? = null
+    private lateinit var cameraThread: HandlerThread
+    private lateinit var analysisThread: HandlerThread
+    private lateinit var analysisHandler: Handler
+    private lateinit var camera: CameraController
+    private lateinit var slot: ModelSlot<LoadKey, Classifier>
+    private var resumed = false
     private var permissionAsked = false
+    @Volatile private var region: dev.edgekit.core.Region? = null
 
     // Touched on the analysis thread only.
-    private var classifier: Classifier? = null
-    private var loadedKey: String? = null
+    private var statsFor: Classifier? = null
     private var inferenceMs = LatencySmoother(30)
     private var frameMs = LatencySmoother(30)
     private var lastFrameNs = 0L
     private var frames = 0L
 
+    /** What a loaded model depends on: the artifact and the backend options. */
+    data class LoadKey(val name: String, val options: BackendOptions)
+
+    private val displayListener = object : DisplayManager.DisplayListener {
+        override fun onDisplayAdded(displayId: Int) {}
+        override fun onDisplayRemoved(displayId: Int) {}
+        // A 180 degree turn changes no configuration, so onConfigurationChanged never hears of it: this does.
+        override fun onDisplayChanged(displayId: Int) = updateRotation()
+    }
+
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         setContentView(R.layout.activity_main)
         preview = view(R.id.preview)
+        overlay = view(R.id.crop)
         message = view(R.id.message)
         modelInfo = view(R.id.model_info)
         predictions = view(R.id.predictions)
@@ -70,6 +93,18 @@ class MainActivity : Activity() {
         gpu = view(R.id.gpu)
         models = ModelAssets(this)
         names = models.names()
+
+        cameraThread = HandlerThread("camera").also { it.start() }
+        analysisThread = HandlerThread("analysis").also { it.start() }
+        analysisHandler = Handler(analysisThread.looper)
+        camera = CameraController(this, preview, Handler(cameraThread.looper), analysisHandler,
+            onFrame = { image, degrees -> onFrame(image, degrees) },
+            onError = { error -> showMessage(error) })
+        slot = ModelSlot({ r: Runnable -> analysisHandler.post(r) }, { key: LoadKey -> load(key) },
+            object : ModelSlot.Listener<LoadKey, Classifier> {
+                override fun loaded(key: LoadKey, model: Classifier) = loadedUi(model, key.options)
+                override fun failed(key: LoadKey, error: Exception) = loadFailed(key.name, describe(error))
+            })
 
         val prefs = getSharedPreferences(PREFS, MODE_PRIVATE)
         val cores = Runtime.getRuntime().availableProcessors()
@@ -89,62 +124,56 @@ class MainActivity : Activity() {
         if (names.isEmpty()) showMessage(getString(R.string.no_models))
 
         val reload = object : AdapterView.OnItemSelectedListener {
-            override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) = saveAndReload()
+            override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) = saveAndRequest()
             override fun onNothingSelected(parent: AdapterView<*>?) {}
         }
         modelPicker.onItemSelectedListener = reload
         threadsPicker.onItemSelectedListener = reload
-        gpu.setOnCheckedChangeListener { _, _ -> saveAndReload() }
+        gpu.setOnCheckedChangeListener { _, _ -> saveAndRequest() }
 
         preview.surfaceTextureListener = object : TextureView.SurfaceTextureListener {
             override fun onSurfaceTextureAvailable(surface: SurfaceTexture, width: Int, height: Int) = startCamera()
-            override fun onSurfaceTextureSizeChanged(surface: SurfaceTexture, width: Int, height: Int) {
-                camera?.configureTransform(width, height)
+            override fun onSurfaceTextureSizeChanged(surface: SurfaceTexture, width: Int, height: Int) = updateTransform()
+            override fun onSurfaceTextureDestroyed(surface: SurfaceTexture): Boolean {
+                camera.stop()   // the preview surface is gone: nothing may still draw into it
+                return true
             }
-            override fun onSurfaceTextureDestroyed(surface: SurfaceTexture) = true
             override fun onSurfaceTextureUpdated(surface: SurfaceTexture) {}
         }
     }
 
     override fun onResume() {
         super.onResume()
-        cameraThread = HandlerThread("camera").also { it.start() }
-        analysisThread = HandlerThread("analysis").also { it.start() }
-        analysisHandler = Handler(analysisThread!!.looper)
-        saveAndReload()
+        resumed = true
+        (getSystemService(Context.DISPLAY_SERVICE) as DisplayManager).registerDisplayListener(displayListener, null)
+        saveAndRequest()   // the model loaded before the pause is kept: this only loads when nothing is
         if (checkSelfPermission(CAMERA) != PackageManager.PERMISSION_GRANTED) {
             // Once per activity: the dialog pauses and resumes us, and a refusal must not ask again in a loop.
             if (!permissionAsked) requestPermissions(arrayOf(CAMERA), REQUEST_CAMERA)
             permissionAsked = true
-        } else if (preview.isAvailable) {
+        } else {
             startCamera()
         }
     }
 
     override fun onPause() {
-        camera?.close()
-        camera = null
-        analysisHandler?.post {
-            classifier?.close()
-            classifier = null
-            loadedKey = null
-        }
-        analysisThread?.quitSafely()
-        cameraThread?.quitSafely()
-        analysisThread?.join()
-        cameraThread?.join()
-        analysisThread = null
-        cameraThread = null
-        analysisHandler = null
+        resumed = false
+        (getSystemService(Context.DISPLAY_SERVICE) as DisplayManager).unregisterDisplayListener(displayListener)
+        camera.stop()      // returns at once: the state machine closes what is open and what opens later
         super.onPause()
+    }
+
+    override fun onDestroy() {
+        camera.stop()
+        slot.dispose()     // closes the model now, or the one still loading when its load finishes
+        analysisThread.quitSafely()
+        cameraThread.quitSafely()
+        super.onDestroy()
     }
 
     override fun onConfigurationChanged(newConfig: Configuration) {
         super.onConfigurationChanged(newConfig)
-        camera?.let {
-            it.displayRotation = displayRotation()
-            it.configureTransform(preview.width, preview.height)
-        }
+        updateRotation()
     }
 
     override fun onRequestPermissionsResult(requestCode: Int, permissions: Array<out String>, grantResults: IntArray) {
@@ -154,17 +183,31 @@ class MainActivity : Activity() {
     }
 
     private fun startCamera() {
-        val cameraLooper = cameraThread?.looper ?: return
-        val analysis = analysisHandler ?: return
-        if (camera != null || !preview.isAvailable) return
+        if (!resumed || !preview.isAvailable) return
         if (checkSelfPermission(CAMERA) != PackageManager.PERMISSION_GRANTED) return
-        val controller = CameraController(this, preview, Handler(cameraLooper), analysis,
-            onFrame = { image, degrees -> onFrame(image, degrees) },
-            onError = { error -> showMessage(error) })
-        controller.displayRotation = displayRotation()
-        camera = controller
-        controller.open()
-        controller.configureTransform(preview.width, preview.height)
+        camera.displayRotation = displayRotation()
+        camera.start()
+        updateTransform()
+    }
+
+    private fun updateRotation() {
+        val rotation = displayRotation()
+        if (rotation == camera.displayRotation) return
+        camera.displayRotation = rotation    // the next frame is turned with it
+        updateTransform()
+    }
+
+    /** Main thread: the preview's transform and the model's crop drawn over it. */
+    private fun updateTransform() {
+        camera.configureTransform(preview.width, preview.height)
+        val t = camera.previewTransform(preview.width, preview.height)
+        val r = region
+        if (t == null || r == null) {
+            overlay.hide()
+            return
+        }
+        val rect = t.viewRect(r)
+        overlay.show(rect[0].toFloat(), rect[1].toFloat(), rect[2].toFloat(), rect[3].toFloat())
     }
 
     /** findViewById, typed (the generic form is API 26; this compiles against API 23 and 36 alike). */
@@ -174,56 +217,49 @@ class MainActivity : Activity() {
     @Suppress("DEPRECATION") // Activity.display is API 30; minSdk is 24
     private fun displayRotation(): Int = windowManager.defaultDisplay.rotation
 
-    /** Persist the settings and (re)load the chosen artifact with them, off the main thread. */
-    private fun saveAndReload() {
+    /** Persist the settings and ask for the chosen artifact with them (loaded off the main thread, once). */
+    private fun saveAndRequest() {
         val name = names.getOrNull(modelPicker.selectedItemPosition) ?: return
         val threads = threadChoices.getOrElse(threadsPicker.selectedItemPosition) { 1 }
         val useGpu = gpu.isChecked   // read by the LiteRT backend only (the box is shown for .tflite artifacts)
         getSharedPreferences(PREFS, MODE_PRIVATE).edit()
-            .putString(KEY_MODEL, name).putInt(KEY_THREADS, threads).putBoolean(KEY_GPU, gpu.isChecked).apply()
-        val handler = analysisHandler ?: return
-        handler.post { load(name, BackendOptions(threads, useGpu)) }
+            .putString(KEY_MODEL, name).putInt(KEY_THREADS, threads).putBoolean(KEY_GPU, useGpu).apply()
+        // the live view: no intra-op spinning between frames (battery); the benchmark turns it on
+        slot.request(LoadKey(name, BackendOptions(threads, useGpu, spinning = false)))
     }
 
-    /** Analysis thread. */
-    private fun load(name: String, options: BackendOptions) {
-        val key = "$name/${options.threads}/${options.useGpu}"
-        if (key == loadedKey) return
-        classifier?.close()
-        classifier = null
-        loadedKey = key
-        inferenceMs = LatencySmoother(30)
-        frameMs = LatencySmoother(30)
-        lastFrameNs = 0L
-        frames = 0L
-        try {
-            val model = models.load(name)
-            val backend = Backends.create(model.manifest, model.modelFile, options)
-            classifier = Classifier(model, backend)
-            val m = model.manifest
-            val info = listOfNotNull(m.model, m.format, m.precision,
-                listOfNotNull(backend.runtime, backend.runtimeVersion).joinToString(" "),
-                backend.delegate, "${options.threads} thread(s)").joinToString(" · ")
-            val tflite = m.format == "tflite"
-            runOnUiThread {
-                message.visibility = View.GONE
-                modelInfo.text = info
-                predictions.text = getString(R.string.waiting)
-                stats.text = ""
-                gpu.visibility = if (tflite) View.VISIBLE else View.GONE
-            }
-        } catch (e: ManifestException) {
-            loadFailed(name, "this manifest cannot be honoured: ${e.message}")
-        } catch (e: BackendException) {
-            loadFailed(name, e.message ?: "the backend failed")
-        } catch (e: IOException) {
-            loadFailed(name, "cannot read the bundled files: ${e.message}")
-        } catch (e: LinkageError) {
-            loadFailed(name, "the runtime's native library does not load on this device " +
-                "(${Build.SUPPORTED_ABIS.joinToString()}): ${e.message}")
-        } catch (e: RuntimeException) {
-            loadFailed(name, "${e.javaClass.simpleName}: ${e.message}")
+    /** Analysis thread (the slot's loader). Throws what the UI reports. */
+    private fun load(key: LoadKey): Classifier {
+        val model = models.load(key.name)
+        val backend = try {
+            Backends.create(model.manifest, model.modelFile, key.options)
+        } catch (e: LinkageError) {   // an Error, not an Exception: reported like one instead of ending the process
+            throw BackendException("the runtime's native library does not load on this device " +
+                "(${Build.SUPPORTED_ABIS.joinToString()}): ${e.message}", e)
         }
+        return Classifier(model, backend)
+    }
+
+    private fun loadedUi(c: Classifier, options: BackendOptions) {
+        val m = c.model.manifest
+        val info = listOfNotNull(m.model, m.format, m.precision,
+            listOfNotNull(c.backend.runtime, c.backend.runtimeVersion).joinToString(" "),
+            c.backend.delegate, "${options.threads} thread(s)").joinToString(" · ")
+        val tflite = m.format == "tflite"
+        runOnUiThread {
+            message.visibility = View.GONE
+            modelInfo.text = info
+            predictions.text = getString(R.string.waiting)
+            stats.text = ""
+            gpu.visibility = if (tflite) View.VISIBLE else View.GONE
+        }
+    }
+
+    private fun describe(e: Exception): String = when (e) {
+        is ManifestException -> "this manifest cannot be honoured: ${e.message}"
+        is BackendException -> e.message ?: "the backend failed"
+        is IOException -> "cannot read the bundled files: ${e.message}"
+        else -> "${e.javaClass.simpleName}: ${e.message}"
     }
 
     private fun loadFailed(name: String, why: String) {
@@ -237,13 +273,24 @@ class MainActivity : Activity() {
 
     /** Analysis thread: one frame (the latest), classified; the UI gets the text. */
     private fun onFrame(image: Image, rotationDegrees: Int) {
-        val c = classifier ?: return
+        val c = slot.current() ?: return
+        if (c !== statsFor) {   // a new model: fresh averages
+            statsFor = c
+            inferenceMs = LatencySmoother(30)
+            frameMs = LatencySmoother(30)
+            lastFrameNs = 0L
+            frames = 0L
+        }
         val result = try {
             c.classify(image, rotationDegrees)
         } catch (e: Exception) {
-            classifier = null
-            c.close()
+            slot.drop(c)
             showMessage("${c.model.name}: ${e.message ?: e.javaClass.simpleName}")
+            return
+        } catch (e: LinkageError) {
+            slot.drop(c)
+            showMessage("${c.model.name}: the runtime's native library does not load on this device " +
+                "(${Build.SUPPORTED_ABIS.joinToString()}): ${e.message}")
             return
         }
         val now = System.nanoTime()
@@ -257,9 +304,13 @@ class MainActivity : Activity() {
         val fps = if (frames > 1) 1000.0 / frameMs.mean else 0.0
         val line = String.format(Locale.US, "inference %.1f ms (mean of last %d) · preprocess %.1f ms · %.1f FPS",
             inferenceMs.mean, minOf(frames, 30L), result.preprocessMs, fps)
+        val newRegion = c.modelRegion()
+        val regionChanged = newRegion != region
+        region = newRegion
         runOnUiThread {
             predictions.text = top
             stats.text = line
+            if (regionChanged) updateTransform()
         }
     }
 

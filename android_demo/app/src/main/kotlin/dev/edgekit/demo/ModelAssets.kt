@@ -9,7 +9,7 @@ import java.io.IOException
 import java.security.MessageDigest
 
 /** One artifact folder bundled by `edgekit android sync`: assets/models/<model>-<format>-<precision>/. */
-class BundledModel(val name: String, val manifest: Manifest, val modelFile: File, val sizeBytes: Long)
+class BundledModel(val name: String, val manifest: Manifest, val modelFile: File, val sizeBytes: Long, val sha256: String?)
 
 /**
  * Reads the artifacts `edgekit android sync` put in assets/models/. Everything about a model comes from its
@@ -21,7 +21,12 @@ class ModelAssets(private val context: Context) {
     /** The bundled artifact folders, sorted; empty when none is bundled. */
     fun names(): List<String> = (context.assets.list(ROOT) ?: emptyArray()).sorted()
 
-    /** Parse and unpack one artifact. Throws ManifestException (a manifest the app cannot honour) or IOException. */
+    /**
+     * Parse and unpack one artifact. Throws ManifestException (a manifest the app cannot honour) or IOException.
+     * The model file is copied out and hashed once per installed APK: a stamp beside the copy records the
+     * manifest's sha256, the copy's size and modification time and the APK's install time, and while they all
+     * match the copy is used as it is (no re-copy, no re-hash on every resume or reload).
+     */
     fun load(name: String): BundledModel {
         val folder = "$ROOT/$name"
         val manifestJson = readText("$folder/manifest.json")
@@ -29,8 +34,12 @@ class ModelAssets(private val context: Context) {
         val manifest = Manifest.parse(manifestJson, labels)
         val expectedSha = JSONObject(manifestJson).optString("sha256", "")
         val target = File(File(context.filesDir, ROOT), "$name/${manifest.file}")
-        if (!target.isFile || sha256(target) != expectedSha) {
+        val stampFile = File(target.parentFile, ".${target.name}.verified")
+        fun stamp(): String = "$expectedSha ${target.length()} ${target.lastModified()} ${installTime()}"
+        val current = target.isFile && stampFile.isFile && stampFile.readText() == stamp()
+        if (!current) {
             target.parentFile?.mkdirs()
+            stampFile.delete()
             val tmp = File(target.parentFile, ".${target.name}.tmp")
             context.assets.open("$folder/${manifest.file}").use { input ->
                 tmp.outputStream().use { input.copyTo(it, 1 shl 20) }
@@ -41,9 +50,13 @@ class ModelAssets(private val context: Context) {
                 throw ManifestException("$name/${manifest.file}: sha256 $actual differs from the manifest's $expectedSha")
             }
             if (!tmp.renameTo(target)) throw IOException("cannot move ${tmp.path} to ${target.path}")
+            stampFile.writeText(stamp())
         }
-        return BundledModel(name, manifest, target, target.length())
+        return BundledModel(name, manifest, target, target.length(), expectedSha.ifEmpty { null })
     }
+
+    @Suppress("DEPRECATION") // getPackageInfo(String, int): the API 24 form
+    private fun installTime(): Long = context.packageManager.getPackageInfo(context.packageName, 0).lastUpdateTime
 
     private fun readText(path: String): String =
         context.assets.open(path).use { it.readBytes().toString(Charsets.UTF_8) }

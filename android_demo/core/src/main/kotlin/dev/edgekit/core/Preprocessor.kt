@@ -3,15 +3,32 @@ package dev.edgekit.core
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
-/** A model input: float32 values (floats) or int8/uint8 quantized bytes (bytes), in the manifest's layout. */
+/**
+ * A model input: float32 values (floats) or int8/uint8 quantized bytes (bytes), in the manifest's layout.
+ * The camera path reuses one InputTensor per model ([Preprocessor.tensorInto] overwrites its array each frame):
+ * a caller that keeps values across frames copies them.
+ */
 class InputTensor(val shape: IntArray, val dtype: String, val floats: FloatArray?, val bytes: ByteArray?) {
-    /** Raw little-endian bytes in the tensor's dtype: what a runtime's input buffer holds. */
+    /** Number of values (= bytes for int8/uint8, 4 bytes each for float32). */
+    val size: Int get() = floats?.size ?: bytes!!.size
+
+    /** Raw little-endian bytes in the tensor's dtype: what a runtime's input buffer holds (a new array). */
     fun toLittleEndianBytes(): ByteArray {
         if (bytes != null) return bytes.copyOf()
         val values = floats ?: error("an InputTensor holds floats or bytes")
         val buffer = ByteBuffer.allocate(values.size * 4).order(ByteOrder.LITTLE_ENDIAN)
         buffer.asFloatBuffer().put(values)
         return buffer.array()
+    }
+
+    /**
+     * The values into `target` from its position 0 in its own byte order (a runtime's direct buffer in native
+     * order): size * 4 bytes (float32) or size bytes (int8/uint8). Allocates no array; leaves the position at 0.
+     */
+    fun writeTo(target: ByteBuffer) {
+        target.clear()
+        if (floats != null) target.asFloatBuffer().put(floats) else target.put(bytes!!)
+        target.rewind()
     }
 }
 
@@ -22,70 +39,179 @@ class InputTensor(val shape: IntArray, val dtype: String, val floats: FloatArray
  * double, widths first, products summed in tap order; (x - mean) / std in double; one rounding to float32; NCHW or
  * NHWC; int8/uint8 quantized as clamp(rint(x / scale) + zero_point) with x / scale a float32 division.
  * The JVM never fuses a multiply and an add, so each double operation rounds exactly as numpy's.
+ *
+ * Only the resized pixels the crop keeps are computed (each output value depends on its own filter taps only, so
+ * the values are those of resizing the whole image and cropping), straight from the 8-bit pixels through a
+ * 256-entry table of v / 255.0, into buffers kept between calls: after the first frame of a size, [tensorInto]
+ * allocates nothing. Not thread-safe: one Preprocessor per thread.
  */
 class Preprocessor(val manifest: Manifest) {
     private val size = manifest.imgSize
+    private val n = size * size
+    private val nhwc = manifest.layout == "NHWC"
+    private val mean = manifest.meanDouble
+    private val std = manifest.stdDouble
+    private val quant: Quant? = if (manifest.inputDtype == "float32") null
+        else manifest.inputQuant ?: throw ManifestException("${manifest.inputDtype} input without quantization")
+    private val low = if (manifest.inputDtype == "int8") -128.0 else 0.0
+    private val high = if (manifest.inputDtype == "int8") 127.0 else 255.0
 
-    fun tensor(image: RgbImage): InputTensor {
-        val planes = normalisedPlanes(image)
-        val n = size * size
-        val m = manifest
-        val nhwc = m.layout == "NHWC"
-        fun at(i: Int): Int = if (nhwc) (i % n) * 3 + i / n else i  // planar index -> layout index
-        if (m.inputDtype == "float32") {
-            val out = FloatArray(3 * n)
-            for (i in 0 until 3 * n) out[at(i)] = planes[i]
-            return InputTensor(m.inputShape.copyOf(), m.inputDtype, out, null)
+    // Per input size (recomputed only when the frame size changes).
+    private var inW = -1
+    private var inH = -1
+    private var plan: Plan? = null
+    private var horizontal = DoubleArray(0)
+
+    /** What to compute for one input size: the resized image's window [rowFrom, +rows) x [colFrom, +cols) is written
+     *  at (destTop, destLeft) of the size x size output; input rows [inRowLo, inRowHi) feed it. */
+    private class Plan(
+        val g: Geometry, val hTable: Resample.Table?, val vTable: Resample.Table?,
+        val rowFrom: Int, val rows: Int, val colFrom: Int, val cols: Int, val destTop: Int, val destLeft: Int,
+        val inRowLo: Int, val inRowHi: Int,
+    )
+
+    /** A new tensor of the manifest's shape and dtype (zeros), for [tensorInto]. */
+    fun newTensor(): InputTensor =
+        if (quant == null) InputTensor(manifest.inputShape.copyOf(), manifest.inputDtype, FloatArray(3 * n), null)
+        else InputTensor(manifest.inputShape.copyOf(), manifest.inputDtype, null, ByteArray(3 * n))
+
+    /** A new tensor for `image`. */
+    fun tensor(image: RgbImage): InputTensor = newTensor().also { tensorInto(image.rgb, image.width, image.height, it) }
+
+    /**
+     * `rgb` (width x height, interleaved RGB) -> `out` (from [newTensor]), overwritten in place. Allocates nothing
+     * once a frame of this size has been seen.
+     */
+    fun tensorInto(rgb: ByteArray, width: Int, height: Int, out: InputTensor) {
+        require(width > 0 && height > 0 && rgb.size >= width * height * 3) { "bad image: ${rgb.size} bytes for ${width}x$height" }
+        require(out.dtype == manifest.inputDtype && out.size == 3 * n) { "the tensor is not this manifest's" }
+        val p = planFor(width, height)
+        val floats = out.floats
+        val bytes = out.bytes
+        if (manifest.resize == "letterbox") {
+            for (c in 0 until 3) {
+                val pad = ((mean[c] - mean[c]) / std[c]).toFloat()  // the mean padding normalises to exactly 0
+                for (i in 0 until n) put(floats, bytes, c, i, pad)
+            }
         }
-        val quant = m.inputQuant ?: throw ManifestException("${m.inputDtype} input without quantization")
-        val (low, high) = if (m.inputDtype == "int8") -128 to 127 else 0 to 255
-        val out = ByteArray(3 * n)
-        for (i in 0 until 3 * n) {
-            val q = Math.rint((planes[i] / quant.scale).toDouble()) + quant.zeroPoint  // float32 division, then rint
-            out[at(i)] = q.coerceIn(low.toDouble(), high.toDouble()).toInt().toByte()
+        // 1. widths: input rows [inRowLo, inRowHi), the window's columns, per channel (straight from the bytes)
+        val cols = p.cols
+        val hb = horizontal
+        val hTable = p.hTable
+        for (c in 0 until 3) {
+            for (iy in p.inRowLo until p.inRowHi) {
+                val srcRow = iy * width * 3 + c
+                val d = (c * height + iy) * cols
+                if (hTable == null) {
+                    for (x in 0 until cols) hb[d + x] = UNIT[rgb[srcRow + (p.colFrom + x) * 3].toInt() and 0xFF]
+                } else {
+                    val tw = hTable.w
+                    for (x in 0 until cols) {
+                        val ox = p.colFrom + x
+                        val start = hTable.start[ox]
+                        val wBase = ox * hTable.stride
+                        var s = srcRow + start * 3
+                        var acc = tw[wBase] * UNIT[rgb[s].toInt() and 0xFF]
+                        for (j in 1 until hTable.count[ox]) {
+                            s += 3
+                            acc += tw[wBase + j] * UNIT[rgb[s].toInt() and 0xFF]
+                        }
+                        hb[d + x] = acc
+                    }
+                }
+            }
         }
-        return InputTensor(m.inputShape.copyOf(), m.inputDtype, null, out)
+        // 2. heights: the window's rows, then (x - mean) / std, one rounding to float32, layout and quantization
+        val vTable = p.vTable
+        for (c in 0 until 3) {
+            val m = mean[c]
+            val sd = std[c]
+            val base = c * height * cols
+            for (r in 0 until p.rows) {
+                val oy = p.rowFrom + r
+                val destRow = (r + p.destTop) * size + p.destLeft
+                if (vTable == null) {
+                    val s = base + oy * cols
+                    for (x in 0 until cols) put(floats, bytes, c, destRow + x, ((hb[s + x] - m) / sd).toFloat())
+                } else {
+                    val tw = vTable.w
+                    val start = vTable.start[oy]
+                    val count = vTable.count[oy]
+                    val wBase = oy * vTable.stride
+                    for (x in 0 until cols) {
+                        var s = base + start * cols + x
+                        var acc = tw[wBase] * hb[s]
+                        for (j in 1 until count) {
+                            s += cols
+                            acc += tw[wBase + j] * hb[s]
+                        }
+                        put(floats, bytes, c, destRow + x, ((acc - m) / sd).toFloat())
+                    }
+                }
+            }
+        }
     }
 
-    /** The normalised float32 planes R, G, B (size x size each, CHW order) before packing and quantization. */
-    fun normalisedPlanes(image: RgbImage): FloatArray {
-        val w = image.width
-        val h = image.height
-        val src = DoubleArray(3 * w * h)
-        val rgb = image.rgb
-        for (c in 0 until 3) {
-            val base = c * w * h
-            for (i in 0 until w * h) src[base + i] = (rgb[i * 3 + c].toInt() and 0xFF) / 255.0
-        }
-        val planes = DoubleArray(3 * size * size)
-        val n = size * size
-        val mean = manifest.meanDouble
-        val std = manifest.stdDouble
-        if (manifest.resize == "letterbox") {
-            val g = Geometry.letterbox(h, w, size)
-            val resized = Resample.resize(src, 3, h, w, g.height, g.width)
-            for (c in 0 until 3) {
-                java.util.Arrays.fill(planes, c * n, (c + 1) * n, mean[c])  // normalises to exactly 0
-                for (y in 0 until g.height) {
-                    System.arraycopy(resized, c * g.height * g.width + y * g.width, planes, c * n + (y + g.top) * size + g.left, g.width)
-                }
-            }
+    /** Value of channel c at pixel p (row-major in the size x size output) into the layout and dtype. */
+    private fun put(floats: FloatArray?, bytes: ByteArray?, c: Int, pixel: Int, value: Float) {
+        val at = if (nhwc) pixel * 3 + c else c * n + pixel
+        if (floats != null) {
+            floats[at] = value
         } else {
-            val g = Geometry.centerCrop(h, w, size)
-            val resized = Resample.resize(src, 3, h, w, g.height, g.width)
-            for (c in 0 until 3) {
-                for (y in 0 until size) {
-                    System.arraycopy(resized, c * g.height * g.width + (y + g.top) * g.width + g.left, planes, c * n + y * size, size)
-                }
+            val q = quant!!
+            val v = Math.rint((value / q.scale).toDouble()) + q.zeroPoint  // float32 division, then rint
+            bytes!![at] = (if (v < low) low else if (v > high) high else v).toInt().toByte()
+        }
+    }
+
+    private fun planFor(width: Int, height: Int): Plan {
+        val cached = plan
+        if (cached != null && width == inW && height == inH) return cached
+        val letterbox = manifest.resize == "letterbox"
+        val g = if (letterbox) Geometry.letterbox(height, width, size) else Geometry.centerCrop(height, width, size)
+        val hTable = if (g.width != width) Resample.weights(width, g.width) else null
+        val vTable = if (g.height != height) Resample.weights(height, g.height) else null
+        val rowFrom = if (letterbox) 0 else g.top
+        val rows = if (letterbox) g.height else size
+        val colFrom = if (letterbox) 0 else g.left
+        val cols = if (letterbox) g.width else size
+        var lo = rowFrom
+        var hi = rowFrom + rows
+        if (vTable != null) {
+            lo = height
+            hi = 0
+            for (oy in rowFrom until rowFrom + rows) {
+                lo = minOf(lo, vTable.start[oy])
+                hi = maxOf(hi, vTable.start[oy] + vTable.count[oy])
             }
         }
-        val out = FloatArray(3 * n)
-        for (c in 0 until 3) {
-            for (i in c * n until (c + 1) * n) out[i] = ((planes[i] - mean[c]) / std[c]).toFloat()
-        }
-        return out
+        val p = Plan(g, hTable, vTable, rowFrom, rows, colFrom, cols, if (letterbox) g.top else 0, if (letterbox) g.left else 0, lo, hi)
+        if (horizontal.size < 3 * height * cols) horizontal = DoubleArray(3 * height * cols)
+        inW = width
+        inH = height
+        plan = p
+        return p
+    }
+
+    /**
+     * Where the model's input comes from in the upright frame (width x height), as fractions of it: the centre
+     * crop's square (what the model sees; the rest of the frame is cut off), or the whole frame (letterbox).
+     */
+    fun modelRegion(width: Int, height: Int): Region {
+        if (manifest.resize == "letterbox") return Region(0.0, 0.0, 1.0, 1.0)
+        val g = Geometry.centerCrop(height, width, size)
+        return Region(g.left.toDouble() / g.width, g.top.toDouble() / g.height,
+            (g.left + size).toDouble() / g.width, (g.top + size).toDouble() / g.height)
+    }
+
+    companion object {
+        /** v / 255.0 for every 8-bit v: the same double as the division (it is the division, done once). */
+        private val UNIT = DoubleArray(256) { it / 255.0 }
     }
 }
+
+/** A rectangle as fractions (0..1) of an image's width and height. */
+data class Region(val left: Double, val top: Double, val right: Double, val bottom: Double)
 
 /** Resized height/width and the crop offsets (centre crop) or padding offsets (letterbox), integer rules only. */
 data class Geometry(val height: Int, val width: Int, val top: Int, val left: Int) {
@@ -111,57 +237,11 @@ data class Geometry(val height: Int, val width: Int, val top: Int, val left: Int
 }
 
 /**
- * PIL's antialiased bilinear (triangle filter) resampling on double planes, exactly as edgekit.preprocess
- * (triangle_taps, resample_axis): widths first, then heights; a pass whose size does not change is skipped (it
- * would be the identity); out_i = ((w_0 * s_lo + w_1 * s_lo+1) + w_2 * s_lo+2) + ... in tap order.
+ * PIL's antialiased bilinear (triangle filter) weights, exactly as edgekit.preprocess (triangle_taps); the
+ * Preprocessor applies them widths first, then heights, skipping a pass whose size does not change (it would be
+ * the identity), out_i = ((w_0 * s_lo + w_1 * s_lo+1) + w_2 * s_lo+2) + ... in tap order.
  */
 object Resample {
-    fun resize(src: DoubleArray, channels: Int, inH: Int, inW: Int, outH: Int, outW: Int): DoubleArray {
-        var data = src
-        var w = inW
-        if (outW != inW) {
-            data = horizontal(data, channels * inH, inW, outW)
-            w = outW
-        }
-        if (outH != inH) {
-            val out = DoubleArray(channels * outH * w)
-            val table = weights(inH, outH)
-            for (c in 0 until channels) {
-                val sBase = c * inH * w
-                val dBase = c * outH * w
-                for (oy in 0 until outH) {
-                    val start = table.start[oy]
-                    val count = table.count[oy]
-                    val wBase = oy * table.stride
-                    for (x in 0 until w) {
-                        var acc = table.w[wBase] * data[sBase + start * w + x]
-                        for (j in 1 until count) acc += table.w[wBase + j] * data[sBase + (start + j) * w + x]
-                        out[dBase + oy * w + x] = acc
-                    }
-                }
-            }
-            data = out
-        }
-        return if (data === src) src.copyOf() else data
-    }
-
-    private fun horizontal(src: DoubleArray, lines: Int, inW: Int, outW: Int): DoubleArray {
-        val out = DoubleArray(lines * outW)
-        val table = weights(inW, outW)
-        for (line in 0 until lines) {
-            val s = line * inW
-            val d = line * outW
-            for (ox in 0 until outW) {
-                val start = table.start[ox]
-                val wBase = ox * table.stride
-                var acc = table.w[wBase] * src[s + start]
-                for (j in 1 until table.count[ox]) acc += table.w[wBase + j] * src[s + start + j]
-                out[d + ox] = acc
-            }
-        }
-        return out
-    }
-
     class Table(val start: IntArray, val count: IntArray, val stride: Int, val w: DoubleArray)
 
     /**

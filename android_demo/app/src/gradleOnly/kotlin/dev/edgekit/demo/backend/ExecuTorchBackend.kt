@@ -1,8 +1,10 @@
 package dev.edgekit.demo.backend
 
-// NOT COMPILED BY build_offline_apk.sh: ExecuTorch's AAR (org.pytorch:executorch-android) comes from Maven
-// Central only, which the project's machines cannot reach. Gradle (Android Studio) compiles this file;
-// Backends finds it by name.
+// NOT COMPILED BY build_offline_apk.sh, AND NOT COMPILED ANYWHERE YET: ExecuTorch's AAR
+// (org.pytorch:executorch-android) comes from Maven Central only, which the project's machines cannot reach.
+// Gradle (Android Studio) compiles this file; Backends finds it by name. Written against ExecuTorch's Java API
+// (extension/android/executorch_android/src/main/java/org/pytorch/executorch: Module.load(path, mode, threads),
+// Tensor.allocate*Buffer / fromBlob(buffer, shape), EValue), cited in android_demo/README.md.
 
 import dev.edgekit.core.InputTensor
 import dev.edgekit.core.Manifest
@@ -10,14 +12,26 @@ import org.pytorch.executorch.EValue
 import org.pytorch.executorch.Module
 import org.pytorch.executorch.Tensor
 import java.io.File
+import java.nio.ByteBuffer
+import java.nio.FloatBuffer
 
 /**
  * ExecuTorch (.pte, XNNPACK-delegated by edgekit's export) with `threads` threads. edgekit's .pte files take
- * and return float32 (int8 included: the quantize/dequantize ops are inside the program).
+ * and return float32 (int8 included: the quantize/dequantize ops are inside the program). The input Tensor is
+ * made once over a direct buffer the backend keeps; each run copies the values into it.
  */
 class ExecuTorchBackend(private val manifest: Manifest, modelFile: File, options: BackendOptions) : Backend {
     private val module: Module
     private val shape = LongArray(manifest.inputShape.size) { manifest.inputShape[it].toLong() }
+    private val count = manifest.inputShape.fold(1) { a, b -> a * b }
+    private val floatInput: FloatBuffer? = if (manifest.inputDtype == "float32") Tensor.allocateFloatBuffer(count) else null
+    private val byteInput: ByteBuffer? = if (manifest.inputDtype == "float32") null else Tensor.allocateByteBuffer(count)
+    private val input: Tensor = when (manifest.inputDtype) {
+        "float32" -> Tensor.fromBlob(floatInput!!, shape)
+        "int8" -> Tensor.fromBlob(byteInput!!, shape)
+        "uint8" -> Tensor.fromBlobUnsigned(byteInput!!, shape)
+        else -> throw BackendException("input dtype '${manifest.inputDtype}' is not supported by this backend")
+    }
 
     override val runtime = "executorch"
     override val runtimeVersion: String? = null
@@ -33,13 +47,12 @@ class ExecuTorchBackend(private val manifest: Manifest, modelFile: File, options
     }
 
     override fun run(input: InputTensor): FloatArray {
-        val tensor = when (input.dtype) {
-            "float32" -> Tensor.fromBlob(requireNotNull(input.floats), shape)
-            "int8" -> Tensor.fromBlob(requireNotNull(input.bytes), shape)
-            "uint8" -> Tensor.fromBlobUnsigned(requireNotNull(input.bytes), shape)
-            else -> throw BackendException("input dtype '${input.dtype}' is not supported by this backend")
+        if (input.dtype != manifest.inputDtype || input.size != count) {
+            throw BackendException("the input tensor (${input.dtype}, ${input.size} values) is not this model's")
         }
-        val out = module.forward(EValue.from(tensor))[0].toTensor()
+        floatInput?.let { it.rewind(); it.put(requireNotNull(input.floats)); it.rewind() }
+        byteInput?.let { it.rewind(); it.put(requireNotNull(input.bytes)); it.rewind() }
+        val out = module.forward(EValue.from(this.input))[0].toTensor()
         return when (manifest.outputDtype) {
             "float32" -> out.dataAsFloatArray
             "int8" -> logitsFromBytes(manifest, out.dataAsByteArray)

@@ -6,8 +6,14 @@ import dev.edgekit.core.Postprocess
 import java.io.Closeable
 import java.io.File
 
-/** What the user chose in settings (or the benchmark's intent extras); useGpu is read by LiteRT only. */
-data class BackendOptions(val threads: Int, val useGpu: Boolean = false)
+/**
+ * What the user chose in settings (or the benchmark's intent extras). useGpu is read by LiteRT only. spinning:
+ * whether idle intra-op threads busy-wait for the next piece of work (ONNX Runtime's
+ * session.intra_op.allow_spinning): off in the live view, where a frame arrives every ~33 ms and spinning
+ * burns the battery between frames; on in the benchmark, which runs back to back and measures the runtime's
+ * best latency (ONNX Runtime's own default).
+ */
+data class BackendOptions(val threads: Int, val useGpu: Boolean = false, val spinning: Boolean = false)
 
 /** A backend that cannot run this artifact here: shown on screen (or logged by the benchmark), never a crash. */
 class BackendException(message: String, cause: Throwable? = null) : Exception(message, cause)
@@ -27,6 +33,7 @@ interface Backend : Closeable {
     /** e.g. "XNNPACK", "GPU"; null when the runtime's default CPU path runs. */
     val delegate: String?
 
+    /** The logits of one input. The array may be reused by the next run: read it before running again. */
     fun run(input: InputTensor): FloatArray
 }
 
@@ -80,4 +87,25 @@ internal fun logitsFromBytes(manifest: Manifest, raw: ByteArray): FloatArray = w
         Postprocess.dequantize(raw, quant, signed = manifest.outputDtype == "int8")
     }
     else -> throw BackendException("output dtype '${manifest.outputDtype}' is not supported (float32, int8, uint8)")
+}
+
+/**
+ * Output in `buffer` (from position 0, the buffer's byte order) → `out`, as the manifest's output dtype says:
+ * float32 copied, int8/uint8 dequantized with the manifest's scale/zero-point. Allocates nothing.
+ */
+internal fun logitsInto(manifest: Manifest, buffer: java.nio.ByteBuffer, out: FloatArray) {
+    buffer.rewind()
+    when (manifest.outputDtype) {
+        "float32" -> buffer.asFloatBuffer().get(out)
+        "int8", "uint8" -> {
+            val q = manifest.outputQuant
+                ?: throw BackendException("the manifest's ${manifest.outputDtype} output has no quantization scale/zero-point")
+            val signed = manifest.outputDtype == "int8"
+            for (i in out.indices) {
+                val b = buffer.get(i).toInt()
+                out[i] = ((if (signed) b else b and 0xFF) - q.zeroPoint).toFloat() * q.scale
+            }
+        }
+        else -> throw BackendException("output dtype '${manifest.outputDtype}' is not supported (float32, int8, uint8)")
+    }
 }

@@ -1,0 +1,71 @@
+package dev.edgekit.core.bench
+
+import dev.edgekit.core.Frame
+import dev.edgekit.core.FramePipeline
+import dev.edgekit.core.ReferencePreprocessor
+import dev.edgekit.core.ReferenceRotation
+import dev.edgekit.core.ReferenceYuv
+import dev.edgekit.core.TestManifests
+import java.lang.management.ManagementFactory
+import java.util.Locale
+
+/**
+ * android_demo/core/bench.sh: the camera frame path on the JVM. A 640x480 NV21-style frame (direct buffers, padded
+ * rows, pixel stride 2) turned 90 degrees (a portrait phone) through YUV -> RGB -> rotate -> float32 NCHW tensor
+ * (centre crop, ImageNet mean/std), per model size; after warm-up, the bytes this thread allocated per frame and
+ * the median time per frame. The same for bb4822d's allocating path, for comparison.
+ *   bench.sh [--frames N] [--warmup N]
+ */
+fun main(args: Array<String>) {
+    var frames = 200
+    var warmup = 50
+    var i = 0
+    while (i < args.size) {
+        when (args[i]) {
+            "--frames" -> frames = args[++i].toInt()
+            "--warmup" -> warmup = args[++i].toInt()
+            else -> { System.err.println("usage: bench.sh [--frames N] [--warmup N]"); kotlin.system.exitProcess(2) }
+        }
+        i++
+    }
+    val bean = ManagementFactory.getThreadMXBean() as com.sun.management.ThreadMXBean
+    bean.isThreadAllocatedMemoryEnabled = true
+    val id = Thread.currentThread().id
+    val frame = Frame.random(640, 480, interleaved = true, seed = 3)
+    val cpu = cpuName()
+    println("JVM ${System.getProperty("java.vm.name")} ${System.getProperty("java.version")}, CPU: $cpu, " +
+        "${Runtime.getRuntime().availableProcessors()} cores visible; $warmup warm-up and $frames timed frames, one thread")
+
+    fun measure(label: String, size: Int, n: Int, step: () -> Unit) {
+        repeat(warmup) { step() }
+        val times = DoubleArray(n)
+        val before = bean.getThreadAllocatedBytes(id)
+        for (k in 0 until n) {
+            val t0 = System.nanoTime()
+            step()
+            times[k] = (System.nanoTime() - t0) / 1e6
+        }
+        val perFrame = (bean.getThreadAllocatedBytes(id) - before) / n
+        times.sort()
+        val median = if (n % 2 == 1) times[n / 2] else (times[n / 2 - 1] + times[n / 2]) / 2
+        println(String.format(Locale.US, "%s 640x480 -> %d px: %d bytes allocated per frame, %.2f ms median", label, size, perFrame, median))
+    }
+
+    for (size in listOf(64, 224)) {
+        val manifest = TestManifests.make(size, "center_crop", "float32", "NCHW")
+        val pipeline = FramePipeline(manifest)
+        measure("frame path", size, frames) {
+            pipeline.process(frame.y, frame.u, frame.v, 640, 480, frame.yRowStride, frame.uvRowStride, frame.uvPixelStride, 90)
+        }
+        measure("before (bb4822d, allocating) frame path", size, maxOf(10, frames / 10)) {
+            val rgb = ReferenceYuv.toRgb(frame.y, frame.u, frame.v, 640, 480, frame.yRowStride, frame.uvRowStride, frame.uvPixelStride)
+            ReferencePreprocessor(manifest).tensor(ReferenceRotation.rotate(rgb, 90))
+        }
+    }
+}
+
+private fun cpuName(): String = try {
+    java.io.File("/proc/cpuinfo").readLines().firstOrNull { it.startsWith("model name") }?.substringAfter(":")?.trim() ?: "unknown"
+} catch (e: Exception) {
+    "unknown"
+}
