@@ -44,12 +44,13 @@ from typing import Callable
 from edgekit.bench.parsers import PARSERS, ToolOutputError, ToolTiming
 from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
+from edgekit.formats import FORMATS
+from edgekit.manifest import Manifest, open_manifest
 
 REMOTE_DIR = "/data/local/tmp/edgekit"
-TOOL_FOR_FORMAT = {"tflite": "benchmark_model", "executorch": "executor_runner", "onnx": "onnxruntime_perf_test"}
+TOOL_NAMES = tuple(row.device_tool for row in FORMATS.values() if row.device_tool)  # each runtime's own benchmark binary
 APP_PACKAGE = "dev.edgekit.demo"
 APP_ACTIVITY = f"{APP_PACKAGE}/.BenchmarkActivity"
-APP_FORMATS = ("tflite", "executorch", "onnx")
 ADB_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 900
 THERMAL_STATUS = {0: "none", 1: "light", 2: "moderate", 3: "severe", 4: "critical", 5: "emergency", 6: "shutdown"}
@@ -237,12 +238,12 @@ def check_tool(tool: str | None) -> str | None:
         raise EdgekitError(f"--tool {tool}: no such file")
     if not os.access(path, os.X_OK):
         raise EdgekitError(f"--tool {tool} is not executable: give the runtime's benchmark binary "
-                           f"({', '.join(TOOL_FOR_FORMAT.values())}) built for the phone, or 'app'")
-    for name in TOOL_FOR_FORMAT.values():
+                           f"({', '.join(TOOL_NAMES)}) built for the phone, or 'app'")
+    for name in TOOL_NAMES:
         if name in path.name:
             return name
     raise EdgekitError(f"--tool {tool}: cannot tell which runtime it serves; its name must contain one of "
-                       f"{', '.join(TOOL_FOR_FORMAT.values())}")
+                       f"{', '.join(TOOL_NAMES)}")
 
 
 def default_tools_dir(abi: str) -> Path:
@@ -250,14 +251,10 @@ def default_tools_dir(abi: str) -> Path:
     return Path(base) / "android" / abi
 
 
-def _read_manifest(folder: Path) -> dict:
+def _read_manifest(folder: Path) -> Manifest:
+    """The artifact folder's manifest through edgekit.manifest (types, paths, the model file's sha256)."""
     folder = Path(folder)
-    if folder.is_file():
-        folder = folder.parent
-    try:
-        return json.loads((folder / "manifest.json").read_text()) | {"_folder": str(folder)}
-    except (OSError, ValueError) as error:
-        raise EdgekitError(f"{folder}: no readable manifest.json ({error})") from None
+    return open_manifest(folder.parent if folder.is_file() else folder)
 
 
 def _tool_command(name: str, binary: str, model: str, threads: int, iterations: int, warmup: int) -> str:
@@ -343,13 +340,13 @@ class _DeviceSession:
     def base(self, manifest: dict, threads: int, runtime: str) -> dict:
         return dict(model=manifest["model"], format=manifest["format"], precision=manifest["precision"],
                     threads=threads, device=f"adb:{self.serial}", runtime=runtime,
-                    artifact=Path(manifest["_folder"]).name, device_name=self.device_name,
+                    artifact=manifest.folder.name, device_name=self.device_name,
                     size_bytes=manifest.get("size_bytes"), source=runtime,
                     extra={k: v for k, v in self.facts.items() if v} | {"serial": self.serial})
 
     def run_tool(self, manifest: dict, tool: Path, name: str, threads: int, iterations: int,
                  warmup: int) -> BenchRow:
-        folder = Path(manifest["_folder"])
+        folder = manifest.folder
         binary = self.push_tool(tool)
         model = self.push(folder / manifest["file"], f"{REMOTE_DIR}/{folder.name}/{manifest['file']}")
         command = _tool_command(name, binary, model, threads, iterations, warmup)
@@ -379,7 +376,7 @@ class _DeviceSession:
         return row
 
     def run_app(self, manifest: dict, threads: int, iterations: int, warmup: int) -> list[BenchRow]:
-        folder = Path(manifest["_folder"])
+        folder = manifest.folder
         asset = f"{manifest['model']}-{folder.name}"
         out = f"edgekit-{asset}-{threads}t-{int(time.time())}.json"
         self.say(f"{folder.name}: android_demo BenchmarkActivity on {self.serial}, {threads} thread(s)")
@@ -419,7 +416,7 @@ class _DeviceSession:
             row = BenchRow.from_dict(item)
             row.device = f"adb:{self.serial}"
             row.source = row.source or "android_demo"
-            row.artifact = row.artifact or Path(manifest["_folder"]).name
+            row.artifact = row.artifact or manifest.folder.name
             row.extra = {k: v for k, v in self.facts.items() if v} | (row.extra or {}) | {"serial": self.serial}
             rows.append(row)
         return rows
@@ -473,16 +470,17 @@ def bench_on_device(export_dir: Path, artifacts: list[Path], *, device: str, too
         fmt = manifest["format"]
         for t in threads:
             if tool == "app":
-                if fmt not in APP_FORMATS:
+                if not FORMATS[fmt].runs_on_android:
                     rows.append(BenchRow(**session.base(manifest, t, "android_demo"), status="skipped",
                                          reason=f"the android_demo app does not run {fmt}"))
                 else:
                     rows.extend(session.run_app(manifest, t, iterations, warmup))
                 continue
-            wanted = TOOL_FOR_FORMAT.get(fmt)
+            wanted = FORMATS[fmt].device_tool
             if wanted is None:
                 rows.append(BenchRow(**session.base(manifest, t, fmt), status="skipped",
-                                     reason=f"no Android benchmark tool runs {fmt} (tflite, executorch and onnx do)"))
+                                     reason=f"no Android benchmark tool runs {fmt} "
+                                            f"({', '.join(f for f, r in FORMATS.items() if r.device_tool)} have one)"))
                 continue
             if tool_name is not None:
                 if tool_name != wanted:
