@@ -1,20 +1,26 @@
-"""Shared fixtures: real runs trained once per session on the shipped Fashion-MNIST subset.
+"""Shared fixtures. What a test uses says what its result depends on:
 
+    fixed_run(model_name: str) -> FixedRun
+        A run directory (config.json, labels.txt, splits/ of the shipped set, best.pt) around weights trained once
+        and committed (tests/fixtures/weights/, made by scripts/make_test_weights.py): mobilenet_v2, shufflenet_v2,
+        squeezenet1_1 at 64 px. Seconds, and the same bytes on every CPU. For every test whose subject is not
+        training itself: export, parity, int8 gates, quantize, bench, report, eval/predict, the app's tools.
+    exported_mobilenet_v2 -> pathlib.Path
+        fixed_run("mobilenet_v2") exported once per session: fp32 TorchScript and fp32/int8 ONNX, TFLite,
+        ExecuTorch (the export folder OUT/mobilenet_v2). Read-only: copy it before changing anything.
     trained_run(model_name: str) -> edgekit.train.TrainResult
-        A run trained on SAMPLE_DATA_DIR (10 classes, 2000 train / 500 val images) at 64 px,
-        cached per model name for the whole session. Its best.pt has learned (well above the
-        10 % chance level), so its logits are not degenerate: use it for export/int8 parity.
+        A run trained in this session on SAMPLE_DATA_DIR (10 classes, 2000 train / 500 val images) at 64 px. Its
+        accuracy depends on the CPU (the SGD trajectory does): only for tests whose subject is training, and those
+        judge by intervals that hold on any CPU.
+    tiny_run -> edgekit.train.TrainResult
+        A 2-epoch, 32 px run of TINY_MODEL on tiny_data_dir (seconds): the training tests' run directory.
     sample_images -> list[pathlib.Path]
         Real image files from the shipped set, two per class (20 paths), sorted.
     tiny_data_dir -> pathlib.Path
         A class folder with 2 classes x 20 real images (bag, trouser).
-    tiny_run -> edgekit.train.TrainResult
-        A 2-epoch, 32 px run of TINY_MODEL on tiny_data_dir (seconds; for plumbing, not accuracy).
-    probe_run(model_name: str) -> ProbeRun
-        A run directory (config.json, labels.txt, splits/ of the shipped set, best.pt) whose checkpoint holds
-        non-degenerate weights made without training (edgekit.models.probe: batch norms re-estimated, head fitted):
-        seconds, identical on every CPU up to rounding, with outputs that separate classes. For every test whose
-        subject is not accuracy (export, parity, int8 plumbing, bench, report, eval of artifacts, the app).
+
+Markers (pyproject.toml): a test that requests a training fixture is `trains` (and `slow`); one that requests the
+shared export is `slow`: `pytest -m "not slow"` trains nothing.
 """
 from __future__ import annotations
 
@@ -26,16 +32,13 @@ import pytest
 
 from edgekit.paths import SAMPLE_DATA_DIR
 
-# Tuned on 2 idle CPU cores to reach >= 70 % validation accuracy in about 40-60 s each.
-# SqueezeNet's ReLU after the last conv dies at AdamW 3e-3 (logits all zero, loss stuck at
-# ln 10), hence its smaller learning rate, smaller batches and more (cheap) epochs.
+# The recipes of scripts/make_test_weights.py (SqueezeNet's ReLU after the last conv dies at AdamW 3e-3: a smaller
+# learning rate, smaller batches, more cheap epochs). Runs trained here reach 55-75 % depending on the CPU.
 TRAINED_RUN_IMG_SIZE = 64
 _DEFAULT_RECIPE = {"epochs": 4, "lr": 5e-3, "batch_size": 64, "warmup_epochs": 0.5}
 _RECIPES: dict[str, dict] = {
     "squeezenet1_0": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
-    # 14 epochs: at 10 the run reached 70 % on AMD EPYC hosts but 55.6 % on an Intel Xeon (same seed; the
-    # CPU's kernels change the trajectory); at 14 it reached 71.4 % on that Xeon
-    "squeezenet1_1": {"epochs": 14, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
+    "squeezenet1_1": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
 }
 
 
@@ -71,53 +74,83 @@ def sample_images() -> list[Path]:
     return paths
 
 
-PROBE_IMG_SIZE = 64
+FIXED_WEIGHTS_DIR = Path(__file__).resolve().parent / "fixtures" / "weights"
 
 
 @dataclass(frozen=True)
-class ProbeRun:
-    """What a test needs of a run (the fields of TrainResult that plumbing uses)."""
+class FixedRun:
+    """A run directory around committed trained weights (the fields of TrainResult that later stages use)."""
 
     run_dir: Path
     best_checkpoint: Path
+    val_acc: float  # measured on the shipped validation split when the weights were made (after float16 rounding)
 
 
-def make_probe_run(model_name: str, out: Path, img_size: int = PROBE_IMG_SIZE) -> ProbeRun:
-    """A run directory written through RunDir, its best.pt holding probe weights (no training)."""
-    from edgekit.checkpoint import Checkpoint, save_checkpoint
+def make_fixed_run(model_name: str, out: Path) -> FixedRun:
+    """tests/fixtures/weights/<model>.pt (trained once by scripts/make_test_weights.py, bit-identical on every CPU)
+    in a run directory written through RunDir: config.json, labels.txt and splits/ of the shipped data, best.pt."""
+    import hashlib
+
+    from edgekit.checkpoint import load_checkpoint
     from edgekit.data.folder import load_splits
-    from edgekit.models.probe import non_degenerate_weights
-    from edgekit.preprocess import Preprocessing
     from edgekit.rundir import RunDir
 
+    source = FIXED_WEIGHTS_DIR / f"{model_name}.pt"
+    if not source.is_file():
+        pytest.fail(f"no fixed weights for {model_name}: run `python scripts/make_test_weights.py --models {model_name}`")
+    checkpoint = load_checkpoint(source)
+    facts = checkpoint.meta["fixed_weights"]
     splits = load_splits(SAMPLE_DATA_DIR)
-    preprocessing = Preprocessing(img_size=img_size)
+    root = SAMPLE_DATA_DIR.resolve()
+    listed = "\n".join(f"{Path(p).resolve().relative_to(root).as_posix()}\t{label}" for p, label in splits.val)
+    if hashlib.sha256(listed.encode("utf-8")).hexdigest() != facts["val_split_sha256"]:
+        pytest.fail(f"{source} was trained on another split of the shipped data than load_splits gives now (its "
+                    "validation images would have been training images): rerun scripts/make_test_weights.py")
     run = RunDir(out)
     out.mkdir(parents=True)
-    run.write_config({"model": model_name, "img_size": img_size, "probe": True}, splits.classes, preprocessing, splits)
+    run.write_config({"model": model_name, "img_size": checkpoint.preprocessing.img_size,
+                      "fixed_weights": str(source.relative_to(source.parents[3]))},
+                     splits.classes, checkpoint.preprocessing, splits)
     run.write_labels(splits.classes)
     run.write_splits(splits)
-    state = non_degenerate_weights(model_name, img_size)
-    save_checkpoint(Checkpoint(model_name=model_name, num_classes=len(splits.classes), labels=list(splits.classes),
-                               preprocessing=preprocessing, state_dict=state,
-                               meta={"probe": "edgekit.models.probe: batch norms re-estimated, head fitted; not trained"}),
-                    run.best)
-    return ProbeRun(run_dir=out, best_checkpoint=run.best)
+    run.best.write_bytes(source.read_bytes())
+    return FixedRun(run_dir=out, best_checkpoint=run.best, val_acc=float(facts["val_acc_after_rounding"]))
 
 
 @pytest.fixture(scope="session")
-def probe_run(tmp_path_factory) -> Callable[[str], ProbeRun]:
+def fixed_run(tmp_path_factory) -> Callable[[str], FixedRun]:
+    """fixed_run(model_name) -> FixedRun: trained weights that are the same bytes on every CPU, in a run directory
+    (seconds). For every test whose subject is not training itself."""
     cache: dict = {}
 
-    def get(model_name: str) -> ProbeRun:
+    def get(model_name: str) -> FixedRun:
         if model_name not in cache:
-            cache[model_name] = make_probe_run(model_name, tmp_path_factory.mktemp(f"probe-{model_name}") / "run")
+            cache[model_name] = make_fixed_run(model_name, tmp_path_factory.mktemp(f"fixed-{model_name}") / "run")
         return cache[model_name]
 
     return get
 
 
 TINY_MODEL = "mobilenet_v2"  # the model the tiny runs of the training tests use
+
+# Fixtures that train (their tests are `trains`) or build a shared export (their tests are `slow`). A test that
+# requests one, directly or through another fixture, is marked here so that `-m "not slow"` trains nothing.
+TRAINING_FIXTURES = {"trained_run", "tiny_run"}
+EXPORT_FIXTURES = {"exported_mobilenet_v2"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & TRAINING_FIXTURES:
+            item.add_marker(pytest.mark.trains)
+        if item.get_closest_marker("trains") or fixtures & EXPORT_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        # With pytest-xdist (`-n 2 --dist loadgroup`, scripts/test.sh): the tests of one expensive session fixture
+        # run on one worker, so it is built once; every other module stays together for its module fixtures.
+        group = ("shared-export" if fixtures & EXPORT_FIXTURES else "trained-runs" if "trained_run" in fixtures
+                 else item.nodeid.split("::", 1)[0])
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -151,14 +184,14 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def exported_mobilenet_v2(trained_run, tmp_path_factory):
-    """fp32 and int8 of every format that runs here, from the trained mobilenet_v2 run, exported once per
+def exported_mobilenet_v2(fixed_run, tmp_path_factory):
+    """fp32 and int8 of every format that runs here, from the fixed mobilenet_v2 weights, exported once per
     session (parity on 64 images): the export folder `OUT/mobilenet_v2` (artifact folders, manifests,
     summary.json). Shared by the bench, report, eval-of-artifacts and Android tests; treat it as read-only
     (copy it before changing anything)."""
     from edgekit import ExportOptions, export_model
 
-    run = trained_run("mobilenet_v2")
+    run = fixed_run("mobilenet_v2")
     out = tmp_path_factory.mktemp("export-mobilenet_v2")
     # TorchScript has no int8 and an explicitly named format must export every precision asked for: two calls
     # into the same folder (summary.json holds the second call's rows; every artifact folder has its manifest).

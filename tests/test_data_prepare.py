@@ -260,6 +260,7 @@ def test_a_failed_rerun_with_overwrite_keeps_the_previous_prepared_dir(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "prep"]
 
 
+@pytest.mark.trains
 def test_edgekit_train_runs_on_a_prepared_dir_with_mixed_modes_and_flipped_copies(tmp_path):
     from conftest import tiny_config
     from edgekit.train import train

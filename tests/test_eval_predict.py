@@ -83,8 +83,8 @@ def test_eval_reproduces_the_runs_best_validation_accuracy(trained_run, tmp_path
 
 
 @pytest.mark.slow
-def test_predict_agrees_with_eval_on_the_same_files(trained_run):
-    result = trained_run("mobilenet_v2")
+def test_predict_agrees_with_eval_on_the_same_files(fixed_run):
+    result = fixed_run("mobilenet_v2")
     checkpoint = load_checkpoint(result.best_checkpoint)
     val = load_splits(result.run_dir / "splits").val[::25]  # 20 files, two per class
     report = evaluate_predictor(TorchPredictor(checkpoint.build_model()), val, checkpoint.labels, checkpoint.preprocessing)
@@ -101,17 +101,26 @@ def test_predict_agrees_with_eval_on_the_same_files(trained_run):
         assert [t["probability"] for t in prediction["top"]] == sorted((t["probability"] for t in prediction["top"]), reverse=True)
 
 
-def test_predict_prints_a_table_per_image(tiny_run, sample_images):
-    done = run_cli("predict", str(tiny_run.best_checkpoint), str(sample_images[0]), "--top-k", "2")
+def test_predict_prints_a_table_per_image(fixed_run, sample_images):
+    checkpoint = str(fixed_run("mobilenet_v2").best_checkpoint)
+    done = run_cli("predict", checkpoint, str(sample_images[0]), "--top-k", "2")
     assert done.returncode == 0, done.stderr
     assert sample_images[0].name in done.stdout
-    assert "bag" in done.stdout and "trouser" in done.stdout  # a 2-class model's top 2 are both classes
+    top = json.loads(run_cli("predict", checkpoint, str(sample_images[0]), "--top-k", "2", "--json").stdout)[0]["top"]
+    rows = [line for line in done.stdout.splitlines() if any(f"{t['probability']:.4f}" in line for t in top)]
+    assert len(rows) == 2  # the table shows exactly the two best labels, best first, with their probabilities
+    for row, best in zip(rows, top):
+        assert best["label"] in row and f"{best['probability']:.4f}" in row
 
 
-def test_eval_on_a_raw_class_folder_with_split_all(tiny_run, tiny_data_dir, tmp_path):
-    done = run_cli("eval", str(tiny_run.best_checkpoint), "--data", str(tiny_data_dir), "--split", "all",
+def test_eval_on_a_raw_class_folder_with_split_all(fixed_run, tiny_data_dir, tmp_path):
+    run = fixed_run("mobilenet_v2")
+    done = run_cli("eval", str(run.best_checkpoint), "--data", str(tiny_data_dir), "--split", "all",
                    "--out", str(tmp_path / "e"))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "e" / "eval.json").read_text())
-    assert report["num_images"] == 40 and report["classes"] == ["bag", "trouser"]
+    labels = load_checkpoint(run.best_checkpoint).labels
+    assert report["num_images"] == 40 and report["classes"] == labels  # the folder's 2 classes mapped onto the model's
+    support = {row["class"]: row["support"] for row in report["per_class"]}
+    assert support["bag"] == support["trouser"] == 20 and sum(support.values()) == 40
     assert "accuracy" in done.stdout

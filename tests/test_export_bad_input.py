@@ -104,9 +104,9 @@ def _can_mkdir(path: Path) -> bool:
     return True
 
 
-def test_a_truncated_checkpoint_is_refused(tmp_path, tiny_run):
+def test_a_truncated_checkpoint_is_refused(tmp_path, fixed_run):
     truncated = tmp_path / "best.pt"
-    data = tiny_run.best_checkpoint.read_bytes()
+    data = fixed_run(TINY_MODEL).best_checkpoint.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
     result = run_export(TINY_MODEL, "--checkpoint", str(truncated), "--out", str(tmp_path / "out"))
     assert_clean_failure(result, str(truncated))

@@ -39,8 +39,8 @@ def manifest(out: Path, model: str, folder: str) -> dict:
 
 
 @pytest.mark.slow
-def test_the_readme_python_snippet_runs_twice_in_one_process(trained_run, tmp_path):
-    run = trained_run("mobilenet_v2")
+def test_the_readme_python_snippet_runs_twice_in_one_process(fixed_run, tmp_path):
+    run = fixed_run("mobilenet_v2")
     snippet = readme_snippet()
     assert "runs/mnv2/best.pt" in snippet and "edgekit.export(" not in snippet
     (tmp_path / "runs" / "mnv2").mkdir(parents=True)
@@ -100,7 +100,8 @@ def _imagenet_format_state_dict(trained_checkpoint: Path) -> dict:
     features, its 10-class head tiled over 1000 classes plus seeded noise so ties break."""
     import torchvision
 
-    trained = torch.load(trained_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    trained = {name: tensor.float() for name, tensor in  # the fixed weights are stored as float16
+               torch.load(trained_checkpoint, map_location="cpu", weights_only=True)["state_dict"].items()}
     model = torchvision.models.mobilenet_v2(num_classes=1000)
     state = model.state_dict()
     generator = torch.Generator().manual_seed(0)
@@ -115,14 +116,14 @@ def _imagenet_format_state_dict(trained_checkpoint: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_imagenet_weights_in_the_hub_cache_are_used_with_the_shipped_photographs(trained_run, tmp_path):
+def test_imagenet_weights_in_the_hub_cache_are_used_with_the_shipped_photographs(fixed_run, tmp_path):
     from edgekit.images import IMAGENET_PHOTOS_DIR
     from edgekit.models.pretrained import TORCHVISION_WEIGHTS
 
     torch_home = tmp_path / "torch-home"
     cached = torch_home / "hub" / "checkpoints" / Path(TORCHVISION_WEIGHTS["mobilenet_v2"][1.0].url).name
     cached.parent.mkdir(parents=True)
-    torch.save(_imagenet_format_state_dict(Path(trained_run("mobilenet_v2").best_checkpoint)), cached)
+    torch.save(_imagenet_format_state_dict(Path(fixed_run("mobilenet_v2").best_checkpoint)), cached)
     out = tmp_path / "out"
     result = run_cli("export", "mobilenet_v2", "--int8", "--formats", "onnx", "--out", str(out), "--allow-mismatch",
                      torch_home=torch_home)
@@ -146,8 +147,8 @@ def test_imagenet_weights_in_the_hub_cache_are_used_with_the_shipped_photographs
 
 
 @pytest.mark.slow
-def test_int8_calibrates_on_the_runs_training_split_and_reports_the_gate_interval(trained_run, tmp_path):
-    run = trained_run("mobilenet_v2")
+def test_int8_calibrates_on_the_runs_training_split_and_reports_the_gate_interval(fixed_run, tmp_path):
+    run = fixed_run("mobilenet_v2")
     out = tmp_path / "out"
     result = run_cli("export", "mobilenet_v2", "--checkpoint", str(run.best_checkpoint), "--int8", "--formats", "onnx",
                      "--out", str(out), "--allow-mismatch")

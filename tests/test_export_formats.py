@@ -1,4 +1,4 @@
-"""A trained mobilenet_v2 exported to every format in fp32 and fp16, verified on real images."""
+"""A trained mobilenet_v2 (the fixed weights) exported to every format in fp32 and fp16, verified on real images."""
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +18,8 @@ REQUIRED_MANIFEST_KEYS = {"schema", "model", "format", "precision", "file", "siz
 
 
 @pytest.fixture(scope="module")
-def exported(trained_run, tmp_path_factory):
-    run = trained_run("mobilenet_v2")
+def exported(fixed_run, tmp_path_factory):
+    run = fixed_run("mobilenet_v2")
     out = tmp_path_factory.mktemp("export")
     summary = export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32", "fp16"],
                                          out=out, parity_size=64))

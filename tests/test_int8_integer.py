@@ -240,13 +240,13 @@ def test_onnx_relu_after_an_add_with_another_reader_is_integer(tmp_path):
 
 
 @pytest.mark.slow
-def test_onnx_int8_trained_is_integer_accurate_and_require_integer_fails_on_a_float_layer(trained_run, tmp_path):
-    """The trained mobilenet_v2 run: ONNX int8 has 0 float ops after ORT's optimizer, keeps top-1
+def test_onnx_int8_trained_is_integer_accurate_and_require_integer_fails_on_a_float_layer(fixed_run, tmp_path):
+    """The trained mobilenet_v2 (fixed weights): ONNX int8 has 0 float ops after ORT's optimizer, keeps top-1
     within 1 point on the whole validation split with --require-integer; keeping one layer in float
     turns the same export into a failed verification that names the float ops."""
     from edgekit import ExportOptions, export_model
 
-    run = trained_run("mobilenet_v2")
+    run = fixed_run("mobilenet_v2")
     summary_ = export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["int8"],
                                           formats=["onnx"], out=tmp_path / "integer", require_integer=True))
     int8 = summary_.results[0]

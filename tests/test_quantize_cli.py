@@ -16,8 +16,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_sensitivity_writes_json_and_plot_and_prints_the_table(trained_run, tmp_path):
-    run = trained_run("mobilenet_v2")
+def test_sensitivity_writes_json_and_plot_and_prints_the_table(fixed_run, tmp_path):
+    run = fixed_run("mobilenet_v2")
     result = run_cli("quantize", str(run.run_dir), "--sensitivity", "--max-layers", "3", "--eval-size", "48",
                      "--calib-size", "16", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -48,8 +48,8 @@ def test_a_file_that_is_not_a_checkpoint_is_a_clean_error_and_writes_nothing(tmp
     assert not out.exists()
 
 
-def test_unknown_calibration_method_is_a_clean_error_naming_the_choices(tiny_run):
-    result = run_cli("quantize", str(tiny_run.run_dir), "--method", "kl-magic", "--calib-size", "4")
+def test_unknown_calibration_method_is_a_clean_error_naming_the_choices(fixed_run):
+    result = run_cli("quantize", str(fixed_run("mobilenet_v2").run_dir), "--method", "kl-magic", "--calib-size", "4")
     assert result.returncode == 1
     assert "minmax, moving_average, histogram" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -63,7 +63,7 @@ def activation_scales(graph) -> list[float]:
     return [float(node.args[1]) for node in graph.graph.nodes if node.op == "call_function" and node.target == target]
 
 
-def test_each_method_calibrates_its_own_activation_scales(tiny_run):
+def test_each_method_calibrates_its_own_activation_scales(fixed_run):
     """The quantizer sensitivity and QAT build from `--method` really observes differently: same
     model, same images, other scales (real torchao observers)."""
     import torch
@@ -71,7 +71,7 @@ def test_each_method_calibrates_its_own_activation_scales(tiny_run):
     from edgekit.quantize.calibration import load_calibration_images
     from edgekit.quantize.pt2e import quantize_pt2e, xnnpack_quantizer
 
-    checkpoint = load_checkpoint(tiny_run.best_checkpoint)
+    checkpoint = load_checkpoint(fixed_run("mobilenet_v2").best_checkpoint)
     calibration = load_calibration_images(checkpoint.preprocessing, num_images=16)
     example = torch.from_numpy(calibration[:4])
     scales = {method: activation_scales(quantize_pt2e(checkpoint.build_model(), example, xnnpack_quantizer(method),
@@ -82,10 +82,10 @@ def test_each_method_calibrates_its_own_activation_scales(tiny_run):
 
 
 @pytest.mark.slow
-def test_sensitivity_honours_method(trained_run, tmp_path):
+def test_sensitivity_honours_method(fixed_run, tmp_path):
     """Through the CLI: the method is recorded and the layers' logit cosines move with it (the
     10-class run: the tiny 2-class run's logits agree to float32 precision either way)."""
-    run = trained_run("mobilenet_v2")
+    run = fixed_run("mobilenet_v2")
     reports = {}
     for method in ("minmax", "histogram"):
         out = tmp_path / method

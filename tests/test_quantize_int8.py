@@ -1,4 +1,5 @@
-"""int8 on a trained MobileNetV2, measured on the real validation split of its run.
+"""int8 on a trained MobileNetV2 (the fixed weights: the same bytes on every CPU), measured on the real validation
+split of its run.
 
 PT2E with both quantizers is evaluated in PyTorch (the converted graph); ONNX Runtime's static
 QDQ model runs in onnxruntime. Each must keep top-1 within MAX_DROP_POINTS of float32.
@@ -21,8 +22,8 @@ BATCH = 50  # graphs are exported with this static batch: evaluating 500 images 
 
 
 @pytest.fixture(scope="module")
-def mobilenet(trained_run):
-    run = trained_run("mobilenet_v2")
+def mobilenet(fixed_run):
+    run = fixed_run("mobilenet_v2")
     checkpoint = load_checkpoint(run.best_checkpoint)
     splits = load_splits(run.run_dir / "splits")
     images = checkpoint.preprocessing.load_batch([p for p, _ in splits.val])

@@ -1,4 +1,4 @@
-"""Per-layer int8 sensitivity on a trained MobileNetV2 and real validation images."""
+"""Per-layer int8 sensitivity on a trained MobileNetV2 (the fixed weights) and real validation images."""
 from __future__ import annotations
 
 import json
@@ -17,8 +17,8 @@ LAYERS = 6  # the first six conv layers keep the test short; the CLI does all
 
 
 @pytest.mark.slow
-def test_one_row_per_conv_layer_with_values_in_range_worst_first(trained_run, tmp_path):
-    run = trained_run("mobilenet_v2")
+def test_one_row_per_conv_layer_with_values_in_range_worst_first(fixed_run, tmp_path):
+    run = fixed_run("mobilenet_v2")
     checkpoint = load_checkpoint(run.best_checkpoint)
     val = load_splits(run.run_dir / "splits").val[:64]
     images = checkpoint.preprocessing.load_batch([p for p, _ in val])

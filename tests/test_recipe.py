@@ -150,6 +150,7 @@ def test_mirror_test_tells_mirror_classes_from_symmetric_ones(tmp_path):
 
 # ----------------------------------------------------------------------------- through the CLI
 
+@pytest.mark.trains
 def test_a_two_epoch_run_records_the_auto_recipe(tmp_path, tiny_data_dir):
     out = tmp_path / "run"
     done = tiny_train(tiny_data_dir, out)
@@ -166,6 +167,7 @@ def test_a_two_epoch_run_records_the_auto_recipe(tmp_path, tiny_data_dir):
     assert (recipe["warmup_source"], recipe["crop_source"], recipe["hflip_source"]) == ("auto", "auto", "auto")
 
 
+@pytest.mark.trains
 def test_explicit_flags_win_and_are_recorded(tmp_path, tiny_data_dir):
     out = tmp_path / "run"
     done = tiny_train(tiny_data_dir, out, "--warmup-epochs", "1", "--crop-scale-min", "0.5", "--no-hflip")
@@ -178,6 +180,7 @@ def test_explicit_flags_win_and_are_recorded(tmp_path, tiny_data_dir):
     assert document["train_config"]["hflip"] is False
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("kind, flips", [("arrows", False), ("symmetric", True)])
 def test_in_a_longer_run_the_mirror_test_decides_the_flip(tmp_path, kind, flips):
     data = _shapes_dir(tmp_path / kind, kind, per_class=12)

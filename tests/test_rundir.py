@@ -63,6 +63,7 @@ def test_a_folder_without_config_is_a_clear_error(tmp_path):
         RunDir(tmp_path).read_config()
 
 
+@pytest.mark.trains
 def test_training_reports_through_events_and_prints_nothing(tiny_data_dir, tmp_path, capsys):
     from edgekit.train import EpochEvent, ProgressEvent, train
 

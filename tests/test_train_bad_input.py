@@ -58,9 +58,9 @@ def test_resume_without_last_checkpoint_is_refused(tmp_path, tiny_data_dir):
 
 
 @pytest.fixture
-def foreign_checkpoint(tiny_run, tmp_path) -> Path:
-    """tiny_run's best.pt claiming 5 classes: its state dict no longer fits the architecture."""
-    data = torch.load(tiny_run.best_checkpoint, weights_only=True)
+def foreign_checkpoint(fixed_run, tmp_path) -> Path:
+    """The fixed mobilenet_v2 best.pt claiming 5 classes: its state dict no longer fits the architecture."""
+    data = torch.load(fixed_run(TINY_MODEL).best_checkpoint, weights_only=True)
     data["num_classes"] = 5
     data["labels"] = ["a", "b", "c", "d", "e"]
     path = tmp_path / "five_classes.pt"
@@ -74,8 +74,8 @@ def test_eval_of_a_checkpoint_whose_weights_do_not_fit_is_refused(foreign_checkp
     assert not (tmp_path / "e").exists()
 
 
-def test_predict_with_a_checkpoint_of_another_architecture_is_refused(tiny_run, tmp_path, sample_images):
-    data = torch.load(tiny_run.best_checkpoint, weights_only=True)
+def test_predict_with_a_checkpoint_of_another_architecture_is_refused(fixed_run, tmp_path, sample_images):
+    data = torch.load(fixed_run(TINY_MODEL).best_checkpoint, weights_only=True)
     other = next(name for name in ("shufflenet_v2", "squeezenet1_1", "resnet18") if name != TINY_MODEL)
     data["model"] = other
     torch.save(data, tmp_path / "other.pt")
@@ -83,8 +83,8 @@ def test_predict_with_a_checkpoint_of_another_architecture_is_refused(tiny_run, 
     assert_clean_error(done, "do not match the architecture")
 
 
-def test_a_truncated_checkpoint_is_named_and_left_as_it_was(tiny_run, tmp_path, sample_images):
-    whole = tiny_run.best_checkpoint.read_bytes()
+def test_a_truncated_checkpoint_is_named_and_left_as_it_was(fixed_run, tmp_path, sample_images):
+    whole = fixed_run(TINY_MODEL).best_checkpoint.read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(whole[: len(whole) // 2])
     done = run_cli("predict", str(cut), str(sample_images[0]))
@@ -94,10 +94,10 @@ def test_a_truncated_checkpoint_is_named_and_left_as_it_was(tiny_run, tmp_path, 
     assert cut.read_bytes() == whole[: len(whole) // 2] and not (tmp_path / "e").exists()
 
 
-def test_predict_on_a_file_that_is_not_an_image(tiny_run, tmp_path):
+def test_predict_on_a_file_that_is_not_an_image(fixed_run, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image at all")
-    done = run_cli("predict", str(tiny_run.best_checkpoint), str(text))
+    done = run_cli("predict", str(fixed_run(TINY_MODEL).best_checkpoint), str(text))
     assert_clean_error(done, "cannot read image", "notes.png")
     assert text.read_text() == "not an image at all"
 
@@ -110,6 +110,7 @@ def test_resume_of_a_run_with_another_model_is_refused(tiny_run, tiny_data_dir):
     assert tiny_run.last_checkpoint.read_bytes() == before
 
 
+@pytest.mark.trains
 def test_a_corrupt_image_stops_training_with_its_name_and_no_half_run(tmp_path, tiny_data_dir):
     data = tmp_path / "data"
     for class_dir in tiny_data_dir.iterdir():
