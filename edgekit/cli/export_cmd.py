@@ -17,17 +17,14 @@ def _console() -> Console:
     """Drawn on the terminal's own stdout: converters' output is sent to export.log meanwhile."""
     from edgekit.export.quiet import console_stream
 
-    console = Console(file=console_stream())
-    if not console.is_terminal:  # a log file or pipe: rich would assume 80 columns and wrap every cell
-        console.width = 140
-    return console
+    return Console(file=console_stream(), highlight=False)  # the table reads at 80 columns (a log's width) too
 
 
 def export_command(
     model: str = typer.Argument(..., help="Architecture name from `edgekit models list`, e.g. mobilenet_v2."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="An edgekit checkpoint (RUN/best.pt); it carries the class count, labels, input size and normalisation. Without it (and without --weights) the architecture is exported with RANDOM weights."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="A bare state dict for the architecture as configured (--num-classes, --img-size)."),
-    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated: torchscript,onnx,tflite,executorch,coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
+    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated, from: torchscript, onnx, tflite, executorch, coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
     fp16: bool = typer.Option(False, "--fp16", help="Also export fp16 artifacts (fp32 is always exported as the reference)."),
     int8: bool = typer.Option(False, "--int8", help="Also export int8 artifacts, statically quantized on the calibration images."),
     img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else the model's default."),
@@ -91,20 +88,22 @@ def export_command(
 
 
 def summary_table(summary) -> tuple[Table, list[str]]:
-    """The table, and the footnotes its notes column points to (long reasons would wrap the table)."""
-    table = Table(title=f"edgekit export {summary.model_name}")
-    for column in ("", "format", "precision", "size", "agreement", "cosine", "top-1 (pt → art.)", "drop 95 % CI",
-                   "float ops", "export s", "notes"):
-        table.add_column(column, justify="right" if column in ("size", "agreement", "cosine", "export s") else "left")
+    """The table, and the footnotes its notes column points to (long reasons would wrap the table). Read at 80
+    columns it wraps inside cells, never cuts one (edgekit.cli.render.table); seconds per artifact are in
+    summary.json."""
+    from edgekit.cli import render
+
+    table = render.table(f"edgekit export {summary.model_name}", [
+        "", "artifact", ("size", "right"), ("agreement", "right"), ("cosine", "right"), "top-1 (pt → art.)",
+        "drop 95 % CI", ("float ops", "right"), "notes"])
     footnotes: list[str] = []
     for result in summary.results:
         parity = result.parity or {}
         agreement = ("not run" if parity.get("status") == "not run"
                      else "not judged" if parity.get("status") == "not judged" else _fraction(parity.get("agreement")))
-        table.add_row(result.symbol, result.format, result.precision, _size(result.size_bytes), agreement,
+        table.add_row(result.symbol, f"{result.format}-{result.precision}", _size(result.size_bytes), agreement,
                       _number(parity.get("cosine"), "{:.5f}"), _top1(parity), _interval(parity),
-                      _float_ops(result.extra.get("integer")), _number(result.seconds, "{:.1f}"),
-                      _notes(result, footnotes))
+                      _float_ops(result.extra.get("integer")), _notes(result, footnotes))
     return table, footnotes
 
 
