@@ -285,25 +285,38 @@ class EvalResult:
 
 def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = None) -> EvalResult:
     """Evaluate a checkpoint or an artifact (in its own runtime); write eval.json (docs/contracts.md) and the
-    confusion-matrix plot; return the report."""
+    confusion-matrix plot; return the report. What the runtime and libraries print (LiteRT's delegate line, Python
+    warnings) goes to eval.log beside them, never to the console."""
+    from edgekit.export.quiet import captured
+
     say = reporter(on_progress)
-    say.stage("opening the model")
-    target = open_evaluable(options.model)
-    samples, data_classes, description = resolve_eval_data(target.checkpoint, options.data, options.split)
-    if options.max_images is not None and options.max_images < len(samples):
-        samples = seeded_sample(samples, options.max_images)
-        description = f"{description}, a seeded sample of {options.max_images}"
-    samples = align_labels(samples, data_classes, target.labels)
-    out = writable_folder(options.out or target.default_out, "--out")
-    report = evaluate_predictor(target.predictor, samples, target.labels, target.preprocessing,
-                                batch_size=options.batch_size, on_progress=say)
+    with captured(None) as chatter:
+        say.stage("opening the model")
+        target = open_evaluable(options.model)
+        samples, data_classes, description = resolve_eval_data(target.checkpoint, options.data, options.split)
+        if options.max_images is not None and options.max_images < len(samples):
+            samples = seeded_sample(samples, options.max_images)
+            description = f"{description}, a seeded sample of {options.max_images}"
+        samples = align_labels(samples, data_classes, target.labels)
+        out = writable_folder(options.out or target.default_out, "--out")
+        report = evaluate_predictor(target.predictor, samples, target.labels, target.preprocessing,
+                                    batch_size=options.batch_size, on_progress=say)
+        say.stage("plotting the confusion matrix")
+        plot_path = plot_confusion_matrix(report.confusion_matrix, target.labels, out / "confusion_matrix.png",
+                                          title=f"{target.model_name} ({target.kind}): {description}")
+        log_text = _read_back(chatter)
     document = {"schema": contracts.EVAL, **report.to_dict(), "model": str(options.model), "evaluated": target.kind,
                 "data": description, "checkpoint": str(options.model) if target.kind == "checkpoint" else None}
     json_path = atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
-    say.stage("plotting the confusion matrix")
-    plot_path = plot_confusion_matrix(report.confusion_matrix, target.labels, out / "confusion_matrix.png",
-                                      title=f"{target.model_name} ({target.kind}): {description}")
+    if log_text.strip():
+        atomic_write_text(out / "eval.log", log_text)
     return EvalResult(report, document, target.model_name, target.kind, description, json_path, plot_path)
+
+
+def _read_back(stream) -> str:
+    stream.flush()
+    stream.seek(0)
+    return stream.read()
 
 
 @dataclass(frozen=True)
@@ -332,11 +345,15 @@ class PredictResult:
 
 
 def predict(options: PredictOptions, on_progress: OnProgress | Reporter | None = None) -> PredictResult:
-    """Top-k labels with probabilities per image, preprocessed exactly as at evaluation time."""
+    """Top-k labels with probabilities per image, preprocessed exactly as at evaluation time. What the runtime
+    prints while it loads and runs (LiteRT's delegate line) is dropped: predict writes no files to keep it in."""
+    from edgekit.export.quiet import captured
+
     missing = [p for p in options.images if not p.is_file()]
     if missing:
         raise EdgekitError(f"{missing[0]} is not an image file")
-    target = open_evaluable(options.model)
-    predictions = predict_images(target.predictor, list(options.images), target.labels, target.preprocessing,
-                                 top_k=options.top_k, batch_size=options.batch_size, on_progress=on_progress)
+    with captured(None):
+        target = open_evaluable(options.model)
+        predictions = predict_images(target.predictor, list(options.images), target.labels, target.preprocessing,
+                                     top_k=options.top_k, batch_size=options.batch_size, on_progress=on_progress)
     return PredictResult(target.kind, target.model_name, predictions)

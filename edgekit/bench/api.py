@@ -69,8 +69,10 @@ def bench(path: Path | str, options: BenchOptions | None = None,
                          models=sorted({row.model for row in rows}))
     if options.data is not None:
         from edgekit.bench.accuracy import join_accuracy
+        from edgekit.export.quiet import captured
 
-        result.accuracy_data = join_accuracy(rows, artifacts, options.data, on_progress=say.stage)
+        with captured(log_path):  # the runtimes run in this process here: their chatter to bench.log too
+            result.accuracy_data = join_accuracy(rows, artifacts, options.data, on_progress=say.stage)
     if options.write:
         command = " ".join(shlex.quote(a) for a in ["edgekit", *sys.argv[1:]])
         result.json_path, result.csv_path = write_bench(export_dir, rows, host, command)

@@ -37,11 +37,11 @@ def bench_command(
 
     options = BenchOptions(threads=threads, iterations=iterations, seconds=seconds, warmup=warmup, rounds=rounds,
                            device=device, tool=tool, data=data, budget_ms=budget_ms, compare=compare, write=write)
-    with render.ProgressDisplay(render.stderr) as display:
+    with render.ProgressDisplay(render.err()) as display:
         result = bench(path, options, on_progress=display)
-    out = render.stderr if as_json else render.stdout
+    out = render.err() if as_json else render.out()
     if result.json_path is not None:
-        render.stderr.print(f"wrote {result.json_path} and {result.csv_path}", soft_wrap=True, markup=False)
+        render.err().print(f"wrote {result.json_path} and {result.csv_path}", soft_wrap=True, markup=False)
     notes = render.Footnotes()
     out.print(wide_table(result, notes) if wide else rows_table(result, notes))
     notes.print(out)

@@ -40,7 +40,7 @@ def show_eval(result) -> None:
     from edgekit.stats import INTERVAL_METHOD
 
     report = result.report
-    out = render.stdout
+    out = render.out()
     out.print(f"{result.model_name} ({result.kind}) on {result.description}", soft_wrap=True, markup=False)
     table = render.table(None, ["class", ("precision", "right"), ("recall", "right"), ("F1", "right"),
                                 ("images", "right")])
@@ -74,11 +74,11 @@ def predict_command(
                                for p in result.predictions], indent=2))
         return
     for prediction in result.predictions:
-        render.stdout.print(f"{prediction.path}  ({result.kind})", soft_wrap=True, markup=False)
+        render.out().print(f"{prediction.path}  ({result.kind})", soft_wrap=True, markup=False)
         table = render.table(None, ["label", ("probability", "right")])
         for label, probability in prediction.top:
             table.add_row(label, f"{probability:.4f}")
-        render.stdout.print(table)
+        render.out().print(table)
 
 
 def register(app: typer.Typer) -> None:

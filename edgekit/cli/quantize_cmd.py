@@ -69,8 +69,8 @@ def show_ptq(report) -> None:
                          ["model", ("top-1", "right")])
     for row in report.rows:
         table.add_row(row.model, render.percent(row.top1))
-    render.stdout.print(table)
-    render.stdout.print(f"int8 calibrated with {report.method} on {report.calibration}", markup=False, soft_wrap=True)
+    render.out().print(table)
+    render.out().print(f"int8 calibrated with {report.method} on {report.calibration}", markup=False, soft_wrap=True)
 
 
 def show_sensitivity(report, worst: int) -> None:
@@ -80,21 +80,21 @@ def show_sensitivity(report, worst: int) -> None:
     for index, row in enumerate(report.rows[:worst] if worst else report.rows, 1):
         drop = "-" if row.top1_drop is None else f"{row.top1_drop:+.1f} pts"
         table.add_row(str(index), row.name, row.op, render.percent(row.agreement), f"{row.cosine:.5f}", drop)
-    render.stdout.print(table)
-    render.stdout.print(f"{report.eval_images} validation images, {report.calibration_images} calibration images "
+    render.out().print(table)
+    render.out().print(f"{report.eval_images} validation images, {report.calibration_images} calibration images "
                         f"({report.method})", markup=False)
-    render.stdout.print(f"wrote {report.json_path} and {report.png_path}", markup=False, soft_wrap=True)
-    render.stdout.print("to keep the worst layers in float:", markup=False)
-    render.stdout.print(f"  {report.keep_float_command()}", markup=False, soft_wrap=True)
+    render.out().print(f"wrote {report.json_path} and {report.png_path}", markup=False, soft_wrap=True)
+    render.out().print("to keep the worst layers in float:", markup=False)
+    render.out().print(f"  {report.keep_float_command()}", markup=False, soft_wrap=True)
 
 
 def show_qat(result) -> None:
     table = render.table(f"QAT: validation top-1 ({result.val_images} images), in PyTorch", ["model", ("top-1", "right")])
     for name, value in result.rows():
         table.add_row(name, render.percent(value))
-    render.stdout.print(table)
-    render.stdout.print(f"PTQ calibrated with {result.method} on {result.calibration}", markup=False, soft_wrap=True)
-    render.stdout.print(f"wrote {result.checkpoint}", markup=False, soft_wrap=True)
+    render.out().print(table)
+    render.out().print(f"PTQ calibrated with {result.method} on {result.calibration}", markup=False, soft_wrap=True)
+    render.out().print(f"wrote {result.checkpoint}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,8 +18,21 @@ from rich.text import Text
 
 from edgekit.progress import Progress
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+
+
+def out() -> Console:
+    """The console on the terminal's stdout: stays there while a stage sends third-party output to a log
+    (edgekit.export.quiet.captured redirects descriptors 1 and 2)."""
+    from edgekit.export.quiet import console_stream
+
+    return Console(file=console_stream(), highlight=False)
+
+
+def err() -> Console:
+    """The console on the terminal's stderr (progress, and tables under --json), likewise."""
+    from edgekit.export.quiet import error_stream
+
+    return Console(file=error_stream(), highlight=False)
 
 
 def table(title: str | None, columns: Iterable[str | tuple[str, str]], *, caption: str | None = None) -> Table:
@@ -62,7 +75,8 @@ class ProgressDisplay:
     (a log, a pipe) gets only the warnings. Use as a context manager and pass the
     instance as the stage's `on_progress`."""
 
-    def __init__(self, console: Console = stderr):
+    def __init__(self, console: Console | None = None):
+        console = console or err()
         self.progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                      _Count(), TimeElapsedColumn(), console=console, transient=True,
                                      disable=not console.is_terminal)  # a log or a pipe gets no bars
