@@ -287,7 +287,7 @@ def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = N
     """Evaluate a checkpoint or an artifact (in its own runtime); write eval.json (docs/contracts.md) and the
     confusion-matrix plot; return the report. What the runtime and libraries print (LiteRT's delegate line, Python
     warnings) goes to eval.log beside them, never to the console."""
-    from edgekit.export.quiet import captured
+    from edgekit.export.quiet import captured, read_back
 
     say = reporter(on_progress)
     with captured(None) as chatter:
@@ -304,19 +304,13 @@ def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = N
         say.stage("plotting the confusion matrix")
         plot_path = plot_confusion_matrix(report.confusion_matrix, target.labels, out / "confusion_matrix.png",
                                           title=f"{target.model_name} ({target.kind}): {description}")
-        log_text = _read_back(chatter)
+        log_text = read_back(chatter)
     document = {"schema": contracts.EVAL, **report.to_dict(), "model": str(options.model), "evaluated": target.kind,
                 "data": description, "checkpoint": str(options.model) if target.kind == "checkpoint" else None}
     json_path = atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
     if log_text.strip():
         atomic_write_text(out / "eval.log", log_text)
     return EvalResult(report, document, target.model_name, target.kind, description, json_path, plot_path)
-
-
-def _read_back(stream) -> str:
-    stream.flush()
-    stream.seek(0)
-    return stream.read()
 
 
 @dataclass(frozen=True)

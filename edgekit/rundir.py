@@ -10,6 +10,7 @@ eval, quantize, export (and the harness and the Android tools) read it through h
     RUN/metrics.csv      one row per epoch
     RUN/qat.pt           written by `edgekit quantize --qat`
     RUN/sensitivity.json, sensitivity.png   written by `edgekit quantize --sensitivity`
+    RUN/quantize.log     what torch and the quantizers printed during --sensitivity or --qat
 
 A checkpoint's run is the folder it lies in. Later stages never import the training module.
 """
@@ -37,6 +38,7 @@ LAST_NAME = "last.pt"
 QAT_NAME = "qat.pt"
 SENSITIVITY_JSON = "sensitivity.json"
 SENSITIVITY_PNG = "sensitivity.png"
+QUANTIZE_LOG = "quantize.log"
 METRICS_NAME = "metrics.csv"
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds")
 
@@ -81,6 +83,10 @@ class RunDir:
     @property
     def sensitivity_png(self) -> Path:
         return self.path / SENSITIVITY_PNG
+
+    @property
+    def quantize_log(self) -> Path:
+        return self.path / QUANTIZE_LOG
 
     @property
     def metrics_path(self) -> Path:

@@ -65,36 +65,41 @@ def quantize_command(
 
 
 def show_ptq(report) -> None:
-    table = render.table(f"{report.model_name}: validation top-1 ({report.val_images} images), in PyTorch",
-                         ["model", ("top-1", "right")])
+    out = render.out()
+    out.print(f"{report.model_name}: validation top-1 on {report.val_images} images, evaluated in PyTorch", markup=False)
+    table = render.table(None, ["model", ("top-1", "right")])
     for row in report.rows:
         table.add_row(row.model, render.percent(row.top1))
-    render.out().print(table)
-    render.out().print(f"int8 calibrated with {report.method} on {report.calibration}", markup=False, soft_wrap=True)
+    out.print(table)
+    out.print(f"int8 calibrated with {report.method} on {report.calibration}", markup=False)
 
 
 def show_sensitivity(report, worst: int) -> None:
+    out = render.out()
     table = render.table("int8 sensitivity (one layer quantized, rest float), worst first",
-                         [("#", "right"), "layer", "op", ("top-1 agree", "right"), ("logit cosine", "right"),
-                          ("top-1 drop", "right")])
+                         [("#", "right"), "layer", "op", ("agree", "right"), ("cosine", "right"),
+                          ("drop pts", "right")])
     for index, row in enumerate(report.rows[:worst] if worst else report.rows, 1):
-        drop = "-" if row.top1_drop is None else f"{row.top1_drop:+.1f} pts"
+        drop = "-" if row.top1_drop is None else f"{row.top1_drop:+.1f}"
         table.add_row(str(index), row.name, row.op, render.percent(row.agreement), f"{row.cosine:.5f}", drop)
-    render.out().print(table)
-    render.out().print(f"{report.eval_images} validation images, {report.calibration_images} calibration images "
-                        f"({report.method})", markup=False)
-    render.out().print(f"wrote {report.json_path} and {report.png_path}", markup=False, soft_wrap=True)
-    render.out().print("to keep the worst layers in float:", markup=False)
-    render.out().print(f"  {report.keep_float_command()}", markup=False, soft_wrap=True)
+    out.print(table)
+    out.print(f"agree: top-1 unchanged by int8 in that layer; cosine: of the logits; drop: top-1 points lost. "
+              f"{report.eval_images} validation images, {report.calibration_images} calibration images "
+              f"({report.method}).", markup=False)
+    out.print(f"wrote {report.json_path} and {report.png_path}", markup=False, soft_wrap=True)
+    out.print("to keep the worst layers in float:", markup=False)
+    out.print(f"  {report.keep_float_command()}", markup=False, soft_wrap=True)  # one line to copy
 
 
 def show_qat(result) -> None:
-    table = render.table(f"QAT: validation top-1 ({result.val_images} images), in PyTorch", ["model", ("top-1", "right")])
+    out = render.out()
+    out.print(f"QAT: validation top-1 on {result.val_images} images, evaluated in PyTorch", markup=False)
+    table = render.table(None, ["model", ("top-1", "right")])
     for name, value in result.rows():
         table.add_row(name, render.percent(value))
-    render.out().print(table)
-    render.out().print(f"PTQ calibrated with {result.method} on {result.calibration}", markup=False, soft_wrap=True)
-    render.out().print(f"wrote {result.checkpoint}", markup=False, soft_wrap=True)
+    out.print(table)
+    out.print(f"PTQ calibrated with {result.method} on {result.calibration}", markup=False)
+    out.print(f"wrote {result.checkpoint}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -95,3 +95,20 @@ def captured(log_path: Path | str | None) -> Iterator[IO[str]]:
             os.dup2(saved, fd)
             os.close(saved)
         log.close()
+
+
+def read_back(log: IO[str]) -> str:
+    """What a `captured(None)` block's temporary log holds so far (call inside the block)."""
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def append_log(path: Path | str, text: str) -> Path | None:
+    """Append `text` to the log file at `path` when there is anything in it; the path, or None."""
+    if not text.strip():
+        return None
+    path = Path(path)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(text if text.endswith("\n") else text + "\n")
+    return path

@@ -25,12 +25,13 @@ from edgekit.data.datasets import ImageListDataset, train_transform
 from edgekit.data.folder import subset_per_class
 from edgekit.errors import EdgekitError
 from edgekit.recipe import DEFAULT_CROP_SCALE
+from edgekit.export.quiet import append_log, captured, read_back
 from edgekit.fileio import writable_folder
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.quantize.calibration import calibration_for
 from edgekit.quantize.options import QatOptions
 from edgekit.quantize.pt2e import quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
-from edgekit.rundir import RunDir, recorded_train_config, run_or_sample_splits
+from edgekit.rundir import QUANTIZE_LOG, RunDir, recorded_train_config, run_or_sample_splits
 
 
 EVAL_BATCH = 50  # the batch the int8 graphs are exported with for evaluation here
@@ -133,48 +134,50 @@ def quantization_aware_finetune(options: QatOptions, on_progress: OnProgress | R
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     say = reporter(on_progress)
-    checkpoint_path = options.checkpoint_path()
-    say.stage("loading the checkpoint")
-    checkpoint = load_checkpoint(checkpoint_path)
-    splits = run_or_sample_splits(checkpoint_path).splits
-    if options.max_train_images:
-        splits.train = subset_per_class(splits.train, options.max_train_images, options.seed)
-    if len(splits.train) < options.batch_size:
-        raise EdgekitError(f"QAT needs at least --batch-size {options.batch_size} training images, "
-                           f"found {len(splits.train)}")
-    preprocessing = checkpoint.preprocessing
-    say.stage("loading calibration images")
-    calibration, calibrated_on = calibration_for(checkpoint_path, preprocessing, options.calib, options.calib_size,
-                                                 options.seed, on_warning=say.warning)
-    out_path = RunDir(writable_folder(options.out)).qat if options.out else RunDir.of_checkpoint(checkpoint_path).qat
-    torch.manual_seed(options.seed)
-    method, epochs, lr, batch_size = options.method, options.epochs, options.lr, options.batch_size
-    say.stage("loading the validation split")
-    val_images = preprocessing.load_batch([p for p, _ in splits.val])
-    val_labels = np.array([label for _, label in splits.val])
-    model = checkpoint.build_model()
-    example = torch.zeros(EVAL_BATCH, *val_images.shape[1:])  # batched graphs: evaluation in PyTorch is the slow part
-    say.stage("fp32 top-1")
-    fp32 = top1(run_graph(model, val_images, EVAL_BATCH), val_labels)
-    say.stage("int8 PTQ of the checkpoint")
-    ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(method), calibration, on_progress=say),
-                         val_images, EVAL_BATCH), val_labels)
-
-    loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint_path, checkpoint))), batch_size=batch_size,
-                        shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(options.seed))
-    prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *val_images.shape[1:]), epochs, lr,
-                            options.freeze_bn, say)
-    move_exported_model_to_eval(prepared)
-    state_dict = map_back(prepared, model)
-    say.stage("int8 QAT graph top-1")
-    qat_graph = convert_pt2e(prepared)
-    qat = top1(run_graph(qat_graph, val_images, batch_size), val_labels)
-
-    tuned = checkpoint.build_model()
-    load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
-    say.stage("int8 PTQ of the fine-tuned weights")
-    qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(method), calibration, on_progress=say),
+    with captured(None) as chatter:  # torch.export's and the quantizers' output: to quantize.log beside qat.pt
+        checkpoint_path = options.checkpoint_path()
+        say.stage("loading the checkpoint")
+        checkpoint = load_checkpoint(checkpoint_path)
+        splits = run_or_sample_splits(checkpoint_path).splits
+        if options.max_train_images:
+            splits.train = subset_per_class(splits.train, options.max_train_images, options.seed)
+        if len(splits.train) < options.batch_size:
+            raise EdgekitError(f"QAT needs at least --batch-size {options.batch_size} training images, "
+                               f"found {len(splits.train)}")
+        preprocessing = checkpoint.preprocessing
+        say.stage("loading calibration images")
+        calibration, calibrated_on = calibration_for(checkpoint_path, preprocessing, options.calib, options.calib_size,
+                                                     options.seed, on_warning=say.warning)
+        out_path = RunDir(writable_folder(options.out)).qat if options.out else RunDir.of_checkpoint(checkpoint_path).qat
+        torch.manual_seed(options.seed)
+        method, epochs, lr, batch_size = options.method, options.epochs, options.lr, options.batch_size
+        say.stage("loading the validation split")
+        val_images = preprocessing.load_batch([p for p, _ in splits.val])
+        val_labels = np.array([label for _, label in splits.val])
+        model = checkpoint.build_model()
+        example = torch.zeros(EVAL_BATCH, *val_images.shape[1:])  # batched graphs: evaluation in PyTorch is the slow part
+        say.stage("fp32 top-1")
+        fp32 = top1(run_graph(model, val_images, EVAL_BATCH), val_labels)
+        say.stage("int8 PTQ of the checkpoint")
+        ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(method), calibration, on_progress=say),
                              val_images, EVAL_BATCH), val_labels)
+
+        loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint_path, checkpoint))), batch_size=batch_size,
+                            shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(options.seed))
+        prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *val_images.shape[1:]), epochs, lr,
+                                options.freeze_bn, say)
+        move_exported_model_to_eval(prepared)
+        state_dict = map_back(prepared, model)
+        say.stage("int8 QAT graph top-1")
+        qat_graph = convert_pt2e(prepared)
+        qat = top1(run_graph(qat_graph, val_images, batch_size), val_labels)
+
+        tuned = checkpoint.build_model()
+        load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
+        say.stage("int8 PTQ of the fine-tuned weights")
+        qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(method), calibration, on_progress=say),
+                                 val_images, EVAL_BATCH), val_labels)
+        log_text = read_back(chatter)
     meta = {**checkpoint.meta, "qat": True, "qat_from": str(checkpoint_path.resolve()), "qat_epochs": epochs, "qat_lr": lr,
             "qat_train_images": len(splits.train), "qat_freeze_bn": options.freeze_bn, "qat_calibration_method": method,
             "qat_calibration": calibrated_on,
@@ -182,4 +185,5 @@ def quantization_aware_finetune(options: QatOptions, on_progress: OnProgress | R
             "val_acc_fp32": fp32, "val_acc_ptq_before_qat": ptq, "val_acc_qat_int8": qat, "val_acc_ptq_after_qat": qat_ptq}
     save_checkpoint(Checkpoint(checkpoint.model_name, checkpoint.num_classes, checkpoint.labels, preprocessing, state_dict,
                                checkpoint.model_options, meta), out_path)
+    append_log(out_path.parent / QUANTIZE_LOG, log_text)
     return QatResult(out_path, fp32, ptq, qat, qat_ptq, epochs, lr, len(val_labels), method, calibrated_on)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.export.quiet import append_log, captured, read_back
 from edgekit.fileio import writable_folder
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.quantize.options import PtqOptions, SensitivityOptions
@@ -89,18 +90,20 @@ def ptq_report(options: PtqOptions, on_progress: OnProgress | Reporter | None = 
     from edgekit.quantize.qat import EVAL_BATCH, top1
 
     say = reporter(on_progress)
-    path, checkpoint, calibration, description = _load(options, say)
-    say.stage("loading the validation split")
-    images, labels = validation_batch(path, checkpoint, seed=options.seed)
-    model = checkpoint.build_model()
-    example = torch.zeros(EVAL_BATCH, *images.shape[1:])
-    report = PtqReport(checkpoint.model_name, path, len(labels), options.method, description)
-    say.stage("fp32 top-1")
-    report.rows.append(PtqRow("fp32", top1(pt2e.run_graph(model, images, EVAL_BATCH), labels)))
-    for name, factory in PTQ_QUANTIZERS:
-        say.stage(name)
-        graph = pt2e.quantize_pt2e(model, example, getattr(pt2e, factory)(options.method), calibration, on_progress=say)
-        report.rows.append(PtqRow(name, top1(pt2e.run_graph(graph, images, EVAL_BATCH), labels)))
+    with captured(None):  # torch.export's and the quantizers' warnings: a report that writes no files drops them
+        path, checkpoint, calibration, description = _load(options, say)
+        say.stage("loading the validation split")
+        images, labels = validation_batch(path, checkpoint, seed=options.seed)
+        model = checkpoint.build_model()
+        example = torch.zeros(EVAL_BATCH, *images.shape[1:])
+        report = PtqReport(checkpoint.model_name, path, len(labels), options.method, description)
+        say.stage("fp32 top-1")
+        report.rows.append(PtqRow("fp32", top1(pt2e.run_graph(model, images, EVAL_BATCH), labels)))
+        for name, factory in PTQ_QUANTIZERS:
+            say.stage(name)
+            graph = pt2e.quantize_pt2e(model, example, getattr(pt2e, factory)(options.method), calibration,
+                                       on_progress=say)
+            report.rows.append(PtqRow(name, top1(pt2e.run_graph(graph, images, EVAL_BATCH), labels)))
     return report
 
 
@@ -109,12 +112,15 @@ def sensitivity_report(options: SensitivityOptions, on_progress: OnProgress | Re
     from edgekit.quantize.sensitivity import layer_sensitivity, plot_sensitivity, save_sensitivity_json
 
     say = reporter(on_progress)
-    path, checkpoint, calibration, _ = _load(options, say)
-    run = RunDir(writable_folder(options.out)) if options.out else RunDir.of_checkpoint(path)
-    say.stage("loading validation images")
-    images, labels = validation_batch(path, checkpoint, options.eval_size, options.seed)
-    rows = layer_sensitivity(checkpoint.build_model(), calibration, images, labels, max_layers=options.max_layers,
-                             method=options.method, on_progress=say)
+    with captured(None) as chatter:  # torch.export's and the quantizers' output: to RUN/quantize.log
+        path, checkpoint, calibration, _ = _load(options, say)
+        run = RunDir(writable_folder(options.out)) if options.out else RunDir.of_checkpoint(path)
+        say.stage("loading validation images")
+        images, labels = validation_batch(path, checkpoint, options.eval_size, options.seed)
+        rows = layer_sensitivity(checkpoint.build_model(), calibration, images, labels, max_layers=options.max_layers,
+                                 method=options.method, on_progress=say)
+        log_text = read_back(chatter)
+    append_log(run.quantize_log, log_text)
     json_path = save_sensitivity_json(rows, run.sensitivity_json, checkpoint=str(path.resolve()),
                                       model=checkpoint.model_name, eval_images=len(labels),
                                       calibration_images=len(calibration), method=options.method,
