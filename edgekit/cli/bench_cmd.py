@@ -73,7 +73,9 @@ def _status(row, notes: render.Footnotes) -> str:
         return "ok"
     word = ("[yellow]unreliable[/]" if row.status == "ok" and row.wide_spread else
             "ok" if row.status == "ok" else f"[red]{row.status}[/]")
-    return f"{word} {notes.add(f'{_label(row)} at {row.threads} thread(s): {row.reason}')}"
+    # a skipped artifact is skipped at every thread count for the same reason: one footnote for all its rows
+    where = "" if row.status == "skipped" else f" at {row.threads} thread(s)"
+    return f"{word} {notes.add(f'{_label(row)}{where}: {row.reason}')}"
 
 
 def rows_table(result, notes: render.Footnotes):
