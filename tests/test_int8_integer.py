@@ -178,7 +178,7 @@ def test_tflite_relu_after_an_add_with_another_reader_is_integer(tmp_path):
     import litert_torch
     from litert_torch.quantize.quant_config import QuantConfig
 
-    from edgekit.export.tflite import TFLitePredictor
+    from edgekit.runtime import open_runtime
     from edgekit.quantize.pt2e import litert_quantizer, quantize_pt2e
 
     model, example = skip_relu_net(), torch.randn(1, 3, 16, 16)
@@ -194,7 +194,7 @@ def test_tflite_relu_after_an_add_with_another_reader_is_integer(tmp_path):
     assert integer["float_ops"] == 0, integer
     with torch.no_grad():
         float_logits = model(torch.from_numpy(images)).numpy()
-    assert _error(TFLitePredictor(path)(images), float_logits) < ERROR_BOUND
+    assert _error(open_runtime("tflite", path)(images), float_logits) < ERROR_BOUND  # the runtime is a Predictor
 
 
 @pytest.mark.slow
