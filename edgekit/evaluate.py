@@ -3,20 +3,32 @@
 A predictor maps preprocessed float32 NCHW images to logits, so the PyTorch checkpoint and each
 exported file (TorchScript, ONNX, TFLite, ExecuTorch) are evaluated by the same code on the
 same inputs: `evaluate_predictor(predictor, samples, classes, preprocessing)`.
+
+The stages behind `edgekit eval` and `edgekit predict` (options objects checked when made, values returned,
+progress through `on_progress`; the CLI only renders):
+
+    evaluate(EvalOptions(model, data=None, split="val", max_images=None, out=None, batch_size=32)) -> EvalResult
+        writes eval.json and confusion_matrix.png into `out` (default: eval-<name>/ beside the model)
+    predict(PredictOptions(model, images, top_k=5)) -> PredictResult
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
+from edgekit import contracts, validate
 from edgekit.data.folder import Splits, load_splits
 from edgekit.errors import EdgekitError
-from edgekit.images import labelled_images
+from edgekit.fileio import atomic_write, atomic_write_text, writable_folder
+from edgekit.images import labelled_images, seeded_sample
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.predictor import Predictor, TorchPredictor
 from edgekit.preprocess import Preprocessing
+from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.rundir import RunDir, run_or_sample_splits
 from edgekit.stats import INTERVAL_METHOD, confusion_matrix, softmax, top_k_accuracy, wilson_interval
 
@@ -56,18 +68,26 @@ class EvalReport:
                 "per_class": self.per_class, "confusion_matrix": self.confusion_matrix.tolist()}
 
 
-def predict_logits(predictor: Predictor, paths: list[Path], preprocessing: Preprocessing, batch_size: int = 32) -> np.ndarray:
-    """Logits for image files, loaded in batches (memory stays at one batch of images)."""
+def predict_logits(predictor: Predictor, paths: list[Path], preprocessing: Preprocessing, batch_size: int = 32,
+                   on_progress: OnProgress | Reporter | None = None) -> np.ndarray:
+    """Logits for image files, loaded in batches (memory stays at one batch of images); progress in images."""
     if not paths:
         raise EdgekitError("no images to run")
-    outputs = [predictor(preprocessing.load_batch(paths[i:i + batch_size])) for i in range(0, len(paths), batch_size)]
+    validate.count("--batch-size", batch_size)
+    outputs = []
+    with reporter(on_progress).task("running the model", len(paths)) as advance:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            outputs.append(predictor(preprocessing.load_batch(chunk)))
+            advance(len(chunk))
     return np.concatenate(outputs).astype(np.float32)
 
 
 def evaluate_predictor(predictor: Predictor, samples: list[tuple[Path, int]], classes: list[str],
-                       preprocessing: Preprocessing, batch_size: int = 32) -> EvalReport:
+                       preprocessing: Preprocessing, batch_size: int = 32,
+                       on_progress: OnProgress | Reporter | None = None) -> EvalReport:
     """Accuracy, top-5, macro precision/recall/F1, per-class figures and the confusion matrix."""
-    logits = predict_logits(predictor, [p for p, _ in samples], preprocessing, batch_size)
+    logits = predict_logits(predictor, [p for p, _ in samples], preprocessing, batch_size, on_progress)
     if logits.ndim != 2 or logits.shape[1] != len(classes):
         raise EdgekitError(f"{predictor.name} gives outputs of shape {logits.shape}, expected (N, {len(classes)})")
     return report_from_logits(logits, np.array([label for _, label in samples]), classes, predictor.name)
@@ -124,11 +144,10 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path | s
                     axes.text(col, row, str(matrix[row, col]), ha="center", va="center", fontsize=max(5, tick_size - 1),
                               color="white" if normalised[row, col] > 0.5 else "black")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    finally:
+        plt.close(figure)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -174,8 +193,8 @@ class Prediction:
 
 
 def predict_images(predictor: Predictor, paths: list[Path], labels: list[str], preprocessing: Preprocessing,
-                   top_k: int = 5, batch_size: int = 32) -> list[Prediction]:
-    probabilities = softmax(predict_logits(predictor, paths, preprocessing, batch_size))
+                   top_k: int = 5, batch_size: int = 32, on_progress: OnProgress | Reporter | None = None) -> list[Prediction]:
+    probabilities = softmax(predict_logits(predictor, paths, preprocessing, batch_size, on_progress))
     k = max(1, min(top_k, len(labels)))
     predictions = []
     for path, row in zip(paths, probabilities):
@@ -221,3 +240,114 @@ def open_evaluable(path: Path | str) -> Evaluable:
     ckpt = load_checkpoint(path)
     return Evaluable(checkpoint_predictor(ckpt), ckpt.labels, ckpt.preprocessing, ckpt.model_name, path, "checkpoint",
                      path.parent / f"eval-{path.stem}")
+
+
+# ----------------------------------------------------------------------------- the stages
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """`edgekit eval`: which model, on which images, where the report goes.
+
+    model       an edgekit checkpoint (RUN/best.pt) or an artifact folder from `edgekit export`
+    data        a class folder or prepared directory; None: the run's recorded splits, else the shipped samples
+    split       val, test, train or all
+    max_images  a seeded sample of this many (seed 0: the draw of `edgekit export --parity-size N`)
+    out         where eval.json and confusion_matrix.png go; None: eval-<name>/ beside the model
+    batch_size  images per forward pass
+    """
+
+    model: Path | str
+    data: Path | str | None = None
+    split: str = "val"
+    max_images: int | None = None
+    out: Path | str | None = None
+    batch_size: int = 32
+
+    def __post_init__(self):
+        for name in ("model", "data", "out"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        validate.choice("--split", self.split, SPLIT_CHOICES)
+        validate.count("--max-images", self.max_images, optional=True)
+        validate.count("--batch-size", self.batch_size)
+
+
+@dataclass
+class EvalResult:
+    report: EvalReport
+    document: dict  # what eval.json holds
+    model_name: str
+    kind: str  # "checkpoint" or "<format> <precision> artifact"
+    description: str  # which images
+    json_path: Path
+    plot_path: Path
+
+
+def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = None) -> EvalResult:
+    """Evaluate a checkpoint or an artifact (in its own runtime); write eval.json (docs/contracts.md) and the
+    confusion-matrix plot; return the report. What the runtime and libraries print (LiteRT's delegate line, Python
+    warnings) goes to eval.log beside them, never to the console."""
+    from edgekit.export.quiet import captured, read_back
+
+    say = reporter(on_progress)
+    with captured(None) as chatter:
+        say.stage("opening the model")
+        target = open_evaluable(options.model)
+        samples, data_classes, description = resolve_eval_data(target.checkpoint, options.data, options.split)
+        if options.max_images is not None and options.max_images < len(samples):
+            samples = seeded_sample(samples, options.max_images)
+            description = f"{description}, a seeded sample of {options.max_images}"
+        samples = align_labels(samples, data_classes, target.labels)
+        out = writable_folder(options.out or target.default_out, "--out")
+        report = evaluate_predictor(target.predictor, samples, target.labels, target.preprocessing,
+                                    batch_size=options.batch_size, on_progress=say)
+        say.stage("plotting the confusion matrix")
+        plot_path = plot_confusion_matrix(report.confusion_matrix, target.labels, out / "confusion_matrix.png",
+                                          title=f"{target.model_name} ({target.kind}): {description}")
+        log_text = read_back(chatter)
+    document = {"schema": contracts.EVAL, **report.to_dict(), "model": str(options.model), "evaluated": target.kind,
+                "data": description, "checkpoint": str(options.model) if target.kind == "checkpoint" else None}
+    json_path = atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
+    if log_text.strip():
+        atomic_write_text(out / "eval.log", log_text)
+    return EvalResult(report, document, target.model_name, target.kind, description, json_path, plot_path)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """`edgekit predict`: a checkpoint or an artifact folder, image files, how many labels per image."""
+
+    model: Path | str
+    images: Sequence[Path | str]
+    top_k: int = 5
+    batch_size: int = 32
+
+    def __post_init__(self):
+        object.__setattr__(self, "model", Path(self.model))
+        object.__setattr__(self, "images", tuple(Path(p) for p in self.images))
+        if not self.images:
+            raise EdgekitError("predict needs at least one image file")
+        validate.count("--top-k", self.top_k)
+        validate.count("--batch-size", self.batch_size)
+
+
+@dataclass
+class PredictResult:
+    kind: str  # "checkpoint" or "<format> <precision> artifact"
+    model_name: str
+    predictions: list[Prediction]
+
+
+def predict(options: PredictOptions, on_progress: OnProgress | Reporter | None = None) -> PredictResult:
+    """Top-k labels with probabilities per image, preprocessed exactly as at evaluation time. What the runtime
+    prints while it loads and runs (LiteRT's delegate line) is dropped: predict writes no files to keep it in."""
+    from edgekit.export.quiet import captured
+
+    missing = [p for p in options.images if not p.is_file()]
+    if missing:
+        raise EdgekitError(f"{missing[0]} is not an image file")
+    with captured(None):
+        target = open_evaluable(options.model)
+        predictions = predict_images(target.predictor, list(options.images), target.labels, target.preprocessing,
+                                     top_k=options.top_k, batch_size=options.batch_size, on_progress=on_progress)
+    return PredictResult(target.kind, target.model_name, predictions)

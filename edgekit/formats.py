@@ -17,7 +17,7 @@ from typing import Sequence
 from edgekit.errors import EdgekitError
 
 PRECISIONS = ("fp32", "fp16", "int8")
-PT2E_METHODS = ("minmax", "moving_average", "histogram")  # edgekit.quantize.pt2e.PT2E_METHODS
+PT2E_METHODS = ("minmax", "moving_average", "histogram")  # the PT2E activation observers (edgekit.quantize.pt2e)
 ONNX_METHODS = ("minmax", "moving_average", "histogram", "entropy", "percentile", "distribution")
 BASELINE = "pytorch"  # the eager fp32 baseline's "format" in bench rows (not an artifact format)
 BASELINE_COLOUR = "#444444"

@@ -9,6 +9,8 @@ eval, quantize, export (and the harness and the Android tools) read it through h
     RUN/last.pt          last epoch, with optimizer/scheduler/scaler/RNG state for --resume
     RUN/metrics.csv      one row per epoch
     RUN/qat.pt           written by `edgekit quantize --qat`
+    RUN/sensitivity.json, sensitivity.png   written by `edgekit quantize --sensitivity`
+    RUN/quantize.log     what torch and the quantizers printed during --sensitivity or --qat
 
 A checkpoint's run is the folder it lies in. Later stages never import the training module.
 """
@@ -34,6 +36,9 @@ SPLITS_DIR = "splits"
 BEST_NAME = "best.pt"
 LAST_NAME = "last.pt"
 QAT_NAME = "qat.pt"
+SENSITIVITY_JSON = "sensitivity.json"
+SENSITIVITY_PNG = "sensitivity.png"
+QUANTIZE_LOG = "quantize.log"
 METRICS_NAME = "metrics.csv"
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds")
 
@@ -70,6 +75,18 @@ class RunDir:
     @property
     def qat(self) -> Path:
         return self.path / QAT_NAME
+
+    @property
+    def sensitivity_json(self) -> Path:
+        return self.path / SENSITIVITY_JSON
+
+    @property
+    def sensitivity_png(self) -> Path:
+        return self.path / SENSITIVITY_PNG
+
+    @property
+    def quantize_log(self) -> Path:
+        return self.path / QUANTIZE_LOG
 
     @property
     def metrics_path(self) -> Path:

@@ -20,6 +20,7 @@ import pytest
 
 from edgekit.bench.adb import (AdbDevice, big_cores, bench_on_device, check_app_row, check_tool, choose_device,
                                cpu_mask, governors_summary, parse_devices, screen_awake, thermal_status, thermal_summary)
+from edgekit.bench.options import BenchOptions
 from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
 
@@ -31,7 +32,7 @@ needs_adb = pytest.mark.skipif(ADB is None, reason="adb is not installed (script
 def call(tmp_path, **overrides):
     options = dict(device="adb", tool=None, threads=[1], iterations=5, warmup=1)
     options.update(overrides)
-    return bench_on_device(tmp_path, [], **options)
+    return bench_on_device(tmp_path, [], BenchOptions(**options))
 
 
 def test_parse_one_device_with_header():
@@ -93,7 +94,7 @@ def test_tool_checks_happen_before_adb(tmp_path, monkeypatch):
     shutil.copy(sys.executable, other)
     with pytest.raises(EdgekitError, match="cannot tell which runtime it serves"):
         call(tmp_path, tool=str(other))
-    with pytest.raises(EdgekitError, match="expected adb or adb:SERIAL"):
+    with pytest.raises(EdgekitError, match="adb or adb:SERIAL"):
         call(tmp_path, device="usb")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,7 +13,10 @@ from edgekit.quantize.sensitivity import weight_layers
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", *args], capture_output=True, text=True, timeout=600)
+    """Through a pipe, so rich draws at 80 columns (issue 25: every table reads at that width)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", *args], capture_output=True, text=True, timeout=600,
+                          env=env)
 
 
 @pytest.mark.slow
@@ -28,6 +32,7 @@ def test_sensitivity_writes_json_and_plot_and_prints_the_table(fixed_run, tmp_pa
     assert (tmp_path / "sensitivity.png").stat().st_size > 1000
     assert "int8 sensitivity" in result.stdout and report["layers"][0]["name"] in result.stdout
     assert "--keep-float" in result.stdout
+    assert "…" not in result.stdout and not result.stderr.strip(), result.stdout + result.stderr  # nothing cut, no chatter
 
 
 def test_missing_checkpoint_is_a_clean_error(tmp_path):
@@ -107,6 +112,7 @@ def test_qat_honours_method(tiny_run, tmp_path):
                          "--calib-size", "16", "--method", method, "--out", str(out))
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"calibrated with {method}" in result.stdout
+        assert "…" not in result.stdout and "fp32 (checkpoint)" in result.stdout
         metas[method] = load_checkpoint(out / "qat.pt").meta
     assert metas["minmax"]["qat_calibration_method"] == "minmax"
     assert metas["histogram"]["qat_calibration_method"] == "histogram"

@@ -10,6 +10,8 @@ from edgekit.data.folder import load_splits
 from edgekit.stats import paired_drop_interval
 from edgekit.quantize.calibration import load_calibration_images
 from edgekit.quantize.pt2e import quantize_pt2e, run_graph, xnnpack_quantizer
+from edgekit.paths import CALIBRATION_DIR
+from edgekit.quantize.options import QatOptions
 from edgekit.quantize.qat import EVAL_BATCH, quantization_aware_finetune
 
 # QAT must not break the model. A 20-step fine-tune of the 4-epoch fixed weights moves top-1 on 500 images by
@@ -44,11 +46,13 @@ def test_qat_writes_a_normal_checkpoint_whose_int8_stays_close_to_fp32(fixed_run
     original = load_checkpoint(run.best_checkpoint)
     calibration = load_calibration_images(original.preprocessing, num_images=64)
 
-    result = quantization_aware_finetune(run.best_checkpoint, calibration, epochs=1, lr=1e-4, out=tmp_path / "qat.pt",
-                                         max_train_images=640)
+    # the same 64 images: the shipped calibration set, seed 0
+    result = quantization_aware_finetune(QatOptions(run.best_checkpoint, calib=CALIBRATION_DIR, calib_size=64, epochs=1,
+                                                    lr=1e-4, out=tmp_path, max_train_images=640))
 
     tuned = load_checkpoint(result.checkpoint)  # an ordinary checkpoint: same architecture, own state_dict names
     assert (tuned.model_name, tuned.labels, tuned.preprocessing) == (original.model_name, original.labels, original.preprocessing)
+    assert result.checkpoint == tmp_path / "qat.pt"
     assert tuned.meta["qat"] is True and tuned.meta["qat_train_images"] == 640
     assert tuned.state_dict.keys() == original.state_dict.keys()
     assert any(not torch.equal(tuned.state_dict[k], original.state_dict[k]) for k in original.state_dict), \

@@ -10,8 +10,7 @@ import torch
 from edgekit.checkpoint import load_checkpoint
 from edgekit.data.folder import load_splits
 from edgekit.quantize.calibration import load_calibration_images
-from edgekit.quantize.sensitivity import (layer_sensitivity, plot_sensitivity, save_sensitivity_json,
-                                          sensitivity_table, weight_layers)
+from edgekit.quantize.sensitivity import layer_sensitivity, plot_sensitivity, save_sensitivity_json, weight_layers
 
 LAYERS = 6  # the first six conv layers keep the test short; the CLI does all
 
@@ -26,8 +25,8 @@ def test_one_row_per_conv_layer_with_values_in_range_worst_first(fixed_run, tmp_
     calibration = load_calibration_images(checkpoint.preprocessing, num_images=32)
     model = checkpoint.build_model()
 
-    rows = layer_sensitivity(model, torch.from_numpy(images[:1]), calibration, images, labels, max_layers=LAYERS,
-                             show_progress=False)
+    events = []
+    rows = layer_sensitivity(model, calibration, images, labels, max_layers=LAYERS, on_progress=events.append)
 
     assert sorted(r.name for r in rows) == sorted(name for name, _ in weight_layers(model)[:LAYERS])
     for row in rows:
@@ -39,7 +38,7 @@ def test_one_row_per_conv_layer_with_values_in_range_worst_first(fixed_run, tmp_
     data = json.loads(save_sensitivity_json(rows, tmp_path / "s.json", model="mobilenet_v2").read_text())
     assert [layer["name"] for layer in data["layers"]] == [r.name for r in rows]
     assert plot_sensitivity(rows, tmp_path / "s.png").stat().st_size > 1000
-    assert sensitivity_table(rows).row_count == LAYERS
+    assert [e.kind for e in events] == ["start", *["advance"] * LAYERS, "finish"] and events[0].total == LAYERS
 
 
 @pytest.mark.parametrize("model_name,layer", [("squeezenet1_1", "features.3.expand3x3"), ("mobilenet_v2", "features.2.conv.1.0"),
@@ -67,8 +66,7 @@ def test_layers_argument_limits_the_rows_and_rejects_unknown_names():
 
     model = create_model("squeezenet1_1", num_classes=10).eval()  # row names only: weights do not matter
     images = np.random.default_rng(0).normal(size=(8, 3, 32, 32)).astype(np.float32)
-    rows = layer_sensitivity(model, torch.zeros(1, 3, 32, 32), images, images, layers=["classifier.1", "features.0"],
-                             show_progress=False)
+    rows = layer_sensitivity(model, images, images, layers=["classifier.1", "features.0"])
     assert sorted(row.name for row in rows) == ["classifier.1", "features.0"]
     with pytest.raises(EdgekitError, match="features.99"):
-        layer_sensitivity(model, torch.zeros(1, 3, 32, 32), images, images, layers=["features.99"])
+        layer_sensitivity(model, images, images, layers=["features.99"])

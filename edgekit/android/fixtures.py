@@ -20,7 +20,7 @@ from edgekit.android.runtime import HostArtifact, find_artifacts, top_k
 from edgekit.android.yuv import rgb_to_yuv420, rotate_clockwise, yuv420_to_rgb
 from edgekit import contracts
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_text
+from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder
 from edgekit.paths import REPO_ROOT
 from edgekit.preprocess import Preprocessing, load_rgb
 
@@ -117,9 +117,17 @@ def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], Non
     base = next((a for a in artifacts if a.manifest["precision"] == "fp32"), artifacts[0])
     variants = [*artifacts, _synthetic(base)]
     out = Path(out)
-    tmp = out.parent / f".{out.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = staging_folder(out)  # built beside `out`, swapped in whole at the end (an error leaves `out` as it was)
+    try:
+        index = _write_into(tmp, export_dir, variants, say)
+    except BaseException:
+        remove_path(tmp)
+        raise
+    replace_folder(tmp, out)
+    return index
+
+
+def _write_into(tmp: Path, export_dir: Path, variants: list, say: Callable[[str], None]) -> dict:
     index: dict = {"schema": FIXTURES_SCHEMA, "export_dir": str(Path(export_dir).resolve()),
                    "tolerances": {"png": PNG_TOLERANCE, "jpeg": JPEG_TOLERANCE, "quantized_steps": QUANTIZED_STEPS},
                    "artifacts": [], "images": [], "yuv": [], "tensors": []}
@@ -166,8 +174,6 @@ def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], Non
                            top5=[[i, p] for i, p in top_k(variant.logits(raw))])
             index["tensors"].append(row)
     atomic_write_text(tmp / "index.json", json.dumps(index, indent=1))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
     return index
 
 

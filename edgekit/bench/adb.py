@@ -1,6 +1,6 @@
 """The phone path: run each artifact with its runtime's own benchmark tool on an Android device over adb.
 
-    bench_on_device(export_dir, artifacts, device=, tool=, threads=, iterations=, warmup=) -> list[BenchRow]
+    bench_on_device(export_dir, artifacts, BenchOptions(device=, tool=, threads=, iterations=, warmup=)) -> list[BenchRow]
 
 One device is chosen (`adb` alone needs exactly one attached; `adb:SERIAL` picks one), its facts are read
 (getprop model/ABI/Android version, the CPU governors, the thermal status where dumpsys allows), then for
@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from edgekit.bench.options import DEFAULT_ITERATIONS, BenchOptions
 from edgekit.bench.parsers import PARSERS, ToolOutputError, ToolTiming
 from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
@@ -445,10 +446,11 @@ def check_app_row(row: BenchRow, manifest: dict, settled: dict, state) -> BenchR
     return row
 
 
-def bench_on_device(export_dir: Path, artifacts: list[Path], *, device: str, tool: str | None,
-                    threads: list[int], iterations: int, warmup: int,
+def bench_on_device(export_dir: Path, artifacts: list[Path], options: BenchOptions,
                     on_progress: Callable[[str], None] | None = None) -> list[BenchRow]:
     """Benchmark `artifacts` (artifact folders) on one phone; see the module docstring."""
+    device, tool, threads, warmup = options.device, options.tool, list(options.threads), options.warmup
+    iterations = options.iterations or DEFAULT_ITERATIONS
     say = on_progress or (lambda message: None)
     if device != "adb" and not device.startswith("adb:"):
         raise EdgekitError(f"--device {device}: expected adb or adb:SERIAL")

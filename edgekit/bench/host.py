@@ -7,6 +7,12 @@ machine drift (other processes, thermal state, frequency) spreads over all rows 
 worker runs at a time. Each block's CPU time over wall time checks that the runtime honoured the
 thread count: a row that used more than `threads + THREAD_SLACK` cores is "failed", never a timing;
 one below STARVED waited for a core (a busy machine) and is flagged, like a wide spread, as unreliable.
+
+How long each round is: --iterations N times exactly N (a loop too short to check thread use is flagged);
+--seconds S about S seconds; by default each worker's block per round is grown, on discarded pilot blocks, until its
+timed loop lasts MIN_ROUND_S (50 ms: long enough for the thread check), with at least DEFAULT_ITERATIONS in all.
+Each worker's stderr (runtimes' native logs, library warnings) goes to the log file given (bench.log), never to
+the console.
 """
 from __future__ import annotations
 
@@ -16,16 +22,15 @@ import random
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from edgekit.artifacts import Artifact
-from edgekit.bench.rows import BenchRow
 from edgekit.bench.baseline import baseline_spec, nchw_shape
-from edgekit.errors import EdgekitError
+from edgekit.bench.options import DEFAULT_ITERATIONS, BenchOptions, parse_threads  # noqa: F401  (parse_threads: the old home)
+from edgekit.bench.rows import BenchRow
 
 THREAD_SLACK = 0.3  # CPU time / wall time may exceed the thread count by this much (Python, timers)
 WIDE_P90_OVER_P50 = 1.5  # p90 / p50 above this: a wide distribution
@@ -34,43 +39,17 @@ MIN_CHECKED_WALL_S = 0.05  # a timed loop shorter than this cannot judge thread 
 # CPU time (session set-up, the runtime's housekeeping) is a large fraction of it
 STARVED = 0.8  # CPU time / wall time below this: the worker waited for a core (other processes ran)
 PILOT_ITERATIONS = 3  # with --seconds: a short block to size the rounds (discarded)
-
-
-@dataclass
-class BenchOptions:
-    threads: list[int]
-    iterations: int | None = 50  # timed iterations per row (None: use `seconds`)
-    seconds: float | None = None  # timed seconds per row (approximately)
-    warmup: int = 10  # discarded iterations after the first inference
-    rounds: int = 5
-    seed: int = 0
-    host_name: str | None = None  # the CPU model, for device_name
-
-
-def parse_threads(text: str, cores: int | None = None) -> list[int]:
-    """'1,2' or '1,all' -> [1, 2]; 'all' is every core of this host. One clear error for anything else."""
-    cores = cores or os.cpu_count() or 1
-    values = []
-    for part in str(text).split(","):
-        part = part.strip().lower()
-        if part == "all":
-            values.append(cores)
-            continue
-        try:
-            value = int(part)
-        except ValueError:
-            raise EdgekitError(f"--threads expects comma-separated positive integers or 'all', got '{text}'") from None
-        if value < 1:
-            raise EdgekitError(f"--threads values must be at least 1, got {value}")
-        values.append(value)
-    return list(dict.fromkeys(values))
+MIN_ROUND_S = MIN_CHECKED_WALL_S  # the default timing grows each round's block until its timed loop lasts this long
+ROUND_MARGIN = 1.25  # ... aiming this much above it, so a slightly faster round still lasts long enough
+MAX_BLOCK = 100_000  # iterations per round at most (a model faster than 0.5 µs is not a model)
 
 
 class Worker:
-    """A worker process (edgekit/bench/worker.py run as a script) and the row it will fill."""
+    """A worker process (edgekit/bench/worker.py run as a script) and the row it will fill. Its stderr (where
+    runtimes and their libraries talk) goes to a private file, appended to `log` (bench.log) when it closes."""
 
-    def __init__(self, row: BenchRow, spec: dict):
-        self.row, self.spec = row, spec
+    def __init__(self, row: BenchRow, spec: dict, log: Path | None = None):
+        self.row, self.spec, self.log = row, spec, log
         self.times: list[float] = []
         self.round_medians: list[float] = []
         self.cpu_s = self.wall_s = 0.0
@@ -118,6 +97,15 @@ class Worker:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.stderr.closed:
+            return
+        if self.log is not None:
+            self.stderr.seek(0)
+            text = self.stderr.read().decode("utf-8", "replace")
+            if text.strip():
+                label = self.row.artifact or "pytorch eager fp32"
+                with open(self.log, "a", encoding="utf-8") as log:
+                    log.write(f"==> {label}, {self.row.threads} thread(s): the worker's stderr\n{text.rstrip()}\n")
         self.stderr.close()
 
 
@@ -125,22 +113,24 @@ def artifact_spec(artifact: Artifact) -> dict:
     return {"kind": artifact.format, "path": str(artifact.path), "shape": nchw_shape(artifact)}
 
 
-def _base_row(artifact: Artifact | None, model: str, threads: int, options: BenchOptions, export_dir: Path) -> BenchRow:
+def _base_row(artifact: Artifact | None, model: str, threads: int, host_name: str | None, export_dir: Path) -> BenchRow:
     if artifact is None:
         return BenchRow(model=model, format="pytorch", precision="fp32", threads=threads, device="host",
-                        runtime="torch", device_name=options.host_name)
+                        runtime="torch", device_name=host_name)
     try:
         relative = str(artifact.folder.resolve().relative_to(export_dir.resolve()))
     except ValueError:
         relative = str(artifact.folder)
     return BenchRow(model=artifact.model, format=artifact.format, precision=artifact.precision, threads=threads,
                     device="host", runtime=artifact.format, artifact=relative, size_bytes=artifact.size_bytes,
-                    device_name=options.host_name)
+                    device_name=host_name)
 
 
 def bench_host(artifacts: list[Artifact], export_dir: Path, options: BenchOptions,
-               on_progress: Callable[[str], None] | None = None) -> list[BenchRow]:
-    """Rows for every (artifact or eager baseline) x thread count; see the module docstring."""
+               on_progress: Callable[[str], None] | None = None, host_name: str | None = None,
+               log: Path | None = None) -> list[BenchRow]:
+    """Rows for every (artifact or eager baseline) x thread count; see the module docstring. `host_name` (the
+    CPU model) goes into each row's device_name; the workers' stderr is appended to `log` when given."""
     say = on_progress or (lambda message: None)
     rows: list[BenchRow] = []
     for threads in options.threads:
@@ -149,15 +139,15 @@ def bench_host(artifacts: list[Artifact], export_dir: Path, options: BenchOption
         for artifact in artifacts:
             baselines.setdefault(artifact.model, artifact)
         for model, artifact in baselines.items():
-            workers.append(Worker(_base_row(None, model, threads, options, export_dir), baseline_spec(artifact)))
+            workers.append(Worker(_base_row(None, model, threads, host_name, export_dir), baseline_spec(artifact), log))
         for artifact in artifacts:
-            row = _base_row(artifact, artifact.model, threads, options, export_dir)
+            row = _base_row(artifact, artifact.model, threads, host_name, export_dir)
             runs, why_not = artifact.runs_here()
             if not runs:
                 row.status, row.reason = "skipped", f"not run here: {why_not}"
                 rows.append(row)
                 continue
-            workers.append(Worker(row, {**artifact_spec(artifact), "threads": threads}))
+            workers.append(Worker(row, {**artifact_spec(artifact), "threads": threads}, log))
         for worker in workers:
             worker.spec["threads"] = threads
         try:
@@ -201,22 +191,42 @@ def _time_workers(workers: list[Worker], threads: int, options: BenchOptions, sa
 
 
 def _plan_blocks(workers: list[Worker], options: BenchOptions) -> list[list[int]]:
-    """Per round, each worker's block size: --iterations split evenly over the rounds, or --seconds
-    turned into iterations from a short pilot block (its times are discarded)."""
+    """Per round, each worker's block size:
+    --iterations   split evenly over the rounds;
+    --seconds      turned into iterations from a short pilot block;
+    neither        at least DEFAULT_ITERATIONS over all rounds, and each round's block grown until its timed loop
+                   lasts MIN_ROUND_S (_grown_block), so the thread check has enough CPU time to judge.
+    Pilot blocks are discarded (they are more warm-up)."""
     counts = []
     for worker in workers:
         if options.iterations is not None:
             counts.append(options.iterations)
             continue
         try:
-            reply = worker.ask({"run": PILOT_ITERATIONS})
-            per = max(float(np.median(reply["times_ms"])), 1e-3)
+            if options.seconds is not None:
+                reply = worker.ask({"run": PILOT_ITERATIONS})
+                per = max(float(np.median(reply["times_ms"])), 1e-3)
+                counts.append(max(options.rounds, int(options.seconds * 1000.0 / per)))
+            else:
+                per_round = max(_grown_block(worker), -(-DEFAULT_ITERATIONS // options.rounds))
+                counts.append(per_round * options.rounds)
         except (RuntimeError, OSError, ValueError) as error:
             worker.row.status, worker.row.reason = "failed", f"stopped while timing: {error}"
-            per = 1.0
-        counts.append(max(options.rounds, int(options.seconds * 1000.0 / per)))
+            counts.append(options.rounds)
     rounds = max(1, min(options.rounds, min(counts, default=1)))
     return [[count // rounds + (1 if r < count % rounds else 0) for count in counts] for r in range(rounds)]
+
+
+def _grown_block(worker: Worker) -> int:
+    """The fewest back-to-back iterations whose timed loop lasted MIN_ROUND_S, found by timing growing blocks:
+    1, then the size the last block's wall time predicts (with ROUND_MARGIN, at least double), until one does."""
+    size = 1
+    while True:
+        wall = float(worker.ask({"run": size})["wall_s"])
+        if wall >= MIN_ROUND_S or size >= MAX_BLOCK:
+            return size
+        predicted = int(size * MIN_ROUND_S * ROUND_MARGIN / max(wall, 1e-9)) + 1
+        size = min(MAX_BLOCK, max(2 * size, predicted))
 
 
 def _fill(worker: Worker, peak_rss_mb: float | None, threads: int, options: BenchOptions) -> None:
@@ -249,7 +259,7 @@ def _fill(worker: Worker, peak_rss_mb: float | None, threads: int, options: Benc
         notes.append(f"round medians differ {drift:.2f}x > {WIDE_ROUNDS}x")
     if not checkable:
         notes.append(f"timed loop of {1000 * worker.wall_s:.1f} ms is too short to check thread use "
-                     f"(needs {1000 * MIN_CHECKED_WALL_S:.0f} ms: more --iterations or --seconds)")
+                     f"(needs {1000 * MIN_CHECKED_WALL_S:.0f} ms: more --iterations, or --seconds, or neither)")
     elif row.cpu_per_wall is not None and row.cpu_per_wall < STARVED:
         notes.append(f"starved: cpu/wall {row.cpu_per_wall:.2f} < {STARVED} (it waited for a core: other processes "
                      f"were running)")

@@ -46,10 +46,10 @@ def check(
     rows = check_images(export_dir, images, on_progress=lambda message: console.print(f"[dim]{message}[/]"))
     table = Table(title="the app's preprocessing vs edgekit's", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("image", overflow="fold")
-    table.add_column("artifact", no_wrap=True)
-    table.add_column("max |diff| ≤ tol", no_wrap=True)
+    table.add_column("artifact", overflow="fold")
+    table.add_column("max |diff| ≤ tol", overflow="fold")
     table.add_column("top-1 edgekit / app", overflow="fold")
-    table.add_column("", no_wrap=True)
+    table.add_column("", overflow="fold")
     for row in rows:
         unit = " steps" if row.unit == "steps" else ""
         table.add_row(row.image, row.artifact, f"{row.max_abs_diff:.2g} ≤ {row.tolerance:g}{unit}",

@@ -36,8 +36,8 @@ def default_audit_dir(data_dir: Path) -> Path:
 
 def _audit_table(summary: dict) -> Table:
     table = Table(title=f"audit of {summary['root']}", box=box.SIMPLE_HEAD, show_header=False, pad_edge=False)
-    table.add_column("what", style="bold")
-    table.add_column("found")
+    table.add_column("what", style="bold", overflow="fold")
+    table.add_column("found", overflow="fold")  # 80 columns: long paths fold, never end in "…"
     counts = summary["class_count_summary"]
     imbalance = f"{counts['imbalance']:.1f}x" if counts["imbalance"] else "—"
     table.add_row("classes", str(summary["num_classes"]))
@@ -135,7 +135,7 @@ def prepare_command(
     _print_listed("dropped, unusable", unusable, dropped_file)
     table = Table(title=f"prepared {report.out}", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("split", "images", "classes present"):
-        table.add_column(column, justify="right" if column != "split" else "left")
+        table.add_column(column, justify="right" if column != "split" else "left", overflow="fold")
     for name, samples in report.splits.items():
         if name == "test" and not samples:
             continue  # no --test asked for (test.txt is still written, empty)

@@ -1,4 +1,6 @@
-"""`edgekit eval` and `edgekit predict`: a checkpoint, or an exported artifact folder run in its own runtime."""
+"""`edgekit eval` and `edgekit predict`: a checkpoint, or an exported artifact folder run in its own runtime.
+
+Parses the flags into edgekit.evaluate's EvalOptions/PredictOptions, runs evaluate()/predict() and renders them."""
 from __future__ import annotations
 
 import json
@@ -6,14 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from edgekit import contracts
-from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_text
+from edgekit.cli import render
 
-console = Console()
 MODEL_HELP = ("An edgekit checkpoint (RUN/best.pt), or an artifact folder from `edgekit export` "
               "(OUT/<model>/<format>-<precision>/: run in its own runtime after checking its sha256).")
 
@@ -28,42 +25,36 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (`top1` in percent with its 95 % interval) instead of a table."),
 ) -> None:
     """Accuracy with its 95 % interval, top-5, macro precision/recall/F1, per-class figures and a confusion matrix."""
-    from edgekit.evaluate import (INTERVAL_METHOD, align_labels, evaluate_predictor, open_evaluable,
-                                  plot_confusion_matrix, resolve_eval_data)
-    from edgekit.images import seeded_sample
+    from edgekit.evaluate import EvalOptions, evaluate
 
-    if max_images is not None and max_images < 1:
-        raise EdgekitError(f"--max-images must be at least 1, got {max_images}")
-    target = open_evaluable(model)
-    samples, data_classes, description = resolve_eval_data(target.checkpoint, data, split)
-    if max_images is not None and max_images < len(samples):
-        samples = seeded_sample(samples, max_images)
-        description = f"{description}, a seeded sample of {max_images}"
-    samples = align_labels(samples, data_classes, target.labels)
-    report = evaluate_predictor(target.predictor, samples, target.labels, target.preprocessing, batch_size=batch_size)
-    out = out or target.default_out
-    out.mkdir(parents=True, exist_ok=True)
-    document = {"schema": contracts.EVAL, **report.to_dict(), "model": str(model), "evaluated": target.kind, "data": description,
-                "checkpoint": str(model) if target.kind == "checkpoint" else None}
-    atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
-    plot_confusion_matrix(report.confusion_matrix, target.labels, out / "confusion_matrix.png",
-                          title=f"{target.model_name} ({target.kind}): {description}")
+    options = EvalOptions(model, data=data, split=split, max_images=max_images, out=out, batch_size=batch_size)
+    with render.ProgressDisplay() as display:
+        result = evaluate(options, on_progress=display)
     if as_json:
-        typer.echo(json.dumps(document, indent=2))
+        typer.echo(json.dumps(result.document, indent=2))
         return
-    console.print(f"{target.model_name} ({target.kind}) on {description}", soft_wrap=True, markup=False, highlight=False)
-    table = Table()
-    for column in ("class", "precision", "recall", "F1", "images"):
-        table.add_column(column, justify="left" if column == "class" else "right")
+    show_eval(result)
+
+
+def show_eval(result) -> None:
+    from edgekit.stats import INTERVAL_METHOD
+
+    report = result.report
+    out = render.out()
+    out.print(f"{result.model_name} ({result.kind}) on {result.description}", soft_wrap=True, markup=False)
+    table = render.table(None, ["class", ("precision", "right"), ("recall", "right"), ("F1", "right"),
+                                ("images", "right")])
     for row in report.per_class:
-        table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-    console.print(table)
+        table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                      str(row["support"]))
+    out.print(table)
     low, high = report.top1_ci
-    top5 = f"  top-5 {report.top5_accuracy:.4f}" if report.top5_accuracy is not None else ""
-    console.print(f"accuracy [bold]{report.accuracy:.4f}[/] (top-1 {100 * report.accuracy:.1f} %, 95 % interval "
-                  f"{low:.1f}–{high:.1f}, {INTERVAL_METHOD.split(',')[0]}, n={report.num_images}){top5}  macro P/R/F1 "
-                  f"{report.macro_precision:.3f}/{report.macro_recall:.3f}/{report.macro_f1:.3f}")
-    console.print(f"wrote {out / 'eval.json'} and {out / 'confusion_matrix.png'}")
+    top5 = f", top-5 {100 * report.top5_accuracy:.1f} %" if report.top5_accuracy is not None else ""
+    out.print(f"accuracy (top-1) [bold]{100 * report.accuracy:.1f} %[/] (95 % interval {low:.1f}–{high:.1f}, "
+              f"{INTERVAL_METHOD.split(',')[0]}, n={report.num_images}){top5}")
+    out.print(f"macro precision/recall/F1 {report.macro_precision:.3f}/{report.macro_recall:.3f}/"
+              f"{report.macro_f1:.3f}")
+    out.print(f"wrote {result.json_path} and {result.plot_path}", markup=False, soft_wrap=True)
 
 
 def predict_command(
@@ -73,27 +64,21 @@ def predict_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per image with its top-k labels and probabilities."),
 ) -> None:
     """Top-k labels with probabilities, preprocessed exactly as at evaluation time (an artifact: as its manifest says)."""
-    from edgekit.evaluate import open_evaluable, predict_images
+    from edgekit.evaluate import PredictOptions, predict
 
-    if top_k < 1:
-        raise EdgekitError("--top-k must be at least 1")
-    missing = [p for p in images if not Path(p).is_file()]
-    if missing:
-        raise EdgekitError(f"{missing[0]} is not an image file")
-    target = open_evaluable(model)
-    predictions = predict_images(target.predictor, list(images), target.labels, target.preprocessing, top_k=top_k)
+    options = PredictOptions(model, images, top_k=top_k)
+    with render.ProgressDisplay() as display:
+        result = predict(options, on_progress=display)
     if as_json:
         typer.echo(json.dumps([{"image": str(p.path), "top": [{"label": label, "probability": prob} for label, prob in p.top]}
-                               for p in predictions], indent=2))
+                               for p in result.predictions], indent=2))
         return
-    for prediction in predictions:
-        console.print(f"{prediction.path}  ({target.kind})", soft_wrap=True, markup=False, highlight=False)
-        table = Table(show_header=True)
-        table.add_column("label")
-        table.add_column("probability", justify="right")
+    for prediction in result.predictions:
+        render.out().print(f"{prediction.path}  ({result.kind})", soft_wrap=True, markup=False)
+        table = render.table(None, ["label", ("probability", "right")])
         for label, probability in prediction.top:
             table.add_row(label, f"{probability:.4f}")
-        console.print(table)
+        render.out().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,17 +17,14 @@ def _console() -> Console:
     """Drawn on the terminal's own stdout: converters' output is sent to export.log meanwhile."""
     from edgekit.export.quiet import console_stream
 
-    console = Console(file=console_stream())
-    if not console.is_terminal:  # a log file or pipe: rich would assume 80 columns and wrap every cell
-        console.width = 140
-    return console
+    return Console(file=console_stream(), highlight=False)  # the table reads at 80 columns (a log's width) too
 
 
 def export_command(
     model: str = typer.Argument(..., help="Architecture name from `edgekit models list`, e.g. mobilenet_v2."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="An edgekit checkpoint (RUN/best.pt); it carries the class count, labels, input size and normalisation. Without it (and without --weights) the architecture is exported with RANDOM weights."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="A bare state dict for the architecture as configured (--num-classes, --img-size)."),
-    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated: torchscript,onnx,tflite,executorch,coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
+    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated, from: torchscript, onnx, tflite, executorch, coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
     fp16: bool = typer.Option(False, "--fp16", help="Also export fp16 artifacts (fp32 is always exported as the reference)."),
     int8: bool = typer.Option(False, "--int8", help="Also export int8 artifacts, statically quantized on the calibration images."),
     img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else the model's default."),
@@ -75,10 +72,12 @@ def export_command(
                 progress.update(task, description=event.message)
 
         summary = export_model(options, on_event=on_event)
-    table, footnotes = summary_table(summary)
+    table, footnotes = summary_table(summary, console.width)
     console.print(table)
     for number, footnote in enumerate(footnotes, start=1):
         console.print(f"[{number}] {footnote}", markup=False, highlight=False)
+    if console.width < WIDE:
+        console.print(compact_legend(summary), markup=False, highlight=False)
     console.print(f"parity images: {summary.parity_images}", markup=False, highlight=False)
     if summary.calibration:
         console.print(f"int8 calibration images: {summary.calibration}", markup=False, highlight=False)
@@ -90,22 +89,55 @@ def export_command(
         console.print(f"[yellow]{len(summary.failures)} artifact(s) failed; exit 0 because of --allow-mismatch[/]")
 
 
-def summary_table(summary) -> tuple[Table, list[str]]:
-    """The table, and the footnotes its notes column points to (long reasons would wrap the table)."""
-    table = Table(title=f"edgekit export {summary.model_name}")
-    for column in ("", "format", "precision", "size", "agreement", "cosine", "top-1 (pt → art.)", "drop 95 % CI",
-                   "float ops", "export s", "notes"):
-        table.add_column(column, justify="right" if column in ("size", "agreement", "cosine", "export s") else "left")
+WIDE = 112  # from this many columns the table shows every column; below, the compact one (80 columns)
+
+
+def summary_table(summary, width: int = 80) -> tuple[Table, list[str]]:
+    """The table, and the footnotes its notes column points to (long reasons would wrap the table).
+
+    Under WIDE columns (an 80-column terminal, a log) the compact table: status, artifact, size, agreement, top-1
+    PyTorch → artifact, the 95 % interval of the change, notes, no cell folded at 80 columns; cosine and int8
+    float ops follow in `compact_legend`, seconds per artifact are in summary.json. From WIDE columns on, every
+    column."""
+    from edgekit.cli import render
+
+    compact = width < WIDE
+    if compact:
+        columns = ["", "artifact", ("MB", "right"), ("agree", "right"), "top-1", "95 % CI", "notes"]
+    else:
+        columns = ["", "artifact", ("size", "right"), ("agreement", "right"), ("cosine", "right"),
+                   "top-1 (pt → art.)", "drop 95 % CI", ("float ops", "right"), ("export s", "right"), "notes"]
+    table = render.table(f"edgekit export {summary.model_name}", columns)
     footnotes: list[str] = []
     for result in summary.results:
         parity = result.parity or {}
         agreement = ("not run" if parity.get("status") == "not run"
                      else "not judged" if parity.get("status") == "not judged" else _fraction(parity.get("agreement")))
-        table.add_row(result.symbol, result.format, result.precision, _size(result.size_bytes), agreement,
-                      _number(parity.get("cosine"), "{:.5f}"), _top1(parity), _interval(parity),
-                      _float_ops(result.extra.get("integer")), _number(result.seconds, "{:.1f}"),
-                      _notes(result, footnotes))
+        name = f"{result.format}-{result.precision}"
+        if compact:
+            table.add_row(result.symbol, name, _number(result.size_bytes and result.size_bytes / 1e6, "{:.2f}"),
+                          agreement, _top1(parity, change=False), _interval(parity, wide=False),
+                          _notes(result, footnotes))
+        else:
+            table.add_row(result.symbol, name, _size(result.size_bytes), agreement,
+                          _number(parity.get("cosine"), "{:.5f}"), _top1(parity), _interval(parity),
+                          _float_ops(result.extra.get("integer")), _number(result.seconds, "{:.1f}"),
+                          _notes(result, footnotes))
     return table, footnotes
+
+
+def compact_legend(summary) -> str:
+    """What the compact table leaves out, in a sentence: the lowest logit cosine and the int8 float-op counts."""
+    cosines = [(r.parity["cosine"], f"{r.format}-{r.precision}") for r in summary.results
+               if r.parity and r.parity.get("cosine") is not None]
+    parts = ["top-1: PyTorch → artifact on the parity images; 95 % CI: of that change, in points"]
+    if cosines:
+        lowest, name = min(cosines)
+        parts.append(f"logit cosine at least {lowest:.5f} ({name})")
+    counts = [f"{r.format} {r.extra['integer']['float_ops']}" for r in summary.results if r.extra.get("integer")]
+    if counts:
+        parts.append(f"int8 ops computing in float: {', '.join(counts)}")
+    return "; ".join(parts) + "."
 
 
 def _notes(result, footnotes: list[str]) -> str:
@@ -145,18 +177,21 @@ def _number(value: float | None, pattern: str) -> str:
     return "" if value is None else pattern.format(value)
 
 
-def _top1(parity: dict) -> str:
+def _top1(parity: dict, change: bool = True) -> str:
     if parity.get("reference_top1") is None:
         return ""
-    return f"{parity['reference_top1']:.1f} → {parity['artifact_top1']:.1f} ({parity['artifact_top1'] - parity['reference_top1']:+.1f})"
+    text = f"{parity['reference_top1']:.1f} → {parity['artifact_top1']:.1f}"
+    return f"{text} ({parity['artifact_top1'] - parity['reference_top1']:+.1f})" if change else text
 
 
-def _interval(parity: dict) -> str:
+def _interval(parity: dict, wide: bool = True) -> str:
+    """The 95 % interval of the top-1 change; the wide table says when it is wider than the gate (the compact one
+    leaves that to the row's footnote, which export writes for every gate that cannot resolve)."""
     interval = parity.get("drop_interval")
     if not interval:
         return ""
-    wide = "" if parity.get("gate_resolves") else " (wider than gate)"
-    return f"[{-interval[1]:+.1f}, {-interval[0]:+.1f}]{wide}"
+    note = "" if parity.get("gate_resolves") or not wide else " (wider than gate)"
+    return f"[{-interval[1]:+.1f}, {-interval[0]:+.1f}]{note}"
 
 
 def register(app: typer.Typer) -> None:

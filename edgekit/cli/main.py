@@ -12,9 +12,62 @@ try:  # typer vendors click (0.29+); older typer uses click itself
     from typer._click.exceptions import ClickException as UsageOrClickError
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException as UsageOrClickError
+from typer.core import TyperArgument, TyperCommand, TyperGroup
+
+
+def _conventional(params: list) -> list:
+    """Help in the form people know from other tools: an argument reads MODEL (typer 0.29 prints `{model}`) and a
+    flag stands bare (typer prints `--fp16 <bool>`). Options with a value keep their type (`--img-size <int>`)."""
+    for param in params:
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+        elif getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+def _usage_pieces(command, ctx) -> list[str]:
+    """[OPTIONS] MODEL [IMAGES]...: required arguments bare, optional ones in brackets."""
+    pieces = [command.options_metavar] if command.options_metavar else []
+    for param in command.get_params(ctx):
+        if isinstance(param, TyperArgument):
+            name = param.display_name_raw + ("..." if param.nargs != 1 else "")
+            pieces.append(name if param.required else f"[{name}]")
+        else:
+            pieces.extend(param.get_usage_pieces(ctx))
+    return pieces
+
+
+class EdgekitCommand(TyperCommand):
+    def get_params(self, ctx):
+        return _conventional(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return _usage_pieces(self, ctx)
+
+
+class EdgekitGroup(TyperGroup):
+    def get_params(self, ctx):
+        return _conventional(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [*_usage_pieces(self, ctx), self.subcommand_metavar]
+
+
+def _use_conventional_help(typer_app: typer.Typer) -> None:
+    """Every command and group of the app (and its sub-apps) built with the classes above."""
+    for info in typer_app.registered_commands:
+        if info.cls in (None, TyperCommand):  # typer fills in its own class
+            info.cls = EdgekitCommand
+    for group in typer_app.registered_groups:
+        group.typer_instance.info.cls = EdgekitGroup
+        _use_conventional_help(group.typer_instance)
+
 
 app = typer.Typer(
     name="edgekit",
+    cls=EdgekitGroup,
     help="Train a lightweight image classifier and ship it to a phone: every artifact checked.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -43,6 +96,7 @@ for stage in (models_cmd, data_cmd, train_cmd, eval_cmd, quantize_cmd, export_cm
     stage.register(app)
 from edgekit.cli import android_cmd  # noqa: E402
 android_cmd.register(app)
+_use_conventional_help(app)
 
 
 def main(args: list[str] | None = None) -> None:

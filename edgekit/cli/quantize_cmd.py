@@ -1,6 +1,8 @@
 """`edgekit quantize`: int8 accuracy of a trained run, per-layer sensitivity and QAT fine-tuning.
 
-A thin layer over edgekit.quantize; the int8 artifacts themselves come from `edgekit export --int8`.
+Parses the flags into the options objects of edgekit.quantize.options, runs the stage functions
+(edgekit.quantize.report, edgekit.quantize.qat) and renders what they return. The int8 artifacts themselves come
+from `edgekit export --int8`.
 """
 from __future__ import annotations
 
@@ -8,28 +10,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from edgekit.errors import EdgekitError
+from edgekit.cli import render
 from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
-console = Console()
 METHOD_HELP = ("Activation range estimation: minmax, moving_average, histogram (all formats); ONNX Runtime also "
                "offers entropy, percentile, distribution. See docs/quantization.md.")
 
 
-def resolve_checkpoint(path: Path) -> Path:
-    """A run directory means its best.pt."""
-    if path.is_dir():
-        path = path / "best.pt"
-    if not path.is_file():
-        raise EdgekitError(f"checkpoint not found: {path} (give RUN/best.pt or a run directory)")
-    return path
-
-
 def quantize_command(
-    checkpoint_or_run: Path = typer.Argument(..., help="An edgekit checkpoint (RUN/best.pt) or a run directory (its best.pt is used)."),
+    checkpoint_or_run: Path = typer.Argument(..., metavar="CHECKPOINT", help="An edgekit checkpoint (RUN/best.pt) or a run directory (its best.pt is used)."),
     sensitivity: bool = typer.Option(False, "--sensitivity", help="Quantize one conv/linear layer at a time and rank the layers by how much int8 moves the logits; writes sensitivity.json and sensitivity.png."),
     qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning (PT2E QAT) from the checkpoint on the run's training split; writes qat.pt, exportable with `edgekit export MODEL --checkpoint RUN/qat.pt --int8`."),
     epochs: int = typer.Option(2, "--epochs", help="--qat: fine-tuning epochs (short: the weights only adapt to int8)."),
@@ -45,91 +35,71 @@ def quantize_command(
     worst: int = typer.Option(20, "--worst", help="--sensitivity: layers shown in the table and the plot."),
 ) -> None:
     """Check how a trained model survives int8 (fp32 vs PT2E int8 top-1 on the validation split), rank its layers by int8 sensitivity, or fine-tune it with QAT."""
-    from edgekit.checkpoint import load_checkpoint
-    from edgekit.images import calibration_images
-    from edgekit.quantize.calibration import load_calibration_images
-    from edgekit.quantize.pt2e import activation_observer
+    from edgekit.quantize.options import PtqOptions, QatOptions, SensitivityOptions
 
-    activation_observer(method)  # an unknown method fails here, before any slow work
-    path = resolve_checkpoint(checkpoint_or_run)
-    checkpoint = load_checkpoint(path)
-    # the same calibration images as `edgekit export --int8` of this checkpoint: --calib, else the run's training split
-    choice = calibration_images(calib, path, "checkpoint", calib_size, seed=0)
-    calibration = load_calibration_images(checkpoint.preprocessing, paths=choice.paths)
-    out_dir = out or path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
-    if qat:
-        run_qat(path, calibration, epochs, lr, batch_size, max_train_images, out_dir, method)
-    if sensitivity:
-        run_sensitivity(path, checkpoint, calibration, eval_size, max_layers, worst, out_dir, method)
-    if not (qat or sensitivity):
-        run_ptq_report(path, checkpoint, calibration, method)
+    common = dict(checkpoint=checkpoint_or_run, calib=calib, calib_size=calib_size, method=method)
+    # every option object is made (and so checked) before any slow work starts
+    qat_options = QatOptions(**common, epochs=epochs, lr=lr, batch_size=batch_size, max_train_images=max_train_images,
+                             out=out) if qat else None
+    sensitivity_options = SensitivityOptions(**common, eval_size=eval_size, max_layers=max_layers, worst=worst,
+                                             out=out) if sensitivity else None
+    ptq_options = PtqOptions(**common) if not (qat or sensitivity) else None
+    if qat_options:
+        from edgekit.quantize.qat import quantization_aware_finetune
 
+        with render.ProgressDisplay() as display:
+            result = quantization_aware_finetune(qat_options, on_progress=display)
+        show_qat(result)
+    if sensitivity_options:
+        from edgekit.quantize.report import sensitivity_report
 
-def validation_batch(path: Path, checkpoint, limit: int | None = None, seed: int = 0):
-    import numpy as np
+        with render.ProgressDisplay() as display:
+            report = sensitivity_report(sensitivity_options, on_progress=display)
+        show_sensitivity(report, worst)
+    if ptq_options:
+        from edgekit.quantize.report import ptq_report
 
-    from edgekit.images import seeded_sample
-    from edgekit.rundir import run_or_sample_splits
-
-    samples = seeded_sample(run_or_sample_splits(path).splits.val, limit or None, seed)
-    return checkpoint.preprocessing.load_batch([p for p, _ in samples]), np.array([label for _, label in samples])
+        with render.ProgressDisplay() as display:
+            report = ptq_report(ptq_options, on_progress=display)
+        show_ptq(report)
 
 
-def run_ptq_report(path: Path, checkpoint, calibration, method: str) -> None:
-    import torch
-
-    from edgekit.quantize.pt2e import litert_quantizer, quantize_pt2e, run_graph, xnnpack_quantizer
-    from edgekit.quantize.qat import EVAL_BATCH, top1
-
-    images, labels = validation_batch(path, checkpoint)
-    model = checkpoint.build_model()
-    example = torch.zeros(EVAL_BATCH, *images.shape[1:])
-    table = Table(title=f"{checkpoint.model_name}: validation top-1 ({len(labels)} images), evaluated in PyTorch")
-    for column in ("model", "top-1"):
-        table.add_column(column)
-    table.add_row("fp32", f"{100 * top1(run_graph(model, images, EVAL_BATCH), labels):.1f} %")
-    for name, factory in (("int8 PT2E, XNNPACK quantizer (ExecuTorch)", xnnpack_quantizer),
-                          ("int8 PT2E, litert-torch quantizer (TFLite)", litert_quantizer)):
-        graph = quantize_pt2e(model, example, factory(method), calibration)
-        table.add_row(f"{name}, {method}", f"{100 * top1(run_graph(graph, images, EVAL_BATCH), labels):.1f} %")
-    console.print(table)
+def show_ptq(report) -> None:
+    out = render.out()
+    out.print(f"{report.model_name}: validation top-1 on {report.val_images} images, evaluated in PyTorch", markup=False)
+    table = render.table(None, ["model", ("top-1", "right")])
+    for row in report.rows:
+        table.add_row(row.model, render.percent(row.top1))
+    out.print(table)
+    out.print(f"int8 calibrated with {report.method} on {report.calibration}", markup=False)
 
 
-def run_sensitivity(path: Path, checkpoint, calibration, eval_size: int, max_layers, worst: int, out_dir: Path,
-                    method: str) -> None:
-    import torch
-
-    from edgekit.quantize.sensitivity import (layer_sensitivity, plot_sensitivity, save_sensitivity_json,
-                                              sensitivity_table)
-
-    images, labels = validation_batch(path, checkpoint, eval_size)
-    rows = layer_sensitivity(checkpoint.build_model(), torch.from_numpy(images[:1]), calibration, images, labels,
-                             max_layers=max_layers, method=method)
-    console.print(sensitivity_table(rows, worst))
-    json_path = save_sensitivity_json(rows, out_dir / "sensitivity.json", checkpoint=str(path.resolve()),
-                                      model=checkpoint.model_name, eval_images=len(labels), calibration_images=len(calibration),
-                                      method=method, quantizer="torchao PT2E + XNNPACKQuantizer, one layer at a time")
-    png_path = plot_sensitivity(rows, out_dir / "sensitivity.png", worst)
-    keep = ",".join(row.name for row in rows[:3])
-    console.print(f"wrote {json_path} and {png_path}\nto keep the worst layers in float: "
-                  f"edgekit export {checkpoint.model_name} --checkpoint {path} --int8 --keep-float {keep}")
+def show_sensitivity(report, worst: int) -> None:
+    out = render.out()
+    table = render.table("int8 sensitivity (one layer quantized, rest float), worst first",
+                         [("#", "right"), "layer", "op", ("agree", "right"), ("cosine", "right"),
+                          ("drop pts", "right")])
+    for index, row in enumerate(report.rows[:worst] if worst else report.rows, 1):
+        drop = "-" if row.top1_drop is None else f"{row.top1_drop:+.1f}"
+        table.add_row(str(index), row.name, row.op, render.percent(row.agreement), f"{row.cosine:.5f}", drop)
+    out.print(table)
+    out.print(f"agree: top-1 unchanged by int8 in that layer; cosine: of the logits; drop: top-1 points lost. "
+              f"{report.eval_images} validation images, {report.calibration_images} calibration images "
+              f"({report.method}).", markup=False)
+    out.print(f"wrote {report.json_path} and {report.png_path}", markup=False, soft_wrap=True)
+    out.print("to keep the worst layers in float:", markup=False)
+    out.print(f"  {report.keep_float_command()}", markup=False, soft_wrap=True)  # one line to copy
 
 
-def run_qat(path: Path, calibration, epochs: int, lr: float, batch_size: int, max_train_images, out_dir: Path,
-            method: str) -> None:
-    from edgekit.quantize.qat import quantization_aware_finetune
-
-    result = quantization_aware_finetune(path, calibration, epochs=epochs, lr=lr, batch_size=batch_size,
-                                         out=out_dir / "qat.pt", max_train_images=max_train_images, method=method)
-    table = Table(title=f"validation top-1 ({result.val_images} images), evaluated in PyTorch; PTQ calibrated with {method}")
-    table.add_column("model")
-    table.add_column("top-1")
-    for name, value in (("fp32 (checkpoint)", result.fp32_top1), ("int8 PTQ of the checkpoint", result.ptq_top1),
-                        ("int8 QAT graph, converted", result.qat_top1), ("int8 PTQ of qat.pt (what export ships)", result.qat_ptq_top1)):
-        table.add_row(name, f"{100 * value:.1f} %")
-    console.print(table)
-    console.print(f"wrote {result.checkpoint}")
+def show_qat(result) -> None:
+    out = render.out()
+    out.print(f"QAT: validation top-1 on {result.val_images} images, evaluated in PyTorch", markup=False)
+    table = render.table(None, ["model", ("top-1", "right")])
+    for name, value in result.rows():
+        table.add_row(name, render.percent(value))
+    out.print(table)
+    out.print(f"PTQ calibrated with {result.method} on {result.calibration}", markup=False)
+    out.print(f"wrote {result.checkpoint}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -22,9 +22,7 @@ into place at the end, so a failure leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -35,6 +33,7 @@ from edgekit.data.audit import ImageRecord, inspect_images, printable
 from edgekit.data.folder import scan_image_folder, stratified_split, write_prepared_splits
 from edgekit import contracts
 from edgekit.errors import EdgekitError
+from edgekit.fileio import replace_folder, staging_folder
 from edgekit.images import seeded_generator, shuffled
 
 AUGMENTED_DIR = "augmented"
@@ -247,20 +246,6 @@ def write_prepared(build_dir: Path, report: PrepareReport) -> None:
     (build_dir / "prepare.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
-def move_into_place(build_dir: Path, out: Path) -> None:
-    """Rename the finished build folder to out; a previous prepared folder is replaced only after."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    if not out.exists():
-        os.rename(build_dir, out)
-        return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-    old.rmdir()
-    os.rename(out, old)
-    os.rename(build_dir, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def resolve_aspect_range(aspect_range: Optional[tuple[float, float]], min_aspect: Optional[float],
                          max_aspect: Optional[float]) -> tuple[Optional[float], Optional[float]]:
     """(min, max) width/height from either --aspect-range LO HI or --min-aspect/--max-aspect, not both."""
@@ -331,8 +316,7 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
     for _, label in index.samples:
         counts_before[index.classes[label]] += 1
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    build_dir = staging_folder(out, "partial")  # built beside OUT, then swapped in whole (fileio.replace_folder)
     try:
         augmented, shortfalls = [], {}
         if options.min_per_class is not None:
@@ -346,7 +330,7 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
                                counts_before=counts_before, splits=splits, dropped=dropped,
                                augmented=[p for p, _ in augmented], shortfalls=shortfalls)
         write_prepared(build_dir, report)
-        move_into_place(build_dir, out)
+        replace_folder(build_dir, out)
     finally:
         if build_dir.exists():
             shutil.rmtree(build_dir, ignore_errors=True)

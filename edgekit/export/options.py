@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from edgekit import validate
 from edgekit.formats import PRECISIONS  # noqa: F401  (the precisions an export can ask for)
+from edgekit.images import MAX_CALIBRATION_IMAGES, MIN_CALIBRATION_IMAGES
 from edgekit.paths import DEFAULT_EXPORT_DIR
 from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
@@ -70,6 +72,13 @@ class ExportOptions:
             object.__setattr__(self, "precisions", (self.precisions,))
         object.__setattr__(self, "precisions", tuple(self.precisions))
         object.__setattr__(self, "keep_float", tuple(self.keep_float))
+        # numbers that mean nothing are refused here, before any work (one line each; the CLI exits 1)
+        validate.count("--img-size", self.img_size, optional=True)
+        validate.count("--num-classes", self.num_classes, optional=True)
+        validate.count("--parity-size", self.parity_size, optional=True)
+        validate.count("--calib-size", self.calib_size, low=MIN_CALIBRATION_IMAGES, high=MAX_CALIBRATION_IMAGES)
+        validate.number("--max-drop", self.max_drop, low=0, high=100, why="accuracy points")
+        validate.count("seed", self.seed, low=0)
 
 
 @dataclass(frozen=True)

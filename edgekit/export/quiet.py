@@ -5,8 +5,10 @@ Converters talk on every channel: Python `warnings`, `print` to sys.stdout/sys.s
 1 and 2 (glog/absl "W0000 ..." lines from TensorFlow Lite, cpuinfo probes, XNNPACK). `captured(log)`
 sends all of them to `log` (appended) for the duration of the block, then restores everything.
 
-The console the CLI draws on must not be fd 1/2 while this is active: `console_stream()` gives a
-duplicate of the original stdout taken before redirection, so a progress display stays visible.
+The console the CLI draws on must not be fd 1/2 while this is active: `console_stream()` and `error_stream()`
+give duplicates of the original stdout and stderr taken before redirection, so a progress display stays visible.
+Every stage that runs third-party code in-process uses it (export's converters; eval, predict and bench --data
+running a runtime: LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" on fd 2).
 """
 from __future__ import annotations
 
@@ -15,33 +17,49 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import IO, Iterator
 
-_saved_stdout: IO[str] | None = None
+_saved: dict[str, IO[str]] = {}
+
+
+def _duplicate(name: str) -> IO[str]:
+    """A text stream on a duplicate of sys.<name>'s descriptor, made once; an in-memory stream (a test runner's)
+    has no descriptor and is used as it is, never kept."""
+    if name not in _saved:
+        stream = getattr(sys, name)
+        try:
+            stream.flush()
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return stream
+        _saved[name] = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+        atexit.register(_saved[name].close)
+    return _saved[name]
 
 
 def console_stream() -> IO[str]:
-    """A text stream on the terminal's original stdout, unaffected by `captured` (created once)."""
-    global _saved_stdout
-    if _saved_stdout is None:
-        try:
-            sys.stdout.flush()
-            fd = sys.stdout.fileno()
-        except (AttributeError, OSError, ValueError):  # a test runner's in-memory stdout: use it as it is
-            return sys.stdout
-        _saved_stdout = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
-        atexit.register(_saved_stdout.close)
-    return _saved_stdout
+    """A text stream on the terminal's original stdout, unaffected by `captured`."""
+    return _duplicate("stdout")
+
+
+def error_stream() -> IO[str]:
+    """A text stream on the terminal's original stderr, unaffected by `captured`."""
+    return _duplicate("stderr")
 
 
 @contextlib.contextmanager
-def captured(log_path: Path | str) -> Iterator[IO[str]]:
-    """Send fd 1/2, sys.stdout/stderr, warnings and root logging to `log_path` inside the block."""
-    log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
+def captured(log_path: Path | str | None) -> Iterator[IO[str]]:
+    """Send fd 1/2, sys.stdout/stderr, warnings and root logging to `log_path` (appended) inside the block;
+    None: to an anonymous temporary file, read back through the yielded stream and gone when the block ends."""
+    if log_path is None:
+        log = tempfile.TemporaryFile("w+", buffering=1, encoding="utf-8", errors="replace")
+    else:
+        log_path = Path(log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
     saved_fds = []
     try:
         for stream in (sys.stdout, sys.stderr):
@@ -77,3 +95,20 @@ def captured(log_path: Path | str) -> Iterator[IO[str]]:
             os.dup2(saved, fd)
             os.close(saved)
         log.close()
+
+
+def read_back(log: IO[str]) -> str:
+    """What a `captured(None)` block's temporary log holds so far (call inside the block)."""
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def append_log(path: Path | str, text: str) -> Path | None:
+    """Append `text` to the log file at `path` when there is anything in it; the path, or None."""
+    if not text.strip():
+        return None
+    path = Path(path)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(text if text.endswith("\n") else text + "\n")
+    return path

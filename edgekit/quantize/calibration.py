@@ -54,3 +54,13 @@ def load_calibration_images(preprocessing: Preprocessing, directory: Path | str 
         if on_progress is not None:
             on_progress(min(start + LOAD_CHUNK, len(paths)), len(paths))
     return np.concatenate(batches).astype(np.float32, copy=False)
+
+
+def calibration_for(checkpoint_path: Path, preprocessing: Preprocessing, calib: Path | str | None, count: int,
+                    seed: int = 0, on_warning: Callable[[str], None] | None = None) -> tuple[np.ndarray, str]:
+    """(images, description) calibrating int8 of a checkpoint: the same images as `edgekit export --int8` of it
+    (`calib`, else the run's training split, else the shipped calibration set; edgekit.images.calibration_images)."""
+    from edgekit.images import calibration_images
+
+    choice = calibration_images(calib, checkpoint_path, "checkpoint", count, seed=seed, on_warning=on_warning)
+    return load_calibration_images(preprocessing, paths=choice.paths), choice.description

@@ -19,12 +19,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from edgekit.errors import EdgekitError
-
-PT2E_METHODS = ("minmax", "moving_average", "histogram")
+from edgekit.formats import PT2E_METHODS  # noqa: F401  (the names, torch-free, live in the format table)
+from edgekit.progress import OnProgress, Reporter, reporter
 OBSERVER_EPS = 2 ** -12  # the quantizers' own floor on a scale
 
 
@@ -167,7 +166,7 @@ def padded_batches(images: np.ndarray | torch.Tensor, batch_size: int) -> list[t
 
 def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, calibration: np.ndarray, *,
                   fold_quantize: bool = True, keep_float: Sequence[str] = (),
-                  show_progress: bool = True) -> torch.fx.GraphModule:
+                  on_progress: OnProgress | Reporter | None = None) -> torch.fx.GraphModule:
     """A converted PT2E graph of `model`, int8 where `quantizer` says, calibrated on `calibration`.
 
     `calibration`: (N, 3, H, W) float32 images, preprocessed like evaluation. The graph keeps the
@@ -175,6 +174,7 @@ def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, cali
     last batch is padded with repeats of its first image).
     `keep_float`: module names (as in model.named_modules()) left in float; the quantizer is
     updated in place so that a converter handed the same quantizer sees the same choice.
+    `on_progress` hears the calibration task (edgekit.progress); None is silence.
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -185,16 +185,17 @@ def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, cali
     model = model.eval()
     graph = torch.export.export(model, (example_input,)).module()
     prepared = prepare_pt2e(graph, quantizer)
-    calibrate(prepared, [batch for batch, _ in padded_batches(calibration, example_input.shape[0])], show_progress)
+    calibrate(prepared, [batch for batch, _ in padded_batches(calibration, example_input.shape[0])], on_progress)
     return convert_pt2e(prepared, fold_quantize=fold_quantize)
 
 
-def calibrate(prepared: torch.fx.GraphModule, batches: list[torch.Tensor], show_progress: bool = True) -> None:
-    with torch.no_grad(), _progress(show_progress) as progress:
-        task = progress.add_task("calibrating int8 ranges", total=sum(len(b) for b in batches))
+def calibrate(prepared: torch.fx.GraphModule, batches: list[torch.Tensor],
+              on_progress: OnProgress | Reporter | None = None) -> None:
+    """Run the calibration batches through the observers; progress in images."""
+    with torch.no_grad(), reporter(on_progress).task("calibrating int8 ranges", sum(len(b) for b in batches)) as advance:
         for batch in batches:
             prepared(batch)
-            progress.advance(task, len(batch))
+            advance(len(batch))
 
 
 def run_graph(graph: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, batch_size: int = 1) -> np.ndarray:
@@ -203,7 +204,3 @@ def run_graph(graph: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray,
     with torch.no_grad():
         return np.concatenate([graph(batch)[:real].float().numpy() for batch, real in padded_batches(images, batch_size)])
 
-
-def _progress(show: bool) -> Progress:
-    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), disable=not show, transient=True)

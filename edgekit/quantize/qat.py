@@ -25,8 +25,13 @@ from edgekit.data.datasets import ImageListDataset, train_transform
 from edgekit.data.folder import subset_per_class
 from edgekit.errors import EdgekitError
 from edgekit.recipe import DEFAULT_CROP_SCALE
-from edgekit.quantize.pt2e import _progress, quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
-from edgekit.rundir import RunDir, recorded_train_config, run_or_sample_splits
+from edgekit.export.quiet import append_log, captured, read_back
+from edgekit.fileio import writable_folder
+from edgekit.progress import OnProgress, Reporter, reporter
+from edgekit.quantize.calibration import calibration_for
+from edgekit.quantize.options import QatOptions
+from edgekit.quantize.pt2e import quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
+from edgekit.rundir import QUANTIZE_LOG, RunDir, recorded_train_config, run_or_sample_splits
 
 
 EVAL_BATCH = 50  # the batch the int8 graphs are exported with for evaluation here
@@ -43,6 +48,12 @@ class QatResult:
     lr: float
     val_images: int
     method: str = "minmax"  # the activation calibration method of both PTQ steps
+    calibration: str = ""  # which images calibrated the PTQ steps
+
+    def rows(self) -> list[tuple[str, float]]:
+        """(what, validation top-1 0..1), in the order the report reads."""
+        return [("fp32 (checkpoint)", self.fp32_top1), ("int8 PTQ of the checkpoint", self.ptq_top1),
+                ("int8 QAT graph, converted", self.qat_top1), ("int8 PTQ of qat.pt (what export ships)", self.qat_ptq_top1)]
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "checkpoint": str(self.checkpoint)}
@@ -84,7 +95,7 @@ def map_back(graph: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def qat_finetune(model: nn.Module, loader: DataLoader, example: torch.Tensor, epochs: int, lr: float,
-                 freeze_bn: bool = True, show_progress: bool = True) -> nn.Module:
+                 freeze_bn: bool = True, on_progress: OnProgress | Reporter | None = None) -> nn.Module:
     """The prepared QAT graph after `epochs` of SGD-momentum fine-tuning.
 
     freeze_bn: batch norm uses (and keeps) the run's running statistics, and dropout is off, as
@@ -100,70 +111,79 @@ def qat_finetune(model: nn.Module, loader: DataLoader, example: torch.Tensor, ep
         move_exported_model_to_eval(prepared)
     optimizer = torch.optim.SGD(prepared.parameters(), lr=lr, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
-    with _progress(show_progress) as progress:
-        task = progress.add_task(f"QAT fine-tuning ({epochs} epochs)", total=epochs * len(loader))
+    with reporter(on_progress).task(f"QAT fine-tuning ({epochs} epochs)", epochs * len(loader)) as advance:
         for _ in range(epochs):
             for images, labels in loader:
                 loss = criterion(prepared(images), labels)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                progress.advance(task)
+                advance()
     return prepared
 
 
-def quantization_aware_finetune(checkpoint_path: Path | str, calibration: np.ndarray, *, epochs: int = 2, lr: float = 1e-4,
-                                batch_size: int = 32, out: Path | str | None = None, seed: int = 0,
-                                max_train_images: int | None = None, freeze_bn: bool = True,
-                                method: str = "minmax", show_progress: bool = True) -> QatResult:
-    """Fine-tune a run's checkpoint with QAT, write qat.pt beside it (or at `out`), report top-1s.
+def quantization_aware_finetune(options: QatOptions, on_progress: OnProgress | Reporter | None = None) -> QatResult:
+    """Fine-tune a run's checkpoint with QAT, write qat.pt into the run (RunDir.qat) or `options.out`, report top-1s.
 
     Trains on the run's recorded training split (RUN/splits), or a seeded class-balanced subset of
-    `max_train_images`; top-1s are measured on the run's validation split. `method` is the
-    activation calibration method (pt2e.PT2E_METHODS) of the two PTQ steps, before and after QAT
-    (the QAT graph itself learns its ranges with fake-quantize modules).
+    `max_train_images`; top-1s are measured on the run's validation split. `method` is the activation
+    calibration method (PT2E observers) of the two PTQ steps, before and after QAT (the QAT graph itself learns
+    its ranges with fake-quantize modules); both calibrate on the images `edgekit export --int8` would use.
     """
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    if epochs < 1 or lr <= 0:
-        raise EdgekitError(f"QAT needs epochs >= 1 and lr > 0 (got epochs={epochs}, lr={lr})")
-    xnnpack_quantizer(method)  # an unknown method fails before the slow part
-    checkpoint_path = Path(checkpoint_path)
-    checkpoint = load_checkpoint(checkpoint_path)
-    splits = run_or_sample_splits(checkpoint_path).splits
-    if max_train_images:
-        splits.train = subset_per_class(splits.train, max_train_images, seed)
-    if len(splits.train) < batch_size:
-        raise EdgekitError(f"QAT needs at least {batch_size} training images, found {len(splits.train)}")
-    torch.manual_seed(seed)
-    preprocessing = checkpoint.preprocessing
-    val_images = preprocessing.load_batch([p for p, _ in splits.val])
-    val_labels = np.array([label for _, label in splits.val])
-    model = checkpoint.build_model()
-    example = torch.zeros(EVAL_BATCH, *val_images.shape[1:])  # batched graphs: evaluation in PyTorch is the slow part
-    fp32 = top1(run_graph(model, val_images, EVAL_BATCH), val_labels)
-    ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(method), calibration, show_progress=show_progress),
-                         val_images, EVAL_BATCH), val_labels)
-
-    loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint_path, checkpoint))), batch_size=batch_size,
-                        shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
-    prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *val_images.shape[1:]), epochs, lr,
-                            freeze_bn, show_progress)
-    move_exported_model_to_eval(prepared)
-    state_dict = map_back(prepared, model)
-    qat_graph = convert_pt2e(prepared)
-    qat = top1(run_graph(qat_graph, val_images, batch_size), val_labels)
-
-    tuned = checkpoint.build_model()
-    load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
-    qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(method), calibration, show_progress=show_progress),
+    say = reporter(on_progress)
+    with captured(None) as chatter:  # torch.export's and the quantizers' output: to quantize.log beside qat.pt
+        checkpoint_path = options.checkpoint_path()
+        say.stage("loading the checkpoint")
+        checkpoint = load_checkpoint(checkpoint_path)
+        splits = run_or_sample_splits(checkpoint_path).splits
+        if options.max_train_images:
+            splits.train = subset_per_class(splits.train, options.max_train_images, options.seed)
+        if len(splits.train) < options.batch_size:
+            raise EdgekitError(f"QAT needs at least --batch-size {options.batch_size} training images, "
+                               f"found {len(splits.train)}")
+        preprocessing = checkpoint.preprocessing
+        say.stage("loading calibration images")
+        calibration, calibrated_on = calibration_for(checkpoint_path, preprocessing, options.calib, options.calib_size,
+                                                     options.seed, on_warning=say.warning)
+        out_path = RunDir(writable_folder(options.out)).qat if options.out else RunDir.of_checkpoint(checkpoint_path).qat
+        torch.manual_seed(options.seed)
+        method, epochs, lr, batch_size = options.method, options.epochs, options.lr, options.batch_size
+        say.stage("loading the validation split")
+        val_images = preprocessing.load_batch([p for p, _ in splits.val])
+        val_labels = np.array([label for _, label in splits.val])
+        model = checkpoint.build_model()
+        example = torch.zeros(EVAL_BATCH, *val_images.shape[1:])  # batched graphs: evaluation in PyTorch is the slow part
+        say.stage("fp32 top-1")
+        fp32 = top1(run_graph(model, val_images, EVAL_BATCH), val_labels)
+        say.stage("int8 PTQ of the checkpoint")
+        ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(method), calibration, on_progress=say),
                              val_images, EVAL_BATCH), val_labels)
-    out_path = Path(out) if out else checkpoint_path.parent / "qat.pt"
+
+        loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint_path, checkpoint))), batch_size=batch_size,
+                            shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(options.seed))
+        prepared = qat_finetune(checkpoint.build_model(), loader, torch.zeros(batch_size, *val_images.shape[1:]), epochs, lr,
+                                options.freeze_bn, say)
+        move_exported_model_to_eval(prepared)
+        state_dict = map_back(prepared, model)
+        say.stage("int8 QAT graph top-1")
+        qat_graph = convert_pt2e(prepared)
+        qat = top1(run_graph(qat_graph, val_images, batch_size), val_labels)
+
+        tuned = checkpoint.build_model()
+        load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
+        say.stage("int8 PTQ of the fine-tuned weights")
+        qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(method), calibration, on_progress=say),
+                                 val_images, EVAL_BATCH), val_labels)
+        log_text = read_back(chatter)
     meta = {**checkpoint.meta, "qat": True, "qat_from": str(checkpoint_path.resolve()), "qat_epochs": epochs, "qat_lr": lr,
-            "qat_train_images": len(splits.train), "qat_freeze_bn": freeze_bn, "qat_calibration_method": method,
+            "qat_train_images": len(splits.train), "qat_freeze_bn": options.freeze_bn, "qat_calibration_method": method,
+            "qat_calibration": calibrated_on,
             "qat_quantizer": "torchao PT2E QAT + XNNPACKQuantizer (symmetric, per-channel)",
             "val_acc_fp32": fp32, "val_acc_ptq_before_qat": ptq, "val_acc_qat_int8": qat, "val_acc_ptq_after_qat": qat_ptq}
     save_checkpoint(Checkpoint(checkpoint.model_name, checkpoint.num_classes, checkpoint.labels, preprocessing, state_dict,
                                checkpoint.model_options, meta), out_path)
-    return QatResult(out_path, fp32, ptq, qat, qat_ptq, epochs, lr, len(val_labels), method)
+    append_log(out_path.parent / QUANTIZE_LOG, log_text)
+    return QatResult(out_path, fp32, ptq, qat, qat_ptq, epochs, lr, len(val_labels), method, calibrated_on)

@@ -13,13 +13,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from rich.table import Table
 from torch import nn
 
 from edgekit import contracts
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_text
-from edgekit.quantize.pt2e import _progress, activation_observer, calibrate, only_quantize, padded_batches, xnnpack_quantizer
+from edgekit.fileio import atomic_write, atomic_write_text
+from edgekit.progress import OnProgress, Reporter, reporter
+from edgekit.quantize.pt2e import activation_observer, calibrate, only_quantize, padded_batches, xnnpack_quantizer
 
 SENSITIVITY_BATCH = 32  # the exported graph has a static batch; inputs are padded up to it
 
@@ -56,26 +56,26 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a * b).sum(axis=1) / np.maximum(norms, 1e-12)))
 
 
-def layer_sensitivity(model: nn.Module, example_input: torch.Tensor, calibration: np.ndarray, eval_images: np.ndarray,
-                      eval_labels: np.ndarray | None = None, quantizer_factory: Callable = xnnpack_quantizer,
-                      layers: Sequence[str] | None = None, max_layers: int | None = None,
-                      show_progress: bool = True, method: str | None = None) -> list[LayerSensitivity]:
+def layer_sensitivity(model: nn.Module, calibration: np.ndarray, eval_images: np.ndarray,
+                      eval_labels: np.ndarray | None = None, *, layers: Sequence[str] | None = None,
+                      max_layers: int | None = None, method: str = "minmax",
+                      on_progress: OnProgress | Reporter | None = None) -> list[LayerSensitivity]:
     """One row per conv/linear module, worst first: all of them, or those named in `layers`, then
     the first `max_layers` of those in model order if given. An unknown layer name is an EdgekitError.
 
-    Each layer is quantized alone with PT2E (`quantizer_factory()`, calibrated on `calibration`),
-    and its logits on `eval_images` are compared with the float model's. Sorted by agreement,
-    then cosine, ascending: the first rows are the layers int8 hurts most.
-    `method`: the activation calibration method (pt2e.PT2E_METHODS); given, the quantizer is
-    `quantizer_factory(method)`.
+    Each layer is quantized alone with PT2E (the XNNPACK quantizer with the `method` activation observer,
+    calibrated on `calibration`), and its logits on `eval_images` (N, 3, H, W) are compared with the float
+    model's. Sorted by agreement, then cosine, ascending: the first rows are the layers int8 hurts most.
+    Progress: one step per layer through `on_progress` (edgekit.progress).
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    if method is not None:
-        activation_observer(method)  # an unknown method fails before the slow part
-        quantizer_factory = functools.partial(quantizer_factory, method)
+    activation_observer(method)  # an unknown method fails before the slow part
+    if max_layers is not None and max_layers < 1:
+        raise EdgekitError(f"--max-layers must be at least 1, got {max_layers}")
+    quantizer_factory = functools.partial(xnnpack_quantizer, method)
     model = model.eval()
-    shape = (SENSITIVITY_BATCH, *example_input.shape[1:])
+    shape = (SENSITIVITY_BATCH, *np.shape(eval_images)[1:])
     exported = torch.export.export(model, (torch.zeros(shape),)).module()
     calib_batches = padded_batches(calibration, SENSITIVITY_BATCH)
     eval_batches = padded_batches(eval_images, SENSITIVITY_BATCH)
@@ -88,29 +88,18 @@ def layer_sensitivity(model: nn.Module, example_input: torch.Tensor, calibration
         if unknown:
             raise EdgekitError(f"not conv/linear modules of the model: {', '.join(unknown)}")
         candidates = [(name, op) for name, op in candidates if name in set(layers)]
-    layers = candidates[:max_layers] if max_layers else candidates
+    chosen = candidates[:max_layers] if max_layers else candidates
     rows = []
-    with _progress(show_progress) as progress:
-        task = progress.add_task("int8 sensitivity, one layer at a time", total=len(layers))
-        for name, op in layers:
+    with reporter(on_progress).task("int8 sensitivity, one layer at a time", len(chosen)) as advance:
+        for name, op in chosen:
             prepared = prepare_pt2e(copy.deepcopy(exported), only_quantize(quantizer_factory(), name))
-            calibrate(prepared, [batch for batch, _ in calib_batches], show_progress=False)
+            calibrate(prepared, [batch for batch, _ in calib_batches])
             logits = run_padded(convert_pt2e(prepared), eval_batches)
             drop = None if labels is None else 100.0 * (float_top1 - float((logits.argmax(1) == labels).mean()))
             rows.append(LayerSensitivity(name, op, float((logits.argmax(1) == reference.argmax(1)).mean()),
                                          cosine_rows(logits, reference), drop))
-            progress.advance(task)
+            advance()
     return sorted(rows, key=lambda row: (row.agreement, row.cosine))
-
-
-def sensitivity_table(rows: list[LayerSensitivity], limit: int | None = 20) -> Table:
-    table = Table(title="int8 sensitivity (one layer quantized, rest float), worst first")
-    for column in ("#", "layer", "op", "top-1 agreement", "logit cosine", "top-1 drop (pts)"):
-        table.add_column(column, justify="right" if column not in ("layer", "op") else "left")
-    for index, row in enumerate(rows[:limit] if limit else rows, 1):
-        drop = "-" if row.top1_drop is None else f"{row.top1_drop:+.1f}"
-        table.add_row(str(index), row.name, row.op, f"{100 * row.agreement:.1f} %", f"{row.cosine:.5f}", drop)
-    return table
 
 
 def save_sensitivity_json(rows: list[LayerSensitivity], path: Path | str, **facts) -> Path:
@@ -132,7 +121,7 @@ def plot_sensitivity(rows: list[LayerSensitivity], path: Path | str, worst: int 
     ax.set_xlabel("1 - cosine(int8 one layer, float32) of the logits (lower is better)")
     ax.set_title(f"int8 sensitivity: the {len(shown)} worst layers")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    finally:
+        plt.close(fig)

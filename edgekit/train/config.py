@@ -77,7 +77,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     from edgekit.models import get_model_info
 
     info = get_model_info(config.model)  # unknown model: a clear error before anything is written
-    img_size = config.img_size or info.default_img_size
+    img_size = config.img_size if config.img_size is not None else info.default_img_size  # 0 is refused, not 224
     if img_size < info.min_img_size:
         raise EdgekitError(f"{config.model} needs images of at least {info.min_img_size} px, got --img-size {img_size}")
     check_options(config)
@@ -98,6 +98,11 @@ def check_options(config: TrainConfig) -> None:
               (config.resize in ("center_crop", "letterbox"), "--resize must be center_crop or letterbox"),
               (config.normalization in ("dataset", "imagenet"), "--normalization must be dataset or imagenet"),
               (config.amp_dtype in ("auto", "bf16", "fp16"), "--amp-dtype must be auto, bf16 or fp16"),
+              (config.weight_decay >= 0, f"--weight-decay must be at least 0, got {config.weight_decay}"),
+              (config.seed >= 0, f"--seed must be at least 0, got {config.seed}"),
+              (config.max_train_images is None or config.max_train_images >= 1,
+               f"--max-train-images must be at least 1, got {config.max_train_images}"),
+              (config.freeze_backbone_epochs >= 0, f"--freeze-backbone-epochs must be at least 0, got {config.freeze_backbone_epochs}"),
               (config.freeze_backbone_epochs == 0 or config.weights, "--freeze-backbone-epochs needs --weights")]
     for ok, message in checks:
         if not ok:
