@@ -22,8 +22,6 @@ into place at the end, so a failure leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +31,9 @@ from PIL import Image
 
 from edgekit.data.audit import ImageRecord, inspect_images, printable
 from edgekit.data.folder import scan_image_folder, stratified_split, write_prepared_splits
-from edgekit import contracts
+from edgekit import contracts, interrupts
 from edgekit.errors import EdgekitError
+from edgekit.fileio import remove_path, replace_folder, writable_folder
 from edgekit.images import seeded_generator, shuffled
 
 AUGMENTED_DIR = "augmented"
@@ -248,17 +247,9 @@ def write_prepared(build_dir: Path, report: PrepareReport) -> None:
 
 
 def move_into_place(build_dir: Path, out: Path) -> None:
-    """Rename the finished build folder to out; a previous prepared folder is replaced only after."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    if not out.exists():
-        os.rename(build_dir, out)
-        return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-    old.rmdir()
-    os.rename(out, old)
-    os.rename(build_dir, out)
-    shutil.rmtree(old, ignore_errors=True)
+    """Rename the finished build folder to out; a previous prepared folder is replaced only after, and put back
+    if the rename fails (fileio.replace_folder; Ctrl-C does not cut it)."""
+    replace_folder(build_dir, out, mode=None)
 
 
 def resolve_aspect_range(aspect_range: Optional[tuple[float, float]], min_aspect: Optional[float],
@@ -314,6 +305,7 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
     options.check()
     index = scan_image_folder(root)
     out = check_out(Path(out), index.root, overwrite)
+    writable_folder(out.parent, "--out", create=False, shown=out)  # OUT is built beside itself: before decoding
     records = inspect_images(index.samples, on_start=on_start, on_file=on_file)
 
     kept, dropped = clean(records, index.root, min_side=options.min_side, min_aspect=options.min_aspect,
@@ -333,6 +325,7 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
 
     out.parent.mkdir(parents=True, exist_ok=True)
     build_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    interrupts.register(build_dir)  # removed even when Ctrl-C has to end the process outright
     try:
         augmented, shortfalls = [], {}
         if options.min_per_class is not None:
@@ -348,6 +341,5 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
         write_prepared(build_dir, report)
         move_into_place(build_dir, out)
     finally:
-        if build_dir.exists():
-            shutil.rmtree(build_dir, ignore_errors=True)
+        remove_path(build_dir)
     return report

@@ -73,8 +73,10 @@ class ExportSummary:
                 "artifacts": [r.to_dict() for r in self.results]}
 
 
-def write_summary(summary: ExportSummary) -> Path:
-    return atomic_write_json(summary.folder / SUMMARY_NAME, summary.to_dict())
+def write_summary(summary: ExportSummary, path: Path | None = None) -> Path:
+    """summary.json, atomically, at `path` (default: the summary's folder; export writes it in its staging folder
+    and moves it in place with the artifacts)."""
+    return atomic_write_json(path or summary.folder / SUMMARY_NAME, summary.to_dict())
 
 
 def read_summary(folder: Path | str) -> dict:
