@@ -14,6 +14,8 @@ from edgekit.errors import EdgekitError
 from edgekit.export.summary import read_summary
 from edgekit.manifest import MANIFEST_NAME, inside
 
+NOT_VERIFIED = "not verified now"  # an artifact folder gone, changed since export (sha256) or unreadable now
+
 
 @dataclass
 class ArtifactInfo:
@@ -60,6 +62,10 @@ class ReportData:
     def device_rows(self) -> list[BenchRow]:
         return [r for r in self.rows if r.device != "host"]
 
+    def not_verified(self) -> set[str]:
+        """Names of the artifact folders that did not pass the check made now (gone, changed, unreadable)."""
+        return {a.name for a in self.artifacts if a.status == NOT_VERIFIED}
+
     def reference_top1(self) -> float | None:
         for art in self.artifacts:
             ref = (art.parity or {}).get("reference_top1")
@@ -81,13 +87,16 @@ def load_export(export_dir: Path | str) -> ReportData:
         fmt, precision = entry["format"], entry["precision"]
         status, reason, manifest = entry["status"], entry.get("reason"), None
         name = f"{fmt}-{precision}"
+        size_bytes, parity = entry.get("size_bytes"), entry.get("parity")
         if entry.get("folder"):
             # the summary records absolute folders; a copied export folder still has them by name, inside it
             name = Path(entry["folder"]).name
             status, reason, manifest = _checked_now(folder, name, status, reason)
+            if status == NOT_VERIFIED:  # the recorded size and parity describe a file that is not there now
+                size_bytes, parity = None, None
         listed.add(name)
         artifacts.append(ArtifactInfo(name=name, format=fmt, precision=precision, status=status, reason=reason,
-                                      size_bytes=entry.get("size_bytes"), parity=entry.get("parity"),
+                                      size_bytes=size_bytes, parity=parity,
                                       manifest=manifest, delegation=entry.get("delegation")))
     # artifact folders the summary does not list (an export run in several calls keeps only the last call's rows)
     for manifest_path in sorted(folder.glob(f"*/{MANIFEST_NAME}")):
@@ -118,13 +127,13 @@ def _checked_now(export_dir: Path, name: str, status: str | None, reason: str | 
     try:
         target = inside(export_dir, name, "folder")
     except EdgekitError as error:
-        return "not verified now", str(error), None
+        return NOT_VERIFIED, str(error), None
     if not target.is_dir():
-        return "not verified now", f"the artifact folder {name} is gone", None
+        return NOT_VERIFIED, f"the artifact folder {name} is gone", None
     try:
         manifest = open_manifest(target, verify=True)
     except EdgekitError as error:
-        return "not verified now", str(error), None
+        return NOT_VERIFIED, str(error), None
     return manifest.status or status or "?", reason, manifest.raw
 
 
