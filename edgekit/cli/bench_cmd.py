@@ -59,6 +59,10 @@ def bench_command(
     old_rows = read_bench(compare)[1] if compare is not None else None
     artifacts = find_artifacts(path)
     export_dir = export_folder_of(path)
+    if write:  # bench.json goes there: a read-only export folder is one line before any timing, not after
+        from edgekit.fileio import writable_folder
+
+        writable_folder(export_dir, "the export folder (bench.json and bench.csv go there; --no-write to skip)")
     host = host_description()
     say = lambda message: err_console.print(f"[dim]{message}[/]", highlight=False)
     if is_host:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgekit import contracts
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_text
+from edgekit.fileio import atomic_write_text, writable_folder
 
 console = Console()
 MODEL_HELP = ("An edgekit checkpoint (RUN/best.pt), or an artifact folder from `edgekit export` "
@@ -40,9 +40,8 @@ def eval_command(
         samples = seeded_sample(samples, max_images)
         description = f"{description}, a seeded sample of {max_images}"
     samples = align_labels(samples, data_classes, target.labels)
+    out = writable_folder(out or target.default_out, "--out", create=False)  # before the evaluation, not after
     report = evaluate_predictor(target.predictor, samples, target.labels, target.preprocessing, batch_size=batch_size)
-    out = out or target.default_out
-    out.mkdir(parents=True, exist_ok=True)
     document = {"schema": contracts.EVAL, **report.to_dict(), "model": str(model), "evaluated": target.kind, "data": description,
                 "checkpoint": str(model) if target.kind == "checkpoint" else None}
     atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")

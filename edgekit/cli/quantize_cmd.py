@@ -57,7 +57,10 @@ def quantize_command(
     choice = calibration_images(calib, path, "checkpoint", calib_size, seed=0)
     calibration = load_calibration_images(checkpoint.preprocessing, paths=choice.paths)
     out_dir = out or path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
+    if qat or sensitivity:  # only once the inputs are known to be good, before any slow work
+        from edgekit.fileio import writable_folder
+
+        writable_folder(out_dir, "--out")
     if qat:
         run_qat(path, calibration, epochs, lr, batch_size, max_train_images, out_dir, method)
     if sensitivity:
