@@ -75,8 +75,9 @@ class ReportData:
 
 
 def load_export(export_dir: Path | str) -> ReportData:
-    """summary.json, every artifact folder's manifest (re-verified now: the model file's sha256 and labels; an
-    artifact that fails is shown as such, never as verified) and bench.json."""
+    """summary.json, every artifact folder's manifest (re-verified now: the model file's sha256 and labels, and
+    the file loaded in its runtime where it runs here; an artifact that fails is shown as such, never as
+    verified) and bench.json."""
     folder = Path(export_dir)
     if not folder.is_dir():
         raise EdgekitError(f"{folder} is not a folder: give an export folder (edgekit export ... writes OUT/<model>/)")
@@ -121,7 +122,10 @@ def load_export(export_dir: Path | str) -> ReportData:
 
 def _checked_now(export_dir: Path, name: str, status: str | None, reason: str | None):
     """(status, reason, manifest dict) of the artifact folder `name`, verified now: a folder that is gone, a
-    manifest that does not read, a model file whose sha256 changed is 'not verified now' with the reason."""
+    manifest that does not read, a model file whose sha256 changed, or one that does not load in its runtime here
+    with the tensors its manifest declares (a forged manifest: sha256 recomputed over another file) is 'not
+    verified now' with the reason. A format that cannot run here (Core ML on Linux) is checked up to its sha256."""
+    from edgekit.artifacts import Artifact
     from edgekit.manifest import open_manifest
 
     try:
@@ -132,6 +136,9 @@ def _checked_now(export_dir: Path, name: str, status: str | None, reason: str | 
         return NOT_VERIFIED, f"the artifact folder {name} is gone", None
     try:
         manifest = open_manifest(target, verify=True)
+        artifact = Artifact(target, manifest)
+        if artifact.runs_here()[0]:
+            artifact.runtime()
     except EdgekitError as error:
         return NOT_VERIFIED, str(error), None
     return manifest.status or status or "?", reason, manifest.raw
