@@ -173,32 +173,24 @@ def exported_mobilenet_v2(trained_run, tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- hostile-input tests (issue 26)
-HOSTILE_MODEL = "squeezenet1_1"
-
-
 @dataclass(frozen=True)
 class HostileExport:
     """A small real export to build hostile artifacts from (copy it before changing anything)."""
 
-    export: Path  # OUT/squeezenet1_1: onnx-fp32/ and tflite-fp32/ (manifests, labels.txt), summary.json, export.log
-    data: Path    # a labelled class folder whose classes are the export's labels (class_0, class_1)
+    export: Path  # OUT/mobilenet_v2: onnx-fp32/ and tflite-fp32/ (manifests, labels.txt), summary.json, export.log
+    data: Path    # a labelled class folder of the export's classes (tiny_data_dir: bag, trouser)
+    checkpoint: Path  # the run it was exported from (tiny_run's best.pt)
 
 
 @pytest.fixture(scope="session")
-def hostile_export(tmp_path_factory) -> HostileExport:
-    """squeezenet1_1 at 32 px with 2 classes and random weights, exported once per session to ONNX and TFLite fp32
-    (about 15 s on 2 cores): plumbing for tests/test_hostile_*.py, where nothing depends on what it predicts."""
-    import shutil
-
+def hostile_export(tiny_run, tiny_data_dir, tmp_path_factory) -> HostileExport:
+    """tiny_run (mobilenet_v2, 32 px, bag and trouser) exported once per session to ONNX and TFLite fp32, parity
+    on its validation split (about 15 s on 2 cores): plumbing for tests/test_hostile_*.py, where nothing depends
+    on accuracy."""
     from edgekit import ExportOptions, export_model
 
-    root = tmp_path_factory.mktemp("hostile-export")
-    export_model(ExportOptions(HOSTILE_MODEL, img_size=32, num_classes=2, formats=["onnx", "tflite"],
-                               precisions=["fp32"], out=root / "export"))
-    data = root / "data"
-    for index, source in enumerate(("bag", "trouser")):
-        (data / f"class_{index}").mkdir(parents=True)
-        for path in sorted((SAMPLE_DATA_DIR / source).glob("*.png"))[:4]:
-            shutil.copy(path, data / f"class_{index}" / path.name)
-    return HostileExport(export=root / "export" / HOSTILE_MODEL, data=data)
+    out = tmp_path_factory.mktemp("hostile-export") / "export"
+    export_model(ExportOptions(TINY_MODEL, checkpoint=tiny_run.best_checkpoint, formats=["onnx", "tflite"],
+                               precisions=["fp32"], out=out))
+    return HostileExport(export=out / TINY_MODEL, data=tiny_data_dir, checkpoint=Path(tiny_run.best_checkpoint))
 # ----------------------------------------------------------------------------- end of hostile-input block

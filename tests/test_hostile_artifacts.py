@@ -9,8 +9,8 @@ byte for byte as it was. android sync refuses everything android_demo's own mani
 against the real Kotlin parser through the JVM tool), bench.json/summary.json of the wrong shape are one line,
 and image files that are bombs, unreadable, 16-bit or in unreadable folders get one documented behaviour.
 
-The export is `hostile_export` (conftest.py: squeezenet1_1, 32 px, 2 classes, random weights, ONNX and TFLite
-fp32): nothing here depends on what it predicts.
+The export is `hostile_export` (conftest.py: tiny_run, mobilenet_v2 at 32 px on two classes, exported to ONNX and
+TFLite fp32): nothing here depends on what it predicts.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ DECOY = b"<manifest package='dev.edgekit.demo'/>\n"  # what a traversal would ov
 @dataclass
 class World:
     root: Path        # everything below is checked unchanged after a refused command
-    export: Path      # a copy of the colleague's export folder (OUT/squeezenet1_1)
+    export: Path      # a copy of the colleague's export folder (OUT/mobilenet_v2)
     data: Path        # labelled images of the export's classes
     app: Path         # an android_demo-like project: its own manifest and six good bundled models
     out: Path         # where outputs would go (eval --out, report --out)
@@ -58,7 +58,7 @@ class World:
 @pytest.fixture
 def world(hostile_export, tmp_path) -> World:
     root = tmp_path / "world"
-    export = Path(shutil.copytree(hostile_export.export, root / "shared" / "export" / "squeezenet1_1"))
+    export = Path(shutil.copytree(hostile_export.export, root / "shared" / "export" / "mobilenet_v2"))
     app = root / "android_demo"
     (app / "app" / "src" / "main").mkdir(parents=True)
     (app / "app" / "src" / "main" / "AndroidManifest.xml").write_bytes(DECOY)
@@ -78,7 +78,7 @@ def _sha(data: bytes) -> str:
 
 
 def _image(world: World) -> Path:
-    return next((world.data / "class_0").glob("*.png"))
+    return next((world.data / "bag").glob("*.png"))
 
 
 # ----------------------------------------------------------------------------- hostile manifests and files
@@ -134,9 +134,9 @@ CASES: dict[str, tuple[Callable[[World, dict], None], tuple[str, ...], bool]] = 
     "input-not-an-object": (lambda w, m: m.update(input="x"), ("input must be an object",), True),
     "preprocessing-empty": (lambda w, m: m.update(preprocessing={}), ("preprocessing lacks",), True),
     "labels-shorter-than-outputs": (_labels_short, ("does not give one score per label",), True),
-    "labels-txt-not-utf8": (lambda w, m: (w.artifact / "labels.txt").write_bytes(b"\xff\xfeclass_0\n"),
+    "labels-txt-not-utf8": (lambda w, m: (w.artifact / "labels.txt").write_bytes(b"\xff\xfebag\n"),
                             ("not UTF-8",), True),
-    "labels-txt-disagrees": (lambda w, m: (w.artifact / "labels.txt").write_text("class_0\nsomething else\n"),
+    "labels-txt-disagrees": (lambda w, m: (w.artifact / "labels.txt").write_text("bag\nsomething else\n"),
                              ("disagrees with the manifest",), True),
     "num-classes-not-an-integer": (lambda w, m: m.update(num_classes=True), ("'num_classes'",), True),
     "parity-of-the-wrong-type": (lambda w, m: m.update(parity={"artifact_top1": "high"}), ("'parity'",), True),
@@ -228,13 +228,13 @@ def test_sync_refuses_what_the_apps_parser_refuses_and_keeps_the_apps_models(wor
 
 
 def test_sync_of_a_good_and_a_bad_artifact_bundles_only_the_good_one(world, capsys):
-    (world.artifact / "labels.txt").write_text("class_0\nsomething else\n")  # the app would refuse it
+    (world.artifact / "labels.txt").write_text("bag\nsomething else\n")  # the app would refuse it
     result = run_cli(["android", "sync", world.export, "--app", world.app], capsys)
     assert result.code == 0 and "Traceback" not in result.text, result.text
     assert "not copied onnx-fp32: labels.txt disagrees" in " ".join(result.out.split())
     models = world.assets / "models"
-    assert sorted(p.name for p in models.iterdir()) == ["squeezenet1_1-tflite-fp32"]
-    copied = models / "squeezenet1_1-tflite-fp32"
+    assert sorted(p.name for p in models.iterdir()) == ["mobilenet_v2-tflite-fp32"]
+    copied = models / "mobilenet_v2-tflite-fp32"
     assert _sha((copied / "model.tflite").read_bytes()) == world.manifest("tflite-fp32")["sha256"]
     assert (world.app / "app" / "src" / "main" / "AndroidManifest.xml").read_bytes() == DECOY
 
@@ -435,11 +435,11 @@ def test_a_decompression_bomb_is_one_line_for_predict_and_listed_by_the_audit(wo
     assert_one_error(result, "cannot read image")
     data = tmp_path / "data"
     shutil.copytree(world.data, data)
-    shutil.copy(bomb, data / "class_0" / "bomb.png")
+    shutil.copy(bomb, data / "bag" / "bomb.png")
     result = run_cli(["data", "audit", data, "--out", tmp_path / "audit"], capsys)
     assert result.code == 0 and "Traceback" not in result.text, result.text
     audit = json.loads((tmp_path / "audit" / "audit.json").read_text())
-    assert [e["path"] for e in audit["unreadable"]] == ["class_0/bomb.png"]
+    assert [e["path"] for e in audit["unreadable"]] == ["bag/bomb.png"]
 
 
 PERMISSIONS = permission_bits_apply()
@@ -448,12 +448,12 @@ PERMISSIONS = permission_bits_apply()
 @pytest.mark.skipif(PERMISSIONS is not None, reason=str(PERMISSIONS))
 def test_an_unreadable_image_file_is_dropped_and_listed_by_prepare(world, tmp_path, capsys):
     data = Path(shutil.copytree(world.data, tmp_path / "data"))
-    locked = sorted((data / "class_1").glob("*.png"))[0]
+    locked = sorted((data / "trouser").glob("*.png"))[0]
     locked.chmod(0o000)
     with without_dac_override():
         result = run_cli(["data", "prepare", data, "--out", tmp_path / "prepared"], capsys)
     assert result.code == 0 and "Traceback" not in result.text, result.text
-    assert f"class_1/{locked.name}: cannot be read: Permission denied" in " ".join(result.out.split())
+    assert f"trouser/{locked.name}: cannot be read: Permission denied" in " ".join(result.out.split())
     dropped = (tmp_path / "prepared" / "dropped.txt").read_text()
     assert locked.name in dropped and "unreadable" in dropped
 
@@ -461,12 +461,12 @@ def test_an_unreadable_image_file_is_dropped_and_listed_by_prepare(world, tmp_pa
 @pytest.mark.skipif(PERMISSIONS is not None, reason=str(PERMISSIONS))
 def test_an_unreadable_class_folder_is_reported_as_unreadable_not_empty(world, tmp_path, capsys):
     data = Path(shutil.copytree(world.data, tmp_path / "data"))
-    (data / "class_1").chmod(0o000)
+    (data / "trouser").chmod(0o000)
     try:
         with without_dac_override():
             result = run_cli(["data", "audit", data, "--out", tmp_path / "audit"], capsys)
     finally:
-        (data / "class_1").chmod(0o755)
-    assert_one_error(result, "cannot be read: class_1 (Permission denied)")
+        (data / "trouser").chmod(0o755)
+    assert_one_error(result, "cannot be read: trouser (Permission denied)")
     assert "empty" not in result.error_lines[0]
     assert not (tmp_path / "audit").exists()
