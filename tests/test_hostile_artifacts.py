@@ -67,7 +67,7 @@ def world(hostile_export, tmp_path) -> World:
         model.mkdir(parents=True)
         (model / "model.onnx").write_bytes(f"good model {index}".encode())
         (model / "manifest.json").write_text("{}")
-    (root / "AndroidManifest.xml").write_bytes(DECOY)  # where "../../../AndroidManifest.xml" leads from the artifact
+    (root / "shared" / "AndroidManifest.xml").write_bytes(DECOY)  # where "../../../AndroidManifest.xml" leads
     out = root / "out"
     out.mkdir()
     return World(root=root, export=export, data=hostile_export.data, app=app, out=out)
@@ -89,12 +89,12 @@ def _file_parent(w: World, m: dict) -> None:
 
 
 def _file_absolute(w: World, m: dict) -> None:
-    m.update(file=str(w.root / "AndroidManifest.xml"), sha256=_sha(DECOY))
+    m.update(file=str(w.root / "shared" / "AndroidManifest.xml"), sha256=_sha(DECOY))
 
 
 def _file_symlink(w: World, m: dict) -> None:
     (w.artifact / "model.onnx").unlink()
-    (w.artifact / "model.onnx").symlink_to(w.root / "AndroidManifest.xml")
+    (w.artifact / "model.onnx").symlink_to(w.root / "shared" / "AndroidManifest.xml")
     m.update(sha256=_sha(DECOY))
 
 

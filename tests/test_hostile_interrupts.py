@@ -15,6 +15,9 @@ What is proven:
   completes, and summary.json agrees with the manifests in place.
 - Ctrl-C during `edgekit bench` ends it with "interrupted" and exit 130, its worker processes gone and nothing
   written.
+- edgekit.interrupts' watchdog itself, deterministically: a process whose main thread swallows KeyboardInterrupt
+  and carries on (what a converter stuck in native code looks like from outside) is ended 1.5 s after Ctrl-C
+  with exit 130 and "interrupted", its registered staging folder removed; a critical block is not cut.
 """
 from __future__ import annotations
 
@@ -171,3 +174,48 @@ def test_ctrl_c_during_bench_ends_it_with_its_workers_and_writes_nothing(hostile
     seconds = _interrupt(process)
     _assert_interrupted(process, tmp_path / "bench", seconds)
     assert tree(folder) == before  # no bench.json, no bench.csv
+
+
+SWALLOWER = """
+import sys, time
+from pathlib import Path
+from edgekit import interrupts
+from edgekit.fileio import staging_folder
+
+staging = staging_folder(Path(sys.argv[1]) / "artifact")   # registered for the forced exit
+(staging / "half-written.bin").write_bytes(b"x" * 1000)
+with interrupts.handling(lambda: sys.stderr.write("interrupted\\n")):
+    print("ready", flush=True)
+    if sys.argv[2] == "critical":
+        try:
+            with interrupts.critical():
+                time.sleep(3)         # not cut: the signal is acted on when the block ends
+                print("critical block finished", flush=True)
+        except KeyboardInterrupt:     # raised as the block ends; swallowed too
+            pass
+    while True:                       # a library that catches KeyboardInterrupt and carries on
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            pass
+"""
+
+
+@pytest.mark.parametrize("block", ["plain", "critical"])
+def test_the_watchdog_ends_a_process_that_swallows_ctrl_c(tmp_path, block):
+    script = tmp_path / "swallower.py"
+    script.write_text(SWALLOWER)
+    log = tmp_path / "swallower"
+    with open(f"{log}.out", "w") as out, open(f"{log}.err", "w") as err:
+        process = subprocess.Popen([sys.executable, "-c", LAUNCHER.replace("'-m', 'edgekit.cli.main', ", ""),
+                                    str(script), str(tmp_path), block], stdout=out, stderr=err,
+                                   start_new_session=True)
+    _wait_for(lambda: "ready" in _texts(log)[0], process, "the script to start")
+    seconds = _interrupt(process)
+    out, err = _texts(log)
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", (process.returncode, err)
+    assert not list(tmp_path.glob(".artifact.*")), "the registered staging folder was left behind"
+    if block == "critical":
+        assert "critical block finished" in out and 2.0 < seconds < BOUND_S, seconds
+    else:
+        assert seconds < BOUND_S
