@@ -34,7 +34,7 @@ def bench_command(
     write: bool = typer.Option(True, "--write/--no-write", help="Merge the rows into bench.json and bench.csv in the export folder."),
 ) -> None:
     """Time every artifact in its own runtime (load, first inference, p50/p90/p99...) against PyTorch eager fp32 at the same threads."""
-    from edgekit.artifacts import export_folder_of, find_artifacts
+    from edgekit.artifacts import check_loadable, export_folder_of, find_artifacts
     from edgekit.bench.host import BenchOptions, bench_host, host_description, parse_threads
     from edgekit.bench.results import compare_rows, pick_for_budget, read_bench, write_bench
 
@@ -58,6 +58,7 @@ def bench_command(
         raise EdgekitError(f"--budget-ms must be positive, got {budget_ms}")
     old_rows = read_bench(compare)[1] if compare is not None else None
     artifacts = find_artifacts(path)
+    check_loadable(artifacts)  # a model file that does not load, or not with its manifest's tensors: one line, now
     export_dir = export_folder_of(path)
     if write:  # bench.json goes there: a read-only export folder is one line before any timing, not after
         from edgekit.fileio import writable_folder
