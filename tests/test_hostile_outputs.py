@@ -73,6 +73,27 @@ def _app(root: Path) -> Path:
     return root
 
 
+def test_every_command_with_an_output_option_is_walked():
+    """The command tree, walked from the app as tests/test_cli_usage.py does: a command added later with an --out
+    option (or one of the two that write into a folder they are given) must be added to COMMANDS."""
+    import typer
+
+    from edgekit.cli.main import app
+
+    found = set()
+
+    def walk(command, path):
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+        elif any("--out" in getattr(p, "opts", ()) or "--app" in getattr(p, "opts", ()) for p in command.params):
+            found.add(" ".join(path))
+
+    walk(typer.main.get_command(app), [])
+    assert found <= set(COMMANDS), f"not walked through the output faults: {sorted(found - set(COMMANDS))}"
+    assert found >= set(COMMANDS) - {"bench"}  # bench writes bench.json into the export folder it is given
+
+
 # ----------------------------------------------------------------------------- under a file
 
 @pytest.mark.parametrize("name", [c for c in COMMANDS if c != "bench"])  # bench writes into its input folder
