@@ -33,8 +33,9 @@ def build_report(export_dir: Path | str, out: Path | str | None = None) -> Path:
     what = "--out" if out is not None else "the export folder (the default --out)"
     if target.is_dir():
         raise EdgekitError(f"--out {target} is a folder: give a file name, e.g. {target / REPORT_NAME}")
-    if target.parent.exists() and not target.parent.is_dir():
-        raise EdgekitError(f"--out {target}: {target.parent} is a file, not a folder")
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise EdgekitError(f"--out {target}: {blocker} is a file, not a folder")
     if not target.parent.is_dir():
         raise EdgekitError(f"--out {target}: folder {target.parent} does not exist")
     writable_folder(target.parent, what, create=False, shown=target)
