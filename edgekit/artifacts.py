@@ -5,6 +5,7 @@ anything uses it.
     find_artifacts(path) -> list[Artifact]     PATH is one artifact folder or an export folder
     open_artifact(folder) -> Artifact          one folder; the checksum is verified
     Artifact.predictor(threads=None)           the artifact in its own runtime (edgekit.runtime)
+    check_loadable(artifacts)                  each loads here, with the tensors its manifest declares
 
 Used by `edgekit bench`, `edgekit eval`, `edgekit predict`, the report and the Android tools. Bad input (no
 manifest, unreadable or ill-typed manifest, a path leaving the folder, missing file, checksum mismatch) is an
@@ -142,6 +143,16 @@ def find_artifacts(path: Path | str, verify: bool = True) -> list[Artifact]:
         raise EdgekitError(f"{path} holds no {MANIFEST_NAME}: give an artifact folder or an export folder "
                            f"(OUT/<model>/ from `edgekit export`)")
     return [open_artifact(folder, verify) for folder in folders]
+
+
+def check_loadable(artifacts: list[Artifact]) -> None:
+    """Load each artifact that runs here in its runtime, one at a time, and check its declared tensors (a file
+    that is not what its format says, a manifest forged over another file): one EdgekitError for the first that
+    fails, before any timing or copying. Formats that cannot run here are left to the caller (a 'not run' row)."""
+    for artifact in artifacts:
+        if artifact.runs_here()[0]:
+            runtime = artifact.runtime()
+            del runtime
 
 
 def export_folder_of(path: Path | str) -> Path:

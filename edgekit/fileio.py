@@ -6,20 +6,32 @@
     atomic_write_json(path, data)     indented UTF-8 JSON with a final newline
     replace_folder(staging, final)    put a finished folder in place by renames; the old one is removed only
                                       after, and restored if the swap fails: never a half-written `final`
-    staging_folder(final)             a hidden, unique, empty folder beside `final` to build it in
+    replace_all([(staged, final)])    several at once (an export's artifact folders, summary.json and log): all
+                                      in place, or, when a rename fails, all as they were; not cut by Ctrl-C
+    staging_folder(final)             a hidden, unique, empty folder beside `final` to build it in (removed
+                                      if the process is ended by Ctrl-C: edgekit.interrupts)
     writable_folder(path, what)       make sure an output folder exists and can be written, before any work:
                                       one EdgekitError (read-only, under a file, no permission) otherwise
+    folder_lock(folder, on_wait)      an exclusive lock (fcntl.flock on the folder itself) held for the block; a
+                                      second holder waits, told through on_wait()
     sha256_file(path)                 hex sha256 of a file, read in 1 MiB blocks
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None
+
 
 
 def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
@@ -46,24 +58,33 @@ def atomic_write_json(path: Path | str, data) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def writable_folder(path: Path | str, what: str = "--out") -> Path:
-    """`path` as a folder edgekit may write into: created (with its parents) when missing, then probed with a
-    temporary file. A read-only mount, a path under a file, a missing permission is one EdgekitError naming
-    `what`, raised before the stage does any work, so nothing is half-written."""
+def writable_folder(path: Path | str, what: str = "--out", create: bool = True, shown: Path | str | None = None) -> Path:
+    """`path` as a folder edgekit may write into, checked before the stage does any work, so nothing is
+    half-written: a read-only mount, a path under a file, a missing permission is one EdgekitError naming `what`
+    and `shown` (the path the user gave; default `path`). create=True makes the folder (with its parents) and
+    probes it with a temporary file; create=False makes nothing and probes the nearest folder that exists
+    (`path` itself, or the ancestor it would be created in): for a stage that builds its output beside the
+    target and renames it there, give the target's parent."""
     from edgekit.errors import EdgekitError
 
     path = Path(path)
-    for parent in (path, *path.parents):
-        if parent.exists() and not parent.is_dir():
-            raise EdgekitError(f"{what} {path}: {parent} is a file, not a folder")
-        if parent.exists():
-            break
+    shown = Path(shown) if shown is not None else path
+    probe = path
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".edgekit-write-test-"):
+        for parent in (path, *path.parents):
+            if parent.exists() and not parent.is_dir():
+                raise EdgekitError(f"{what} {shown}: {parent} is a file, not a folder")
+            if parent.exists():
+                probe = parent
+                break
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".edgekit-write-test-"):
             pass
     except OSError as error:
-        raise EdgekitError(f"cannot write to {what} {path}: {error.strerror or error}") from None
+        where = "" if probe == shown else f"{probe}: "
+        raise EdgekitError(f"cannot write to {what} {shown}: {where}{error.strerror or error}") from None
     return path
 
 
@@ -81,10 +102,15 @@ def sha256_file(path: Path | str) -> str:
 
 
 def staging_folder(final: Path | str, tag: str = "tmp") -> Path:
-    """A new empty hidden folder `.<name>.<tag>-XXXX` beside `final` (same file system: renames are atomic)."""
+    """A new empty hidden folder `.<name>.<tag>-XXXX` beside `final` (same file system: renames are atomic),
+    registered with edgekit.interrupts so that a forced exit on Ctrl-C removes it."""
+    from edgekit import interrupts
+
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.{tag}-"))
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.{tag}-"))
+    interrupts.register(staging)
+    return staging
 
 
 def replace_folder(staging: Path | str, final: Path | str, mode: int | None = 0o755) -> Path:
@@ -93,26 +119,82 @@ def replace_folder(staging: Path | str, final: Path | str, mode: int | None = 0o
     staging, final = Path(staging), Path(final)
     if mode is not None:
         staging.chmod(mode)  # mkdtemp makes owner-only folders; outputs are meant to be shared
-    old = None
-    if final.exists() or final.is_symlink():
-        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
-        old.rmdir()
-        os.replace(final, old)
-    try:
-        os.replace(staging, final)
-    except BaseException:
-        if old is not None:
-            os.replace(old, final)
-        raise
-    if old is not None:
-        remove_path(old)
+    replace_all([(staging, final)])
     return final
 
 
+def _aside(final: Path) -> Path:
+    """A free hidden name beside `final` to move it to while its replacement goes in."""
+    old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+    old.rmdir()
+    return old
+
+
+def replace_all(moves: list[tuple[Path | None, Path]]) -> None:
+    """Put each staged path (file or folder) at its final path; `(None, final)` removes `final`. Every existing
+    final is first renamed aside, then the staged ones renamed in; if any rename fails, the ones done are undone
+    and the old paths put back, so the finals are either all new or all as they were. The old paths are removed
+    only at the end. Ctrl-C does not cut it (edgekit.interrupts.critical)."""
+    from edgekit import interrupts
+
+    done: list[tuple[Path | None, Path, Path | None]] = []  # (staged, final, aside)
+    with interrupts.critical():
+        try:
+            for staged, final in moves:
+                staged, final = (Path(staged) if staged is not None else None), Path(final)
+                aside = None
+                if final.exists() or final.is_symlink():
+                    aside = _aside(final)
+                    interrupts.register(aside)
+                    os.replace(final, aside)
+                done.append((staged, final, aside))
+                if staged is not None:
+                    os.replace(staged, final)
+                    interrupts.forget(staged)
+        except BaseException:
+            for staged, final, aside in reversed(done):
+                if staged is not None and (final.exists() or final.is_symlink()) and not staged.exists():
+                    os.replace(final, staged)
+                if aside is not None:
+                    os.replace(aside, final)
+                    interrupts.forget(aside)
+            raise
+    for _, _, aside in done:
+        if aside is not None:
+            remove_path(aside)
+
+
 def remove_path(path: Path | str) -> None:
-    """Remove a file or a folder tree if it is there."""
+    """Remove a file or a folder tree if it is there (and forget it in edgekit.interrupts' registry)."""
+    from edgekit import interrupts
+
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists() or path.is_symlink():
         path.unlink(missing_ok=True)
+    interrupts.forget(path)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path | str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` for the block: fcntl.flock on the folder itself (no lock file is left
+    behind). When another process holds it, on_wait() is called once and the call blocks until it is free
+    (Ctrl-C stops the wait). The kernel releases the lock when the holder ends, however it ends. A file system
+    without flock (some network mounts) is not locked."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # no flock here (ENOLCK, EINVAL): run unlocked rather than not at all
+            pass
+        yield
+    finally:
+        os.close(fd)

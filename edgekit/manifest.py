@@ -176,7 +176,7 @@ def validate(raw, where: Path | str) -> None:
     labels = raw["labels"]
     if not isinstance(labels, list) or not labels or not all(_label_ok(label) for label in labels):
         fail("labels", f"must be a non-empty list of one-line names (at most {MAX_LABEL_LENGTH} characters)")
-    if "num_classes" in raw and raw["num_classes"] != len(labels):
+    if "num_classes" in raw and not (_int(raw["num_classes"], 1) and raw["num_classes"] == len(labels)):
         fail("num_classes", f"must equal the number of labels ({len(labels)})")
     for key in ("status",):
         if key in raw and raw[key] is not None and raw[key] not in STATUSES:
@@ -184,11 +184,12 @@ def validate(raw, where: Path | str) -> None:
     for key in ("parity", "backend", "calibration", "versions", "source"):
         if key in raw and raw[key] is not None and not isinstance(raw[key], dict):
             fail(key, "must be an object")
-    weights = raw.get("weights")
-    if weights is not None and weights != "random" and not isinstance(weights, dict):
-        fail("weights", "must be \"random\" or an object")
-    if isinstance(weights, dict) and "path" in weights and not isinstance(weights["path"], (str, type(None))):
-        raise EdgekitError(f"{where}: 'weights.path' must be a string")
+    problem = parity_problem(raw.get("parity"))
+    if problem:
+        raise EdgekitError(f"{where}: 'parity' {problem}")
+    problem = weights_problem(raw.get("weights"))
+    if problem:
+        raise EdgekitError(f"{where}: 'weights' {problem}")
     pre = Preprocessing.from_dict(raw["preprocessing"], where=f"{where}: preprocessing")
     input_spec = _tensor(raw["input"], f"{where}: input")
     output_spec = _tensor(raw["output"], f"{where}: output")
@@ -205,6 +206,56 @@ def validate(raw, where: Path | str) -> None:
     if not output_spec.shape or output_spec.shape[-1] not in (None, len(labels)):
         raise EdgekitError(f"{where}: output shape {list(output_spec.shape)} does not give one score per label "
                            f"({len(labels)} labels)")
+
+
+PARITY_TEXT = ("status", "reason", "images")
+PARITY_NUMBERS = ("agreement", "cosine", "max_abs_diff", "reference_top1", "artifact_top1", "drop_points", "max_drop")
+
+
+def parity_problem(parity) -> str | None:
+    """What is wrong with a parity record (manifest or summary.json; export.verify.Parity), or None. Every field
+    the report and bench read is checked for its type, so a hand-edited record is one line, never a traceback."""
+    if parity is None:
+        return None
+    if not isinstance(parity, dict):
+        return "must be an object"
+    for key in PARITY_TEXT:
+        if parity.get(key) is not None and not isinstance(parity[key], str):
+            return f"field '{key}' must be a string, got {_shown(parity[key])}"
+    for key in PARITY_NUMBERS:
+        value = parity.get(key)
+        if value is not None and not (_real(value) and math.isfinite(value)):
+            return f"field '{key}' must be a finite number or null, got {_shown(value)}"
+    if parity.get("num_images") is not None and not _int(parity["num_images"], 0):
+        return f"field 'num_images' must be a non-negative integer, got {_shown(parity['num_images'])}"
+    interval = parity.get("drop_interval")
+    if interval is not None and not (isinstance(interval, list) and len(interval) == 2
+                                     and all(_real(v) and math.isfinite(v) for v in interval)):
+        return f"field 'drop_interval' must be two numbers or null, got {_shown(interval)}"
+    if parity.get("gate_resolves") is not None and not isinstance(parity["gate_resolves"], bool):
+        return f"field 'gate_resolves' must be true, false or null, got {_shown(parity['gate_resolves'])}"
+    if parity.get("threshold") is not None and not isinstance(parity["threshold"], dict):
+        return f"field 'threshold' must be an object or null, got {_shown(parity['threshold'])}"
+    return None
+
+
+def weights_problem(weights) -> str | None:
+    """What is wrong with a `weights` record (manifest or summary.json), or None: "random" or an object whose
+    path is a string and whose val_acc a number."""
+    if weights is None or weights == "random":
+        return None
+    if not isinstance(weights, dict):
+        return 'must be "random" or an object'
+    for key in ("path", "source", "weights"):
+        if weights.get(key) is not None and not isinstance(weights[key], str):
+            return f"field '{key}' must be a string, got {_shown(weights[key])}"
+    if weights.get("val_acc") is not None and not (_real(weights["val_acc"]) and math.isfinite(weights["val_acc"])):
+        return f"field 'val_acc' must be a number, got {_shown(weights['val_acc'])}"
+    return None
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _tensor(facts, where: str) -> TensorSpec:
@@ -384,9 +435,21 @@ def build_manifest(*, model_name: str, format_name: str, precision: str, artifac
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:
-    """Validate, then write `folder/manifest.json` atomically: export never writes a manifest its readers refuse."""
+    """Validate, then write `folder/manifest.json` atomically: export never writes a manifest its readers refuse.
+    A non-finite number (a cosine of constant outputs, say) is written as null: NaN and Infinity are not JSON,
+    and the app's strict reader would refuse the whole manifest."""
     validate(manifest, folder / MANIFEST_NAME)
-    return atomic_write_json(folder / MANIFEST_NAME, manifest)
+    return atomic_write_json(folder / MANIFEST_NAME, _finite(manifest))
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def preprocessing_steps(preprocessing: dict) -> list[str]:

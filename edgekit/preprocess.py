@@ -198,11 +198,31 @@ def exact_eval(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
     return np.ascontiguousarray(normalised_float64(image, pre).astype(np.float32))
 
 
+SIXTEEN_BIT_GREY = ("I;16", "I;16L", "I;16B", "I;16N")  # PIL's modes for 16-bit grey (PNG, TIFF, PGM)
+WIDE_MODES = ("I", "F")  # 32-bit integer or float samples: no 8-bit rule everyone agrees on
+
+
+def unsupported_mode(mode: str) -> str | None:
+    """Why an image of this PIL mode is refused (by load_rgb and by the data audit alike), or None."""
+    if mode in WIDE_MODES:
+        return f"32-bit samples (mode {mode}): edgekit reads 1- to 8-bit and 16-bit images"
+    return None
+
+
 def load_rgb(path: Path | str) -> Image.Image:
-    """Open any image file as RGB (grey, CMYK, palette and alpha images included)."""
+    """Open any image file as 8-bit RGB (grey, CMYK, palette, alpha and 16-bit images included), as
+    docs/manifest.md ("Preprocessing, exactly", step 1) says and the app's JVM tool repeats: 16-bit samples
+    become their high byte (v >> 8), which is what PIL itself does for 16-bit colour PNGs; 32-bit images are
+    refused."""
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
+            problem = unsupported_mode(image.mode)
+            if problem:
+                raise EdgekitError(f"cannot read image {path}: {problem}")
+            if image.mode in SIXTEEN_BIT_GREY:  # PIL's own conversion would clip every value above 255 to white
+                high = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+                return Image.fromarray(high, "L").convert("RGB")
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 background = Image.new("RGB", image.size, (255, 255, 255))  # alpha over white
                 background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))

@@ -203,3 +203,27 @@ def exported_mobilenet_v2(fixed_run, tmp_path_factory):
     export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32", "int8"],
                                formats=["onnx", "tflite", "executorch"], out=out, parity_size=64, max_drop=5.0))
     return out / "mobilenet_v2"
+
+
+# ----------------------------------------------------------------------------- hostile-input tests (issue 26)
+@dataclass(frozen=True)
+class HostileExport:
+    """A small real export to build hostile artifacts from (copy it before changing anything)."""
+
+    export: Path  # OUT/mobilenet_v2: onnx-fp32/ and tflite-fp32/ (manifests, labels.txt), summary.json, export.log
+    data: Path    # a labelled class folder of the export's classes (tiny_data_dir: bag, trouser)
+    checkpoint: Path  # the run it was exported from (tiny_run's best.pt)
+
+
+@pytest.fixture(scope="session")
+def hostile_export(tiny_run, tiny_data_dir, tmp_path_factory) -> HostileExport:
+    """tiny_run (mobilenet_v2, 32 px, bag and trouser) exported once per session to ONNX and TFLite fp32, parity
+    on its validation split (about 15 s on 2 cores): plumbing for tests/test_hostile_*.py, where nothing depends
+    on accuracy."""
+    from edgekit import ExportOptions, export_model
+
+    out = tmp_path_factory.mktemp("hostile-export") / "export"
+    export_model(ExportOptions(TINY_MODEL, checkpoint=tiny_run.best_checkpoint, formats=["onnx", "tflite"],
+                               precisions=["fp32"], out=out))
+    return HostileExport(export=out / TINY_MODEL, data=tiny_data_dir, checkpoint=Path(tiny_run.best_checkpoint))
+# ----------------------------------------------------------------------------- end of hostile-input block

@@ -20,7 +20,7 @@ from edgekit.android.runtime import HostArtifact, find_artifacts, top_k
 from edgekit.android.yuv import rgb_to_yuv420, rotate_clockwise, yuv420_to_rgb
 from edgekit import contracts
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder
+from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder, writable_folder
 from edgekit.paths import REPO_ROOT
 from edgekit.preprocess import Preprocessing, load_rgb
 
@@ -117,17 +117,33 @@ def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], Non
     base = next((a for a in artifacts if a.manifest["precision"] == "fp32"), artifacts[0])
     variants = [*artifacts, _synthetic(base)]
     out = Path(out)
-    tmp = staging_folder(out)  # built beside `out`, swapped in whole at the end (an error leaves `out` as it was)
+    _check_out(out)
+    tmp = staging_folder(out, "fixtures")
     try:
-        index = _write_into(tmp, export_dir, variants, say)
-    except BaseException:
+        index = _write_into(tmp, export_dir, artifacts, variants, say)
+        replace_folder(tmp, out)
+    finally:
         remove_path(tmp)
-        raise
-    replace_folder(tmp, out)
     return index
 
 
-def _write_into(tmp: Path, export_dir: Path, variants: list, say: Callable[[str], None]) -> dict:
+def _check_out(out: Path) -> None:
+    """--out is replaced whole: only an earlier fixtures folder (its index.json says so) or an empty one, never a
+    folder of the user's; its parent must be writable (checked before any work)."""
+    if out.exists() and not out.is_dir():
+        raise EdgekitError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            schema = json.loads((out / "index.json").read_text(encoding="utf-8")).get("schema")
+        except (OSError, ValueError, AttributeError):
+            schema = None
+        if schema != FIXTURES_SCHEMA:
+            raise EdgekitError(f"--out {out} is a folder that `edgekit android fixtures` did not write (no index.json "
+                               f"of {FIXTURES_SCHEMA}): it would be replaced whole; choose an empty or new folder")
+    writable_folder(out.parent, "--out", create=False, shown=out)
+
+
+def _write_into(tmp: Path, export_dir: Path, artifacts: list, variants: list, say) -> dict:
     index: dict = {"schema": FIXTURES_SCHEMA, "export_dir": str(Path(export_dir).resolve()),
                    "tolerances": {"png": PNG_TOLERANCE, "jpeg": JPEG_TOLERANCE, "quantized_steps": QUANTIZED_STEPS},
                    "artifacts": [], "images": [], "yuv": [], "tensors": []}
@@ -136,7 +152,7 @@ def _write_into(tmp: Path, export_dir: Path, variants: list, say: Callable[[str]
         folder = tmp / "artifacts" / name
         folder.mkdir(parents=True)
         (folder / "manifest.json").write_text(json.dumps(variant.manifest.raw, indent=2))
-        shutil.copy(variant.folder / variant.manifest.get("labels_file", "labels.txt"), folder / "labels.txt")
+        (folder / "labels.txt").write_text("\n".join(variant.manifest.labels) + "\n", encoding="utf-8")
         index["artifacts"].append({"name": name, "manifest": f"artifacts/{name}/manifest.json",
                                    "synthetic": name == SYNTHETIC, "format": variant.manifest["format"],
                                    "precision": variant.manifest["precision"]})

@@ -62,8 +62,16 @@ def find_artifacts(export_dir: Path) -> list[HostArtifact]:
     export_dir = Path(export_dir)
     if not export_dir.is_dir():
         raise EdgekitError(f"no such export folder: {export_dir}")
-    found = [HostArtifact(a.folder, a.manifest) for a in find_all(export_dir)
+    every = find_all(export_dir)
+    found = [HostArtifact(a.folder, a.manifest) for a in every
              if FORMATS[a.format].runs_on_android and a.runs_here()[0] and a.precision in HOST_PRECISIONS]
+    if not found and len(every) == 1 and every[0].folder == export_dir:  # one artifact folder was given
+        only = every[0]
+        why = (FORMATS[only.format].android if not FORMATS[only.format].runs_on_android
+               else only.runs_here()[1] if not only.runs_here()[0]
+               else f"the app's checks compare {' and '.join(HOST_PRECISIONS)} artifacts only")
+        raise EdgekitError(f"{export_dir} is a {only.format} {only.precision} artifact, which this check cannot "
+                           f"use: {why}. Give an ONNX or TFLite fp32/int8 artifact folder, or the export folder")
     if not found:
         raise EdgekitError(f"no fp32 or int8 artifact the app runs ({', '.join(f for f, r in FORMATS.items() if r.runs_on_android)}) "
                            f"under {export_dir}")

@@ -4,9 +4,13 @@
 
 Every artifact folder under EXPORT_DIR (the folder itself, its children or grandchildren: an artifact folder,
 `export/<model>` or `export/`) whose manifest the app can honour is copied with its manifest.json and labels.txt
-to `assets_dir/models/<model>-<format>-<precision>/`, the layout the app reads (docs/contracts.md). The copied model
-file's sha256 must equal the manifest's. TorchScript and Core ML are refused with the reason (no Android runtime
-in the app), so are artifacts that failed verification and manifests the app cannot read.
+to `assets_dir/models/<model>-<format>-<precision>/`, the layout the app reads (docs/contracts.md). TorchScript and
+Core ML are refused with the reason (no Android runtime in the app), so are artifacts that failed verification,
+manifests edgekit's reader refuses (edgekit.manifest: types, names inside the folder) and everything the app's own
+parser would refuse (`app_refusal`: android_demo/core Manifest.parse and Json.parse, ModelAssets.load, checked line
+by line), and model files that do not load in their runtime here or do not take what their manifest says
+(edgekit.artifacts: the app's backends would fail on them). The model file's sha256 must equal the manifest's
+before anything is copied, and the copy's too.
 
 Afterwards `assets_dir/models` holds exactly the synced artifacts. It is built in a hidden folder beside it and
 swapped in only when every file is copied and checked: on any error (no manifests, a checksum mismatch, an
@@ -14,15 +18,17 @@ unknown `only` name, nothing runnable) the app's assets are left as they were.
 """
 from __future__ import annotations
 
+import json
+import numbers
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from edgekit.errors import EdgekitError
-from edgekit.fileio import replace_folder, sha256_file, staging_folder
+from edgekit.fileio import remove_path, replace_folder, sha256_file, staging_folder, writable_folder
 from edgekit.formats import FORMATS
-from edgekit.manifest import MANIFEST_NAME, Manifest, read_manifest
+from edgekit.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_path
 
 APP_INPUT_DTYPES = ("float32", "int8", "uint8")  # android_demo/core Manifest.DTYPES
 MODELS_FOLDER = "models"
@@ -56,7 +62,9 @@ def app_labels(text: str) -> list[str]:
 
 
 def app_refusal(manifest: Manifest) -> str | None:
-    """The reason the app cannot run this artifact (everything its manifest parser checks, and the files), or None."""
+    """The reason the app cannot run this artifact, or None: everything android_demo's Manifest.parse (with its
+    strict Json reader) and ModelAssets.load check that edgekit's own reader lets through, and the files. Kept
+    in step with android_demo/core/src/main/kotlin/dev/edgekit/core/Manifest.kt line by line."""
     row = FORMATS[manifest.format]
     if not row.runs_on_android:
         return row.android
@@ -64,13 +72,26 @@ def app_refusal(manifest: Manifest) -> str | None:
         return "it failed verification in edgekit export (parity with PyTorch): not bundled"
     if manifest.get("sha256_of", "file") != "file":
         return f"the artifact is a {manifest.get('sha256_of')}, not a single file"
+    strict = _strict_json_problem(manifest.folder / MANIFEST_NAME)
+    if strict:
+        return strict
     if manifest.input.dtype not in APP_INPUT_DTYPES:
         return f"input dtype {manifest.input.dtype} is not one the app feeds ({', '.join(APP_INPUT_DTYPES)})"
     if manifest.output.dtype not in APP_INPUT_DTYPES:
         return f"output dtype {manifest.output.dtype} is not one the app reads ({', '.join(APP_INPUT_DTYPES)})"
+    raw_input = manifest["input"]
+    layout = raw_input.get("layout") or "NCHW"  # Manifest.kt: a missing layout is NCHW, never inferred
+    size = manifest.preprocessing.img_size
+    expected = [1, 3, size, size] if layout == "NCHW" else [1, size, size, 3]
+    dims = [1 if i == 0 and d is None else d for i, d in enumerate(raw_input["shape"])]
+    if dims != expected:
+        return (f"input shape {raw_input['shape']} is not the {layout} {expected} the app feeds at img_size {size}"
+                + ("" if raw_input.get("layout") else " (no layout given: the app assumes NCHW)"))
     if manifest["preprocessing"].get("channel_order", "RGB") != "RGB":
         return "the app feeds RGB images; the manifest asks for another channel order"
-    if manifest.get("num_classes") != len(manifest.labels):
+    num_classes = manifest.get("num_classes")
+    if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool) \
+            or num_classes != len(manifest.labels):
         return "the manifest has no num_classes equal to its number of labels (the app requires it)"
     if not manifest.path.is_file():
         return f"the artifact file {manifest.file} is missing"
@@ -84,6 +105,35 @@ def app_refusal(manifest: Manifest) -> str | None:
             return f"{labels.name} cannot be read: {error.strerror or error}"
         if app_labels(text) != manifest.labels:
             return f"{labels.name} disagrees with the manifest's labels (the app would refuse it)"
+    return None
+
+
+def _strict_json_problem(path: Path) -> str | None:
+    """The app's JSON reader (core Json.kt) is strict RFC 8259: NaN and Infinity, which Python's json reads, make
+    the whole manifest unreadable there."""
+    def refuse(constant: str):
+        raise ValueError(constant)
+
+    try:
+        json.loads(path.read_bytes().decode("utf-8"), parse_constant=refuse)
+    except ValueError as error:
+        return f"{MANIFEST_NAME} holds {error}, which is not JSON (RFC 8259): the app's reader would refuse it"
+    except OSError as error:
+        return f"{MANIFEST_NAME} cannot be read: {error.strerror or error}"
+    return None
+
+
+def load_refusal(manifest: Manifest) -> str | None:
+    """The model file loaded in its runtime here (onnxruntime, LiteRT, ExecuTorch: the runtimes the app uses)
+    with its tensors checked against the manifest; the reason when it does not load or does not match."""
+    from edgekit.artifacts import Artifact
+
+    if not FORMATS[manifest.format].runs_here()[0]:
+        return None  # nothing to load it with here; the app's backend checks it on the phone
+    try:
+        Artifact(manifest.folder, manifest).runtime()
+    except EdgekitError as error:
+        return str(error)
     return None
 
 
@@ -126,6 +176,9 @@ def sync_assets(export_dir: Path, assets_dir: Path, only: list[str] | None = Non
             reason = problem or app_refusal(manifest)
         except EdgekitError as error:  # a path that leaves the folder
             reason = str(error)
+        if reason is None:
+            _check_sha256(manifest)  # a file changed since export stops the whole sync: nothing is copied
+            reason = load_refusal(manifest)
         if reason is not None:
             result.refused.append((label, reason))
             continue
@@ -138,8 +191,8 @@ def sync_assets(export_dir: Path, assets_dir: Path, only: list[str] | None = Non
         why = "; ".join(f"{label}: {reason}" for label, reason in result.refused)
         raise EdgekitError(f"nothing in {export_dir} that the app can run ({why})")
 
+    writable_folder(assets_dir, "the app's assets folder")
     try:
-        assets_dir.mkdir(exist_ok=True)
         staging = staging_folder(assets_dir / MODELS_FOLDER, "sync")
     except OSError as error:
         raise EdgekitError(f"cannot write to {assets_dir}: {error.strerror or error}") from None
@@ -150,24 +203,44 @@ def sync_assets(export_dir: Path, assets_dir: Path, only: list[str] | None = Non
             result.copied.append(manifest.name)
         replace_folder(staging, assets_dir / MODELS_FOLDER)
     except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_path(staging)
         raise EdgekitError(f"cannot write to {assets_dir}: {error.strerror or error}") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_path(staging)
         raise
     return result
 
 
+def _mismatch(path: Path, actual: str, manifest: Manifest) -> EdgekitError:
+    return EdgekitError(f"{path}: sha256 {actual} does not match its manifest's {manifest.sha256} "
+                        "(the artifact changed after export, or the copy is damaged): nothing synced")
+
+
+def _check_sha256(manifest: Manifest) -> None:
+    try:
+        actual = sha256_path(manifest.path)
+    except OSError as error:
+        raise EdgekitError(f"{manifest.path} cannot be read: {error.strerror or error}") from None
+    if actual != manifest.sha256:
+        raise _mismatch(manifest.path, actual, manifest)
+
+
 def _copy_artifact(manifest: Manifest, target: Path) -> None:
     """Copy the model file, manifest and labels into `target` (inside the staging folder); the copy's sha256 must
-    equal the manifest's before anything is swapped into the app's assets."""
+    equal the manifest's, and the copied manifest must be the one that was checked, before anything is swapped
+    into the app's assets."""
     target.mkdir()
     source = manifest.path
     copied = target / manifest.file
     shutil.copyfile(source, copied)
     actual = sha256_file(copied)
     if actual != manifest.sha256:
-        raise EdgekitError(f"{source}: sha256 {actual} does not match its manifest's {manifest.sha256} "
-                           "(the artifact changed after export, or the copy is damaged): nothing synced")
+        raise _mismatch(source, actual, manifest)
     shutil.copyfile(manifest.folder / MANIFEST_NAME, target / MANIFEST_NAME)
+    try:
+        same = json.loads((target / MANIFEST_NAME).read_bytes().decode("utf-8")) == manifest.raw
+    except ValueError:
+        same = False
+    if not same:
+        raise EdgekitError(f"{manifest.folder / MANIFEST_NAME} changed while it was being synced: nothing synced")
     (target / "labels.txt").write_text("\n".join(manifest.labels) + "\n", encoding="utf-8")

@@ -44,7 +44,7 @@ def bench(path: Path | str, options: BenchOptions | None = None,
           on_progress: OnProgress | Reporter | None = None) -> BenchResult:
     """Time every artifact under `path` (an export folder or one artifact folder) in its own runtime; see the
     module docstring."""
-    from edgekit.artifacts import export_folder_of, find_artifacts
+    from edgekit.artifacts import check_loadable, export_folder_of, find_artifacts
     from edgekit.bench.host import bench_host, host_description
     from edgekit.bench.results import compare_rows, read_bench, write_bench
     from edgekit.fileio import writable_folder
@@ -53,10 +53,11 @@ def bench(path: Path | str, options: BenchOptions | None = None,
     say = reporter(on_progress)
     old_rows = read_bench(options.compare)[1] if options.compare is not None else None
     artifacts = find_artifacts(path)
+    check_loadable(artifacts)  # a model file that does not load, or not with its manifest's tensors: one line, now
     export_dir = export_folder_of(path)
     log_path = None
-    if options.write:
-        writable_folder(export_dir, "the export folder")
+    if options.write:  # bench.json goes there: a read-only export folder is one line before any timing, not after
+        writable_folder(export_dir, "the export folder (bench.json and bench.csv go there; --no-write to skip)")
         log_path = export_dir / BENCH_LOG
     host = host_description()
     if options.is_host:

@@ -26,19 +26,24 @@ REGRESSION_TOLERANCE = 0.10  # --compare: p50 more than 10 % slower than before 
 def read_bench(path: Path | str) -> tuple[dict, list[BenchRow]]:
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise EdgekitError(f"{path} does not exist") from None
     except OSError as error:
         raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, ValueError) as error:
         raise EdgekitError(f"{path} is not valid JSON ({error})") from None
     if not isinstance(document, dict) or document.get("schema") != BENCH_SCHEMA or not isinstance(document.get("rows"), list):
         raise EdgekitError(f"{path} is not an {BENCH_SCHEMA} file (bench.json from `edgekit bench`)")
-    try:
-        return document, [BenchRow.from_dict(row) for row in document["rows"]]
-    except TypeError as error:
-        raise EdgekitError(f"{path}: a row lacks required fields ({error})") from None
+    if not isinstance(document.get("host", {}), dict):
+        raise EdgekitError(f"{path}: 'host' must be an object")
+    budget = document.get("budget")
+    if budget is not None:
+        ms = budget.get("ms") if isinstance(budget, dict) else budget
+        if not (isinstance(ms, (int, float)) and not isinstance(ms, bool) and 0 < ms < float("inf")) or (
+                isinstance(budget, dict) and not isinstance(budget.get("artifact"), (str, type(None)))):
+            raise EdgekitError(f"{path}: 'budget' must be a number of milliseconds or {{ms, artifact}}")
+    return document, [BenchRow.from_dict(row, f"{path}: rows[{index}]") for index, row in enumerate(document["rows"])]
 
 
 def merge_rows(old: list[BenchRow], new: list[BenchRow]) -> list[BenchRow]:

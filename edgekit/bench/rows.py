@@ -8,9 +8,12 @@ and no timings.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 
 from edgekit import contracts
+from edgekit.errors import EdgekitError
 
 BENCH_SCHEMA = contracts.BENCH
 
@@ -55,7 +58,13 @@ class BenchRow:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "BenchRow":
+    def from_dict(cls, data: dict, where: str = "a bench row") -> "BenchRow":
+        """A row read back from bench.json or a phone: every field's type checked (bench.json travels: a
+        colleague's, a CI cache's), one EdgekitError naming `where` and the field otherwise. Unknown keys are
+        ignored (a newer edgekit's fields)."""
+        problem = row_problem(data)
+        if problem:
+            raise EdgekitError(f"{where}: {problem}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -66,3 +75,54 @@ class BenchRow:
 
 
 ROW_FIELDS = [f.name for f in fields(BenchRow)]
+
+
+STATUSES = ("ok", "skipped", "failed")
+_TEXT = ("model", "format", "precision", "device", "runtime", "status", "source")
+_OPTIONAL_TEXT = ("reason", "artifact", "runtime_version", "delegate", "device_name")
+_OPTIONAL_COUNTS = ("size_bytes", "warmup", "iterations", "accuracy_images")
+_OPTIONAL_NUMBERS = ("load_ms", "first_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+                     "throughput_ips", "peak_rss_mb", "cpu_per_wall", "speedup", "top1")
+
+
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _count(value, minimum: int = 0) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def row_problem(data) -> str | None:
+    """What is wrong with a bench row read from a file, in a few words; None when nothing."""
+    if not isinstance(data, dict):
+        return f"must be an object, got {type(data).__name__}"
+    missing = [name for name in ("model", "format", "precision", "threads", "device", "runtime") if name not in data]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    for name in _TEXT:
+        if name in data and not isinstance(data[name], str):
+            return f"'{name}' must be a string, got {data[name]!r}"[:200]
+    if data.get("status", "ok") not in STATUSES:
+        return f"'status' must be one of {', '.join(STATUSES)}, got {data['status']!r}"[:200]
+    if not _count(data["threads"], 1):
+        return f"'threads' must be a positive integer, got {data['threads']!r}"[:200]
+    for name in _OPTIONAL_TEXT:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            return f"'{name}' must be a string or null, got {data[name]!r}"[:200]
+    for name in _OPTIONAL_COUNTS:
+        if data.get(name) is not None and not _count(data[name]):
+            return f"'{name}' must be a non-negative integer or null, got {data[name]!r}"[:200]
+    for name in _OPTIONAL_NUMBERS:
+        if data.get(name) is not None and not _number(data[name]):
+            return f"'{name}' must be a non-negative finite number or null, got {data[name]!r}"[:200]
+    if data.get("top1") is not None and data["top1"] > 100:
+        return f"'top1' is a percentage, got {data['top1']!r}"
+    if data.get("wide_spread") is not None and not isinstance(data["wide_spread"], bool):
+        return f"'wide_spread' must be true, false or null, got {data['wide_spread']!r}"[:200]
+    ci = data.get("top1_ci")
+    if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(_number(v) for v in ci)):
+        return f"'top1_ci' must be two numbers or null, got {ci!r}"[:200]
+    if data.get("extra") is not None and not isinstance(data["extra"], dict):
+        return f"'extra' must be an object, got {data['extra']!r}"[:200]
+    return None

@@ -79,10 +79,12 @@ def audit_command(
 ) -> None:
     """Count, decode and check every image: class balance, sizes, unreadable files, duplicates, colour modes."""
     from edgekit.data.audit import audit_dataset, check_out_dir, write_audit_outputs
+    from edgekit.fileio import writable_folder
 
     out = out if out is not None else default_audit_dir(data_dir)
     if data_dir.is_dir():
         check_out_dir(out, data_dir)  # refuse before the long scan
+        writable_folder(out, "--out", create=False)
     with _progress() as progress:
         on_start, on_file = _hooks(progress, "decoding images")
         report = audit_dataset(data_dir, on_start=on_start, on_file=on_file)

@@ -1,11 +1,14 @@
 """Entry point: builds the typer app from one module per stage and turns EdgekitError into a clean exit."""
 from __future__ import annotations
 
+import os
 import sys
+from typing import Callable
 
 import typer
 from rich.console import Console
 
+from edgekit import interrupts
 from edgekit.errors import EdgekitError
 
 try:  # typer vendors click (0.29+); older typer uses click itself
@@ -99,30 +102,66 @@ android_cmd.register(app)
 _use_conventional_help(app)
 
 
+def _say_interrupted_on_fd(fd: int) -> Callable[[], None]:
+    """What the interrupt watchdog writes when it has to end the process itself (fd: the terminal's stderr, saved
+    before any stage redirects fd 2 to a log)."""
+    return lambda: os.write(fd, b"interrupted\n")
+
+
 def main(args: list[str] | None = None) -> None:
-    """Run the CLI: usage errors print the usage hint and one line (exit 2), EdgekitError one line (exit 1)."""
+    """Run the CLI: usage errors print the usage hint and one line (exit 2), EdgekitError one line (exit 1),
+    Ctrl-C "interrupted" (exit 130, within a second or two even inside a converter: edgekit.interrupts)."""
+    try:
+        stderr_fd = os.dup(2)
+    except OSError:
+        stderr_fd = 2
+    try:
+        with interrupts.handling(_say_interrupted_on_fd(stderr_fd)):
+            code = _run(args)
+    except KeyboardInterrupt:  # raised after the command's own clean-up (a critical block ending, say)
+        interrupts.note()
+        code = interrupts.EXIT_CODE
+    finally:
+        if stderr_fd != 2:
+            os.close(stderr_fd)
+    if code == interrupts.EXIT_CODE and interrupts.interrupted():
+        # typer turns KeyboardInterrupt into a silent exit 130 (typer.core._main): say it
+        err_console.print("[yellow]interrupted[/]", highlight=False)
+        if interrupts.signalled():
+            # the command has cleaned up (its finally blocks ran); tearing down torch, TensorFlow and the runtimes
+            # would take seconds more on a busy machine, so a Ctrl-C ends the process here
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(code)
+    sys.exit(code)
+
+
+def _run(args: list[str] | None) -> int:
     try:
         code = app(args=args, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as error:
         # soft_wrap: the terminal may wrap, but no newline lands inside a path or a command to copy
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
+        return error.exit_code
     except UsageOrClickError as error:
         # typer 0.29 vendors click as typer._click: `import click` would not catch these
         error.show()
-        sys.exit(error.exit_code)
+        return error.exit_code
     except OSError as error:  # a file system fault no stage anticipated (disk full, a folder gone): one line
         where = f": {error.filename}" if getattr(error, "filename", None) else ""
         err_console.print(f"[bold red]error:[/] {error.strerror or error}{where}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
+        interrupts.note()
+        return interrupts.EXIT_CODE
     except typer.Abort:
         err_console.print("[yellow]aborted[/]")
-        sys.exit(1)
+        return 1
     # without standalone mode, typer returns (not raises) the code of a `typer.Exit` or `--help`
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from edgekit.data import symmetry
 from edgekit.data.folder import scan_image_folder
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write, atomic_write_text
+from edgekit.preprocess import unsupported_mode
 
 # PIL modes grouped by what a training pipeline has to do about them (all become RGB via load_rgb)
 GREYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -35,7 +36,7 @@ class ImageRecord:
 
     path: Path  # absolute
     label: int
-    sha256: str
+    sha256: str  # "" when the file could not be read
     width: int = 0
     height: int = 0
     mode: str = ""
@@ -69,8 +70,12 @@ def printable(text: str | Path) -> str:
 
 
 def inspect_image(path: Path, label: int) -> ImageRecord:
-    """Hash the bytes and fully decode the image; a decode failure is recorded, not raised."""
-    data = path.read_bytes()
+    """Hash the bytes and fully decode the image; a file that cannot be read or decoded is recorded (unreadable,
+    with the reason), never raised."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:  # no permission, a file gone since the scan, an I/O error
+        return ImageRecord(path=path, label=label, sha256="", error=f"cannot be read: {error.strerror or error}")
     record = ImageRecord(path=path, label=label, sha256=hashlib.sha256(data).hexdigest())
     try:
         with Image.open(path) as image:
@@ -79,6 +84,9 @@ def inspect_image(path: Path, label: int) -> ImageRecord:
             if image.mode == "P" and "transparency" in image.info:
                 record.mode = "PA"  # a palette with a transparent index carries alpha too
             image.load()  # decodes every pixel: raises on truncated or corrupt data
+            problem = unsupported_mode(image.mode)
+            if problem:  # load_rgb (training, eval, export) refuses it: so does the audit, and prepare drops it
+                record.error = problem
     except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
         record.error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return record
@@ -111,7 +119,8 @@ class AuditReport:
         """Byte-identical files, two or more per group, in path order."""
         by_hash: dict[str, list[ImageRecord]] = {}
         for record in self.records:
-            by_hash.setdefault(record.sha256, []).append(record)
+            if record.sha256:  # a file that could not be read has no hash
+                by_hash.setdefault(record.sha256, []).append(record)
         return [sorted(group, key=lambda r: r.path) for group in by_hash.values() if len(group) > 1]
 
     def mode_counts(self) -> dict[str, int]:

@@ -46,6 +46,26 @@ def _decodable(name: str) -> bool:
         return False
 
 
+def _walk(folder: Path) -> tuple[list[Path], str | None]:
+    """Every path under `folder`, sorted; or the reason a folder in it cannot be listed (Path.rglob would skip
+    it silently, and an unreadable class folder would look empty)."""
+    import os
+
+    found, problem = [], None
+
+    def failed(error: OSError) -> None:
+        nonlocal problem
+        if problem is None:
+            where = Path(error.filename) if error.filename else folder
+            inner = "" if where == folder else f"{where.relative_to(folder)}: "
+            problem = f"{inner}{error.strerror or error}"
+
+    for directory, dirnames, filenames in os.walk(folder, onerror=failed):
+        base = Path(directory)
+        found.extend(base / name for name in dirnames + filenames)
+    return sorted(found), problem
+
+
 def scan_image_folder(root: Path | str, *, min_classes: int = 2) -> ImageFolderIndex:
     """List the class folders and their image files, with a clear error for every unusable layout."""
     root = Path(root)
@@ -53,17 +73,24 @@ def scan_image_folder(root: Path | str, *, min_classes: int = 2) -> ImageFolderI
         raise EdgekitError(f"data directory not found: {root}")
     if not root.is_dir():
         raise EdgekitError(f"data path is not a directory: {root}")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as error:
+        raise EdgekitError(f"data directory {root} cannot be read: {error.strerror or error}") from None
     bad_names = [p for p in class_dirs if not _decodable(p.name)]
     if bad_names:
         shown = ", ".join(repr(p.name.encode("utf-8", "surrogateescape"))[1:] for p in bad_names[:3])
         raise EdgekitError(f"class folder names must be valid UTF-8 (they become labels in every artifact): {shown} in {root}")
     if not class_dirs:
         raise EdgekitError(f"{root} has no class folders: expected DIR/<class>/<image> (the ImageFolder layout)")
-    samples, skipped, empty = [], [], []
+    samples, skipped, empty, unreadable = [], [], [], []
     for index, class_dir in enumerate(class_dirs):
         found = 0
-        for path in sorted(class_dir.rglob("*")):
+        paths, problem = _walk(class_dir)
+        if problem:
+            unreadable.append(f"{class_dir.name} ({problem})")
+            continue
+        for path in paths:
             if not path.is_file() or path.name.startswith("."):
                 continue
             if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -73,6 +100,9 @@ def scan_image_folder(root: Path | str, *, min_classes: int = 2) -> ImageFolderI
                 skipped.append((path, "not an image file (by extension)"))
         if found == 0:
             empty.append(class_dir.name)
+    if unreadable:
+        raise EdgekitError(f"class folder(s) in {root} cannot be read: {', '.join(unreadable)} — fix the permissions "
+                           "or remove the folder")
     if empty:
         raise EdgekitError(f"empty class folder(s) in {root}: {', '.join(empty)} — add images or remove the folder")
     if len(class_dirs) < min_classes:

@@ -22,7 +22,6 @@ into place at the end, so a failure leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -31,9 +30,9 @@ from PIL import Image
 
 from edgekit.data.audit import ImageRecord, inspect_images, printable
 from edgekit.data.folder import scan_image_folder, stratified_split, write_prepared_splits
-from edgekit import contracts
+from edgekit import contracts, interrupts
 from edgekit.errors import EdgekitError
-from edgekit.fileio import replace_folder, staging_folder
+from edgekit.fileio import remove_path, replace_folder, staging_folder, writable_folder
 from edgekit.images import seeded_generator, shuffled
 
 AUGMENTED_DIR = "augmented"
@@ -299,6 +298,7 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
     options.check()
     index = scan_image_folder(root)
     out = check_out(Path(out), index.root, overwrite)
+    writable_folder(out.parent, "--out", create=False, shown=out)  # OUT is built beside itself: before decoding
     records = inspect_images(index.samples, on_start=on_start, on_file=on_file)
 
     kept, dropped = clean(records, index.root, min_side=options.min_side, min_aspect=options.min_aspect,
@@ -332,6 +332,5 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
         write_prepared(build_dir, report)
         replace_folder(build_dir, out)
     finally:
-        if build_dir.exists():
-            shutil.rmtree(build_dir, ignore_errors=True)
+        remove_path(build_dir)
     return report

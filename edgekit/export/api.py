@@ -2,15 +2,17 @@
 
 Layout (docs/manifest.md):
     OUT/<model>/<format>-<precision>/{model.<ext>, manifest.json, labels.txt}
-    OUT/<model>/summary.json
-Each artifact folder is built in a hidden temporary folder beside it and renamed into place only
-once the artifact, its parity result and its manifest are written; a failed export removes any
-older folder of the same format and precision, so nothing stale looks current.
+    OUT/<model>/summary.json, export.log
+One call builds everything it writes (every artifact folder, summary.json, export.log) in one hidden staging
+folder `OUT/<model>/.export.staging-XXXX/` and puts it in place only at the end, by renames that are undone if
+one fails (fileio.replace_all): an export that is interrupted (Ctrl-C, edgekit.interrupts) or fails on bad input
+leaves the previous export exactly as it was. A format that failed to export removes the older folder of the same
+format and precision at that moment, so nothing stale looks current. Two exports into one OUT/<model> do not run
+together: the second waits for the first (fileio.folder_lock: flock on OUT/<model>/ itself), saying so.
 """
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,15 +25,17 @@ from edgekit.export.base import ExportRequest, first_line
 from edgekit.export.options import ExportEvent, ExportOptions
 from edgekit.export.quiet import captured
 from edgekit.export.source import PHOTOS_NOTE, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples, load_source
-from edgekit.export.summary import STATUS_SYMBOLS, ArtifactResult, ExportSummary, write_summary  # noqa: F401
+from edgekit.export.summary import SUMMARY_NAME, STATUS_SYMBOLS, ArtifactResult, ExportSummary, write_summary  # noqa: F401
 from edgekit.export.verify import Parity, compare, parity_images
-from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder
+from edgekit.fileio import atomic_write_text, folder_lock, remove_path, replace_all, staging_folder, writable_folder
 from edgekit.formats import FORMATS, parse_formats, parse_precisions
 from edgekit.manifest import LABELS_NAME, build_manifest, write_manifest
 from edgekit.predictor import TorchPredictor, predict_in_batches
 
 RANDOM_WEIGHTS_PARITY_IMAGES = 32  # random weights: fp32 still runs in every runtime, fp16/int8 are not judged
 LOG_NAME = "export.log"  # OUT/<model>/export.log: everything the converters printed
+STAGING_TAG = "staging"  # OUT/<model>/.export.staging-XXXX: one call's outputs until they are put in place
+LEFTOVERS = (".export.staging-*", ".*.old-*", ".*.tmp-*", ".*.tmp")  # what an export killed outright left behind
 
 
 class ExportFailed(EdgekitError):
@@ -56,6 +60,31 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
     explicit_formats = options.formats is not None
     format_names = parse_formats(options.formats, precisions if explicit_formats else [], options)
     out_dir = _prepare_out(Path(options.out), options.model)
+
+    def waiting() -> None:
+        emit(ExportEvent("warning", f"another export is writing into {out_dir}: waiting for it to finish "
+                                    "(Ctrl-C to stop)"))
+
+    with folder_lock(out_dir, on_wait=waiting):
+        _remove_leftovers(out_dir)
+        staging = staging_folder(out_dir / "export", STAGING_TAG)
+        try:
+            summary = _export_into(options, precisions, format_names, out_dir, staging, emit)
+            moves = [(staging / r.folder.name if r.folder else None, out_dir / f"{r.format}-{r.precision}")
+                     for r in summary.results if r.folder is not None or r.failed]
+            moves += [(staging / SUMMARY_NAME, out_dir / SUMMARY_NAME), (staging / LOG_NAME, out_dir / LOG_NAME)]
+            replace_all(moves)  # everything in place, or (a rename failed) everything as it was
+        finally:
+            remove_path(staging)
+    if summary.failures and not options.allow_mismatch:
+        raise ExportFailed(summary)
+    return summary
+
+
+def _export_into(options: ExportOptions, precisions: list[str], format_names: list[str], out_dir: Path,
+                 staging: Path, emit) -> ExportSummary:
+    """The export proper: artifact folders, summary.json and export.log written into `staging`; the results and
+    the summary name their final places in `out_dir`."""
     notes: list[str] = []
 
     def warn(message: str) -> None:
@@ -81,9 +110,7 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
         calibration, calibration_source = _calibration(options, source, warn)
         if source.kind == "pretrained" and options.calib is None:
             warn(PHOTOS_NOTE)
-    log_path = out_dir / LOG_NAME
-    atomic_write_text(log_path, "")
-    with captured(log_path):
+    with captured(staging / LOG_NAME):
         results = []
         for precision_name in precisions:
             for format_name in format_names:
@@ -102,32 +129,33 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
                                             precision=precision_name, preprocessing=source.preprocessing,
                                             labels=source.labels, calibration=calibration, options=format_options)
                     ignored = spec.cannot_honour(dataclasses.replace(options, precisions=(precision_name,)))
-                    result = export_one(format_name, request, out_dir, source, parity_data, reference,
-                                        options.max_drop, calibration_source, ignored)
+                    result = export_one(format_name, request, staging, source, parity_data, reference,
+                                        options.max_drop, calibration_source, ignored, final_dir=out_dir)
                 results.append(result)
                 emit(ExportEvent("artifact", f"{format_name} {precision_name}: {result.status}", result))
     summary = ExportSummary(options.model, out_dir, source.weights, results, parity_data.source,
-                            calibration=calibration_source, notes=notes, log=log_path)
-    write_summary(summary)
-    if summary.failures and not options.allow_mismatch:
-        raise ExportFailed(summary)
+                            calibration=calibration_source, notes=notes, log=out_dir / LOG_NAME)
+    write_summary(summary, staging / SUMMARY_NAME)
     return summary
 
 
 def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: Source, parity_data,
                reference: np.ndarray, max_drop: float, calibration_source: str | None = None,
-               ignored: Sequence[str] = ()) -> ArtifactResult:
-    """Export, verify and describe one artifact; it appears in place only when complete."""
+               ignored: Sequence[str] = (), final_dir: Path | None = None) -> ArtifactResult:
+    """Export, verify and describe one artifact in `out_dir/<format>-<precision>/`, built in a hidden folder
+    beside it and renamed there only when complete. The result names its folder in `final_dir` (default
+    `out_dir`): export_model builds in its staging folder and moves everything to OUT/<model>/ at the end. A
+    failure leaves nothing in `out_dir` (the caller removes an older folder of the same name, if any)."""
     spec = FORMATS[format_name]
-    final = out_dir / f"{format_name}-{request.precision}"
-    staging = staging_folder(final)
+    built = out_dir / f"{format_name}-{request.precision}"
+    final = (final_dir or out_dir) / built.name
+    staging = staging_folder(built)
     try:
         artifact = staging / spec.artifact
         started = time.perf_counter()
         try:
             facts = spec.converter().export(request, artifact)
         except Exception as error:  # a converter crash is a row in the table, not a traceback
-            remove_path(final)
             return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
         seconds = time.perf_counter() - started
         parity = _verify(format_name, artifact, request.precision, parity_data, reference, max_drop, source)
@@ -149,11 +177,10 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         try:
             write_manifest(staging, manifest)
         except EdgekitError as error:  # the converter gave something the manifest's readers would refuse
-            remove_path(final)
             return ArtifactResult(format_name, request.precision, "failed to export",
                                   reason=f"the artifact's manifest is not valid: {error}")
         _make_readable(staging)
-        replace_folder(staging, final)
+        replace_all([(staging, built)])
         extra = {key: facts[key] for key in ("delegation", "integer") if key in facts}
         reason = "; ".join([parity.reason] * bool(parity.reason) + [f"ignored: {i}" for i in ignored])
         return ArtifactResult(format_name, request.precision, status, folder=final, size_bytes=manifest["size_bytes"],
@@ -211,14 +238,15 @@ def _prepare_out(out: Path, model_name: str) -> Path:
     get_model_info(model_name)  # unknown model: a clear error before anything is written
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"--out {out} is a file; give a directory")
-    folder = out / model_name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise EdgekitError(f"cannot write to --out {out}: {error.strerror or error}") from None
-    return folder
+    return writable_folder(out / model_name, "--out")
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Staging folders and set-aside old folders that an export ended outright (SIGKILL, power loss) left behind;
+    called only under the folder's lock, when no other export is using them."""
+    for pattern in LEFTOVERS:
+        for path in out_dir.glob(pattern):
+            remove_path(path)
 
 
 def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_json
+from edgekit.manifest import parity_problem, weights_problem
 
 SUMMARY_SCHEMA = contracts.SUMMARY
 SUMMARY_NAME = "summary.json"
@@ -73,8 +74,10 @@ class ExportSummary:
                 "artifacts": [r.to_dict() for r in self.results]}
 
 
-def write_summary(summary: ExportSummary) -> Path:
-    return atomic_write_json(summary.folder / SUMMARY_NAME, summary.to_dict())
+def write_summary(summary: ExportSummary, path: Path | None = None) -> Path:
+    """summary.json, atomically, at `path` (default: the summary's folder; export writes it in its staging folder
+    and moves it in place with the artifacts)."""
+    return atomic_write_json(path or summary.folder / SUMMARY_NAME, summary.to_dict())
 
 
 def read_summary(folder: Path | str) -> dict:
@@ -115,9 +118,15 @@ def read_summary(folder: Path | str) -> dict:
         for key in ("parity", "delegation", "integer"):
             if row.get(key) is not None and not isinstance(row[key], dict):
                 raise EdgekitError(f"{where}: '{key}' must be an object")
+        problem = parity_problem(row.get("parity"))
+        if problem:
+            raise EdgekitError(f"{where}: 'parity' {problem}")
     for key in ("model", "parity_images", "calibration"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise EdgekitError(f"{path}: '{key}' must be a string")
+    problem = weights_problem(data.get("weights"))
+    if problem:
+        raise EdgekitError(f"{path}: 'weights' {problem}")
     if data.get("notes") is not None and not (isinstance(data["notes"], list)
                                               and all(isinstance(n, str) for n in data["notes"])):
         raise EdgekitError(f"{path}: 'notes' must be a list of strings")

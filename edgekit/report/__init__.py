@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_text
+from edgekit.fileio import atomic_write_text, writable_folder
 from edgekit.report.data import load_export
 from edgekit.report.page import render
 
@@ -26,10 +26,20 @@ def render_report(export_dir: Path | str) -> str:
 
 
 def build_report(export_dir: Path | str, out: Path | str | None = None) -> Path:
-    page = render_report(export_dir)
+    """Read and check the export folder, then make sure the page can be written (a read-only folder, a path
+    under a file: one EdgekitError naming --out), then render and write it."""
+    data = load_export(export_dir)
     target = Path(out) if out is not None else Path(export_dir) / REPORT_NAME
+    what = "--out" if out is not None else "the export folder (the default --out)"
     if target.is_dir():
         raise EdgekitError(f"--out {target} is a folder: give a file name, e.g. {target / REPORT_NAME}")
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise EdgekitError(f"--out {target}: {blocker} is a file, not a folder")
     if not target.parent.is_dir():
         raise EdgekitError(f"--out {target}: folder {target.parent} does not exist")
-    return atomic_write_text(target, page)
+    writable_folder(target.parent, what, create=False, shown=target)
+    try:
+        return atomic_write_text(target, render(data))
+    except OSError as error:
+        raise EdgekitError(f"cannot write {target}: {error.strerror or error}") from None

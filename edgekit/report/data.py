@@ -14,6 +14,8 @@ from edgekit.errors import EdgekitError
 from edgekit.export.summary import read_summary
 from edgekit.manifest import MANIFEST_NAME, inside
 
+NOT_VERIFIED = "not verified now"  # an artifact folder gone, changed since export (sha256) or unreadable now
+
 
 @dataclass
 class ArtifactInfo:
@@ -60,6 +62,10 @@ class ReportData:
     def device_rows(self) -> list[BenchRow]:
         return [r for r in self.rows if r.device != "host"]
 
+    def not_verified(self) -> set[str]:
+        """Names of the artifact folders that did not pass the check made now (gone, changed, unreadable)."""
+        return {a.name for a in self.artifacts if a.status == NOT_VERIFIED}
+
     def reference_top1(self) -> float | None:
         for art in self.artifacts:
             ref = (art.parity or {}).get("reference_top1")
@@ -69,8 +75,9 @@ class ReportData:
 
 
 def load_export(export_dir: Path | str) -> ReportData:
-    """summary.json, every artifact folder's manifest (re-verified now: the model file's sha256 and labels; an
-    artifact that fails is shown as such, never as verified) and bench.json."""
+    """summary.json, every artifact folder's manifest (re-verified now: the model file's sha256 and labels, and
+    the file loaded in its runtime where it runs here; an artifact that fails is shown as such, never as
+    verified) and bench.json."""
     folder = Path(export_dir)
     if not folder.is_dir():
         raise EdgekitError(f"{folder} is not a folder: give an export folder (edgekit export ... writes OUT/<model>/)")
@@ -81,13 +88,16 @@ def load_export(export_dir: Path | str) -> ReportData:
         fmt, precision = entry["format"], entry["precision"]
         status, reason, manifest = entry["status"], entry.get("reason"), None
         name = f"{fmt}-{precision}"
+        size_bytes, parity = entry.get("size_bytes"), entry.get("parity")
         if entry.get("folder"):
             # the summary records absolute folders; a copied export folder still has them by name, inside it
             name = Path(entry["folder"]).name
             status, reason, manifest = _checked_now(folder, name, status, reason)
+            if status == NOT_VERIFIED:  # the recorded size and parity describe a file that is not there now
+                size_bytes, parity = None, None
         listed.add(name)
         artifacts.append(ArtifactInfo(name=name, format=fmt, precision=precision, status=status, reason=reason,
-                                      size_bytes=entry.get("size_bytes"), parity=entry.get("parity"),
+                                      size_bytes=size_bytes, parity=parity,
                                       manifest=manifest, delegation=entry.get("delegation")))
     # artifact folders the summary does not list (an export run in several calls keeps only the last call's rows)
     for manifest_path in sorted(folder.glob(f"*/{MANIFEST_NAME}")):
@@ -112,19 +122,25 @@ def load_export(export_dir: Path | str) -> ReportData:
 
 def _checked_now(export_dir: Path, name: str, status: str | None, reason: str | None):
     """(status, reason, manifest dict) of the artifact folder `name`, verified now: a folder that is gone, a
-    manifest that does not read, a model file whose sha256 changed is 'not verified now' with the reason."""
+    manifest that does not read, a model file whose sha256 changed, or one that does not load in its runtime here
+    with the tensors its manifest declares (a forged manifest: sha256 recomputed over another file) is 'not
+    verified now' with the reason. A format that cannot run here (Core ML on Linux) is checked up to its sha256."""
+    from edgekit.artifacts import Artifact
     from edgekit.manifest import open_manifest
 
     try:
         target = inside(export_dir, name, "folder")
     except EdgekitError as error:
-        return "not verified now", str(error), None
+        return NOT_VERIFIED, str(error), None
     if not target.is_dir():
-        return "not verified now", f"the artifact folder {name} is gone", None
+        return NOT_VERIFIED, f"the artifact folder {name} is gone", None
     try:
         manifest = open_manifest(target, verify=True)
+        artifact = Artifact(target, manifest)
+        if artifact.runs_here()[0]:
+            artifact.runtime()
     except EdgekitError as error:
-        return "not verified now", str(error), None
+        return NOT_VERIFIED, str(error), None
     return manifest.status or status or "?", reason, manifest.raw
 
 

@@ -118,6 +118,7 @@ def section_host(data: ReportData) -> str:
         return (f'<h2>Host latency</h2><p class="note">not benchmarked: run <code>edgekit bench '
                 f'{esc(data.folder)}</code>{problem}</p>')
     host = data.bench.get("host", {})
+    unverified = data.not_verified()
     rows = []
     for r in sorted(data.host_rows(), key=lambda r: (r.threads, r.format != "pytorch", r.artifact or "")):
         label = r.artifact or f"PyTorch eager {r.precision}"
@@ -126,9 +127,11 @@ def section_host(data: ReportData) -> str:
             top1 = f"{r.top1:.1f} %" + (f' <span class="reason">({r.top1_ci[0]:.1f}–{r.top1_ci[1]:.1f}, '
                                         f'{r.accuracy_images} images)</span>' if r.top1_ci else "")
         spread = ' <span class="badge warn">wide spread</span>' if r.wide_spread else ""
+        notes = "; ".join(["measured on an artifact that is not verified now (see Export)"] * (r.artifact in unverified)
+                          + [r.reason] * bool(r.reason))
         rows.append([esc(label), esc(r.runtime), str(r.threads), badge(r.status) + spread, num(r.p50_ms),
                      num(r.p90_ms), num(r.speedup, 2, "×"), top1,
-                     f'<span class="reason">{esc(r.reason)}</span>'])
+                     f'<span class="reason">{esc(notes)}</span>'])
     cpu = f"{host.get('cpu', '?')}, {host.get('cores', '?')} cores, {host.get('os', '')}"
     return ("<h2>Host latency</h2>"
             f'<p class="sub">{esc(cpu)} · measured {esc(data.bench.get("created"))} · '
@@ -171,7 +174,9 @@ def budget_line(data: ReportData, threads: int | None) -> str:
 def section_figures(data: ReportData) -> str:
     threads = plot_threads(data.host_rows())
     points: list[Point] = []
-    candidates = [r for r in data.host_rows() if r.status == "ok" and r.threads == threads and r.p50_ms is not None]
+    unverified = data.not_verified()  # no point for an artifact whose file is not the one measured
+    candidates = [r for r in data.host_rows() if r.status == "ok" and r.threads == threads and r.p50_ms is not None
+                  and r.artifact not in unverified]
     # one accuracy source for every point: bench --data when every plotted row has it, else the parity set
     measured = bool(candidates) and all(r.top1 is not None for r in candidates)
     ref = data.reference_top1()
@@ -218,13 +223,17 @@ def render(data: ReportData) -> str:
              ("export folder", str(data.folder))]
     fact_html = "".join(f"<div>{esc(k)}</div><div>{esc(v)}</div>" for k, v in facts if v)
     notes = "".join(f'<p class="note">{esc(n)}</p>' for n in summary.get("notes", []))
-    ok = sum(1 for a in data.artifacts if a.status == "verified")
+    made = [a for a in data.artifacts if a.status != "skipped"]
+    ok = sum(1 for a in made if a.status == "verified")
+    unverified = len(data.not_verified())
+    headline = f"{ok} of {len(made)} artifacts verified (files checked against their sha256 now)" + (
+        f" · {unverified} not verified now" if unverified else "")
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>edgekit report: {esc(data.model)}</title><style>{CSS}</style></head><body><main>"
             f"<h1>{esc(data.model)}</h1>"
-            f'<p class="sub">edgekit report · {ok} of {len(data.artifacts)} artifacts verified · {created}</p>'
+            f'<p class="sub">edgekit report · {esc(headline)} · {created}</p>'
             f'<div class="facts">{fact_html}</div>{notes}'
             + section_figures(data) + section_export(data) + section_host(data) + section_device(data)
             + f"<footer>Written by edgekit {esc(__version__)} from summary.json, the manifests and bench.json in "

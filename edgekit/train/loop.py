@@ -169,7 +169,9 @@ def run_splits(config: TrainConfig, run: RunDir, dist_info: DistInfo) -> Splits:
         return run.splits()
     splits = new_run_splits(config)
     if dist_info.is_main:
-        run.path.mkdir(parents=True, exist_ok=True)
+        from edgekit.fileio import writable_folder
+
+        writable_folder(run.path, "--out")  # a read-only or misplaced run directory: one line before training
         run.write_splits(splits)
         run.write_labels(splits.classes)
     return splits

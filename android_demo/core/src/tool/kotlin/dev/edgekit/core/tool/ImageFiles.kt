@@ -14,9 +14,11 @@ class ImageFileException(message: String) : Exception(message)
 /**
  * Image file -> 8-bit RGB as edgekit's load_rgb does it (JVM only: javax.imageio; not part of the app's core):
  * the EXIF orientation applied (JPEG APP1 or PNG eXIf), grey replicated, palette expanded, alpha composited over
- * white with PIL's rounding (t = src * a + 255 * (255 - a) + 128; (t + (t >> 8)) >> 8). PNG decodes exactly
- * as PIL; JPEG decoders differ (IDCT, chroma upsampling), see docs/manifest.md for the measured tolerance.
- * Refused with a clear message: undecodable files, CMYK JPEGs, more than 8 bits per sample.
+ * white with PIL's rounding (t = src * a + 255 * (255 - a) + 128; (t + (t >> 8)) >> 8), 16-bit samples (grey,
+ * grey + alpha, RGB, RGBA) taken as their high byte (v >> 8) as edgekit's load_rgb does (docs/manifest.md,
+ * "Preprocessing, exactly", step 1). PNG decodes exactly as PIL; JPEG decoders differ (IDCT, chroma upsampling),
+ * see docs/manifest.md for the measured tolerance.
+ * Refused with a clear message: undecodable files, CMYK JPEGs, samples other than 8 or 16 bits.
  */
 object ImageFiles {
     fun decode(file: File): RgbImage {
@@ -47,13 +49,17 @@ object ImageFiles {
             }
             return RgbImage(w, h, out)
         }
-        if (cm.componentSize.any { it != 8 }) {
-            throw ImageFileException("cannot read image $file: ${cm.componentSize.max()}-bit samples (the tool reads 8-bit images)")
+        val shift = when {
+            cm.componentSize.all { it == 8 } -> 0
+            cm.componentSize.all { it == 16 } -> 8  // the high byte, as edgekit's load_rgb
+            else -> throw ImageFileException(
+                "cannot read image $file: ${cm.componentSize.max()}-bit samples (the tool reads 8- and 16-bit images)")
         }
         val bands = raster.numBands
         val px = IntArray(bands)
         for (y in 0 until h) for (x in 0 until w) {
             raster.getPixel(x, y, px)
+            if (shift != 0) for (i in 0 until bands) px[i] = px[i] ushr shift
             val o = (y * w + x) * 3
             when (bands) {
                 1 -> put(out, o, px[0], px[0], px[0], 255)
