@@ -22,7 +22,7 @@ from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder, writable_folder
 from edgekit.paths import REPO_ROOT
-from edgekit.preprocess import Preprocessing, load_rgb
+from edgekit.preprocess import load_rgb
 
 FIXTURES_SCHEMA = contracts.ANDROID_FIXTURES
 SAMPLES = REPO_ROOT / "samples"

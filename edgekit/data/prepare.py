@@ -30,7 +30,7 @@ from PIL import Image
 
 from edgekit.data.audit import ImageRecord, inspect_images, printable
 from edgekit.data.folder import scan_image_folder, stratified_split, write_prepared_splits
-from edgekit import contracts, interrupts
+from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import remove_path, replace_folder, staging_folder, writable_folder
 from edgekit.images import seeded_generator, shuffled

@@ -87,7 +87,7 @@ def quantize_shared_fused_outputs(model: torch.fx.GraphModule, config) -> torch.
     """Where an annotator fused an op with a following activation (the op's output left unannotated,
     the activation's output quantized) although the op's output has other readers, quantize the op's
     output and let the activation read it (in place). Returns `model`."""
-    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+    from torchao.quantization.pt2e.quantizer import SharedQuantizationSpec
 
     if config is None or config.input_activation is None:
         return model

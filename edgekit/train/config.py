@@ -12,7 +12,6 @@ from typing import Literal
 
 from edgekit.errors import EdgekitError
 from edgekit.paths import SAMPLE_DATA_DIR
-from edgekit.recipe import DEFAULT_CROP_SCALE
 from edgekit.rundir import RunDir
 
 # options that only say where/how fast to run: a resumed run may change them, nothing else
