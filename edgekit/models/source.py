@@ -191,13 +191,13 @@ class Architecture:
         return None
 
     def versions(self) -> dict:
-        versions = {"torch": torch.__version__}
+        versions = {"torch": str(torch.__version__)}
         if self.kind == "torchvision":
             import torchvision
 
-            versions["torchvision"] = torchvision.__version__
+            versions["torchvision"] = str(torchvision.__version__)
         elif self.kind == "timm":
-            versions["timm"] = import_timm().__version__
+            versions["timm"] = str(import_timm().__version__)
         return versions
 
 
@@ -336,7 +336,7 @@ class ModelSource:
                   "num_classes": self.num_classes, "model_options": dict(self.model_options),
                   "carries": {"labels": self.labels is not None, "preprocessing": self.preprocessing is not None},
                   "preprocessing_from": self.preprocessing_from,
-                  "versions": self.architecture.versions() if self.architecture else {"torch": torch.__version__}}
+                  "versions": self.architecture.versions() if self.architecture else {"torch": str(torch.__version__)}}
         if self.published is not None:
             record["published_preprocessing"] = self.published.to_dict()
         if self.notes:
