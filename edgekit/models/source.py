@@ -597,7 +597,11 @@ def program_module(program, path: Path) -> tuple[nn.Module, int | None, int | No
     try:
         module = program.module()
         move_exported_model_to_eval(module)  # a program saved in training mode: batch norm and dropout as in eval
-        allow_exported_model_train_eval(module)  # .eval()/.train() on it no longer raise
+        allow_exported_model_train_eval(module)  # .eval()/.train() on it no longer raise...
+        switch_train, switch_eval = module.train, module.eval
+        # ...but return None, where nn.Module's return the module (model.eval().to(device))
+        module.train = lambda mode=True: (switch_train(mode), module)[1]
+        module.eval = lambda: (switch_eval(), module)[1]
     except Exception as error:
         raise EdgekitError(f"the program {path} cannot be loaded as a module: {first_line(error)}") from None
     return module, static[0], size
