@@ -2,16 +2,21 @@
 
 It is a plain dict of primitives and tensors, so it loads with `torch.load(weights_only=True)`:
     format          "edgekit-checkpoint/1"
-    model           registry name, e.g. "mobilenet_v2"
-    model_options   keyword options of create_model (width_mult, groups, ...)
+    model           the architecture: a zoo name ("mobilenet_v2"), "torchvision:NAME" or "timm:NAME"
+                    (edgekit.models.source.parse_architecture builds it)
+    model_options   keyword options of the architecture's builder (width_mult, groups, ...)
     num_classes     int
     labels          class names, index order
     preprocessing   Preprocessing.to_dict(): img_size, mean, std, resize rule
     state_dict      the model's weights
     meta            free-form facts: epoch, val_acc, run config, edgekit version
+    source          optional (brought architectures): where the architecture came from, as the manifest's
+                    `source` records it (kind, name, builder, versions, the weights file training started from)
+A checkpoint without `source` (every zoo checkpoint written before it existed) reads as before.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,19 +40,24 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     model_options: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    source: dict | None = None
 
     def build_model(self) -> nn.Module:
-        """The architecture with these weights, in eval mode; a clear error if they do not fit."""
-        from edgekit.models import create_model
+        """The architecture (zoo, torchvision: or timm:) with these weights, in eval mode; a clear error if they
+        do not fit."""
+        from edgekit.models.source import parse_architecture
 
-        model = create_model(self.model_name, num_classes=self.num_classes, **self.model_options)
+        model = parse_architecture(self.model_name).build(self.num_classes, **self.model_options)
         load_state_dict_checked(model, self.state_dict, source=f"checkpoint for {self.model_name}")
         return model.eval()
 
     def to_dict(self) -> dict:
-        return {"format": CHECKPOINT_FORMAT, "model": self.model_name, "model_options": self.model_options,
+        data = {"format": CHECKPOINT_FORMAT, "model": self.model_name, "model_options": self.model_options,
                 "num_classes": self.num_classes, "labels": list(self.labels),
                 "preprocessing": self.preprocessing.to_dict(), "state_dict": self.state_dict, "meta": self.meta}
+        if self.source is not None:
+            data["source"] = self.source
+        return data
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path | str, **extra) -> None:
@@ -67,7 +77,14 @@ def read_checkpoint_dict(path: Path | str) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated zip, pickle of foreign objects, not a torch file at all
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = str(error)
+        if "Weights only load failed" in text or "weights_only" in text:
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+            what = f" (it pickles {found.group(1)})" if found else ""
+            raise EdgekitError(f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle"
+                               f"{what}; edgekit never runs pickled code: save the weights alone with "
+                               "torch.save(model.state_dict(), PATH) (or the model with torch.export.save)") from None
+        first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
         raise EdgekitError(f"{path} is not a readable checkpoint (truncated or not a torch file): {first_line[:200]}") from None
     return data
 
@@ -77,9 +94,11 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise EdgekitError(f"{path} is not an edgekit checkpoint (no '{CHECKPOINT_FORMAT}' marker); "
                            "for a bare state dict use --weights instead")
+    source = data.get("source")
     return Checkpoint(model_name=data["model"], num_classes=int(data["num_classes"]), labels=list(data["labels"]),
                       preprocessing=Preprocessing.from_dict(data["preprocessing"]), state_dict=data["state_dict"],
-                      model_options=dict(data.get("model_options", {})), meta=dict(data.get("meta", {})))
+                      model_options=dict(data.get("model_options", {})), meta=dict(data.get("meta", {})),
+                      source=dict(source) if isinstance(source, dict) else None)
 
 
 def load_state_dict_checked(model: nn.Module, state_dict: dict, source: str) -> None:
@@ -91,27 +110,52 @@ def load_state_dict_checked(model: nn.Module, state_dict: dict, source: str) -> 
                    for k in own if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or wrong_shape:
         details = []
+        first = lambda keys: ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
         if wrong_shape:
-            details.append(f"{len(wrong_shape)} tensors of another shape (e.g. {wrong_shape[0]})")
+            details.append(f"{len(wrong_shape)} tensors of another shape ({first(wrong_shape)})")
         if missing:
-            details.append(f"{len(missing)} missing (e.g. {missing[0]})")
+            details.append(f"{len(missing)} missing ({first(missing)})")
         if unexpected:
-            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+            details.append(f"{len(unexpected)} unexpected ({first(unexpected)})")
         raise EdgekitError(f"the weights in {source} do not match the architecture: " + "; ".join(details)
                            + " — another model, width or class count?")
     model.load_state_dict(state_dict)
 
 
 def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
-    """The weights in a file: a bare state dict, {"state_dict": ...} or an edgekit checkpoint."""
-    data = read_checkpoint_dict(path)
+    """The weights in a file: a bare state dict, {"state_dict": ...} / {"model": ...}, an edgekit checkpoint, or a
+    .safetensors file; the "module." (DataParallel) and "_orig_mod." (torch.compile) prefixes are removed."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        data = _read_safetensors(path)
+    else:
+        data = read_checkpoint_dict(path)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         data = data["state_dict"]
-    if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
-        data = data["state_dict"]
-    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict) and data[key]:
+            data = data[key]
+            break
+    if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise EdgekitError(f"{path} holds no state dict of tensors")
+    for prefix in ("module.", "_orig_mod."):
+        if all(isinstance(k, str) and k.startswith(prefix) for k in data):
+            data = {k[len(prefix):]: v for k, v in data.items()}
     return data
+
+
+def _read_safetensors(path: Path) -> dict:
+    if not path.is_file():
+        raise EdgekitError(f"weights file not found: {path}")
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise EdgekitError(f"reading {path.name} needs the safetensors package (installed with timm: "
+                           "pip install 'edgekit[timm]')") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as error:
+        raise EdgekitError(f"{path} is not a readable .safetensors file: {str(error).splitlines()[0][:200]}") from None
 
 
 def load_weights_file(model: nn.Module, path: Path | str) -> nn.Module:

@@ -12,7 +12,8 @@ stamp=.venv/.edgekit-installed
 if ! { [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt requirements.lock ]; }; then
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+    # [timm]: the optional timm: model source, installed here so that its tests run in CI
+    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev,timm]"
     touch "$stamp"
     echo "edgekit installed in .venv"
 fi

@@ -227,3 +227,51 @@ def hostile_export(tiny_run, tiny_data_dir, tmp_path_factory) -> HostileExport:
                                precisions=["fp32"], out=out))
     return HostileExport(export=out / TINY_MODEL, data=tiny_data_dir, checkpoint=Path(tiny_run.best_checkpoint))
 # ----------------------------------------------------------------------------- end of hostile-input block
+
+
+# ============================================================================ brought models (issue 24) — byom tests
+BROUGHT_IMG_SIZE = 64
+
+
+@dataclass(frozen=True)
+class BroughtModel:
+    """A torchvision classifier as a user brings it: the module (probe weights, eval mode), its state dict and a
+    program saved with torch.export.save, a labels file, and the class folder of the shipped validation images."""
+
+    name: str  # torchvision builder name
+    module: "torch.nn.Module"  # noqa: F821
+    weights: Path  # torch.save(state_dict)
+    program: Path  # torch.export.save at [1, 3, 64, 64]
+    labels: Path  # one class per line
+    classes: list
+    img_size: int = BROUGHT_IMG_SIZE
+
+
+@pytest.fixture(scope="session")
+def brought_model(tmp_path_factory) -> Callable[[str], BroughtModel]:
+    """brought_model("squeezenet1_1"): made once per session in seconds (edgekit.models.probe: batch norms
+    re-estimated, the head fitted on the shipped images; no training), read-only for the tests."""
+    cache: dict = {}
+
+    def get(name: str) -> BroughtModel:
+        if name not in cache:
+            import torch
+            import torchvision
+
+            from edgekit.models.probe import probe_images, probe_weights
+
+            folder = tmp_path_factory.mktemp(f"brought-{name}")
+            images, labels, classes = probe_images(BROUGHT_IMG_SIZE)
+            torch.manual_seed(0)
+            module = torchvision.models.get_model(name, num_classes=len(classes))
+            probe_weights(module, images, labels, len(classes))
+            torch.save(module.state_dict(), folder / f"{name}.pth")
+            program = torch.export.export(module, (images[:1].contiguous(),))
+            torch.export.save(program, str(folder / f"{name}.pt2"))
+            (folder / "labels.txt").write_text("\n".join(classes) + "\n")
+            cache[name] = BroughtModel(name, module, folder / f"{name}.pth", folder / f"{name}.pt2",
+                                       folder / "labels.txt", list(classes))
+        return cache[name]
+
+    return get
+# ============================================================================ end of the byom block

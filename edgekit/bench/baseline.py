@@ -2,8 +2,13 @@
 
     baseline_spec(artifact) -> dict    what a worker needs to build it (plain JSON)
     build_baseline(spec) -> nn.Module  the model the artifacts came from: its checkpoint when the manifest names
-                                       one that still exists, else the architecture with random weights
-                                       (latency does not depend on the weights' values)
+                                       one that still exists, else rebuilt from the manifest's `source`
+                                       (edgekit.models.source.latency_model): the architecture with random
+                                       weights (zoo, torchvision:, timm: — latency does not depend on the
+                                       weights' values), the .pt2 program it was exported from (sha256 checked),
+                                       or, for an nn.Module exported from Python (which cannot cross into a
+                                       worker process), the program export saved beside the artifacts as
+                                       OUT/<model>/source.pt2. Manifests without `source` name a zoo model.
 """
 from __future__ import annotations
 
@@ -18,14 +23,21 @@ def nchw_shape(artifact: Artifact) -> list[int]:
 
 def baseline_spec(artifact: Artifact) -> dict:
     checkpoint = artifact.manifest.source_checkpoint()
+    source = artifact.manifest.get("source")
     return {"kind": "eager", "model": artifact.model, "num_classes": len(artifact.labels),
-            "shape": nchw_shape(artifact), "checkpoint": str(checkpoint) if checkpoint else None}
+            "shape": nchw_shape(artifact), "checkpoint": str(checkpoint) if checkpoint else None,
+            "source": source if isinstance(source, dict) else None, "export_dir": str(artifact.folder.parent)}
 
 
 def build_baseline(spec: dict):
     from edgekit.checkpoint import load_checkpoint
     from edgekit.models import create_model
+    from edgekit.models.source import latency_model
 
     if spec.get("checkpoint"):
         return load_checkpoint(spec["checkpoint"]).build_model()
+    if spec.get("source"):
+        from pathlib import Path
+
+        return latency_model(spec["source"], spec["num_classes"], Path(spec["export_dir"]))
     return create_model(spec["model"], num_classes=spec["num_classes"])

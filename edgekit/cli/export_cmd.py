@@ -21,14 +21,19 @@ def _console() -> Console:
 
 
 def export_command(
-    model: str = typer.Argument(..., help="Architecture name from `edgekit models list`, e.g. mobilenet_v2."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="An edgekit checkpoint (RUN/best.pt); it carries the class count, labels, input size and normalisation. Without it (and without --weights) the architecture is exported with RANDOM weights."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="A bare state dict for the architecture as configured (--num-classes, --img-size)."),
-    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated, from: torchscript, onnx, tflite, executorch, coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
+    model: str = typer.Argument(..., help="The model: a zoo name from `edgekit models list` (mobilenet_v2), torchvision:NAME (any torchvision classifier, e.g. torchvision:mobilenet_v3_small), timm:NAME (with edgekit[timm]), or a .pt2 file saved with torch.export.save (runs without your code). docs/byom.md."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="An edgekit checkpoint (RUN/best.pt) of MODEL; it carries the class count, labels, input size and normalisation. Without it (and without --weights) the architecture is exported with ImageNet weights from torch's cache where published, else RANDOM weights."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="A state dict for MODEL's architecture (torchvision's own .pth included; .safetensors for timm); the class count is read off its head unless --num-classes says it."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Class names, one per line, in the model's output order. Default: what the source carries (a checkpoint, torchvision's ImageNet weights), else the class folders of --val, else class_0 ... class_N-1."),
+    mean: Optional[str] = typer.Option(None, "--mean", help="Normalisation mean R,G,B (0-1 pixel scale), for a source that carries none (a .pt2, a state dict) or to override timm's/torchvision's published one. ImageNet's: 0.485,0.456,0.406."),
+    std: Optional[str] = typer.Option(None, "--std", help="Normalisation std R,G,B, as --mean. ImageNet's: 0.229,0.224,0.225."),
+    resize: Optional[str] = typer.Option(None, "--resize", help="center_crop (resize the shorter side to size/0.875, crop the centre) or letterbox (fit and pad). Default: the source's, else center_crop."),
+    name: Optional[str] = typer.Option(None, "--name", help="The export folder and manifest name (OUT/NAME/). Default: the model's safe name, e.g. torchvision-mobilenet_v3_small (':' is not allowed in Windows folder names)."),
+    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated: torchscript,onnx,tflite,executorch,coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
     fp16: bool = typer.Option(False, "--fp16", help="Also export fp16 artifacts (fp32 is always exported as the reference)."),
     int8: bool = typer.Option(False, "--int8", help="Also export int8 artifacts, statically quantized on the calibration images."),
-    img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else the model's default."),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes of the architecture without a checkpoint (default 1000)."),
+    img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else timm's/torchvision's published size, a .pt2's own, a zoo model's default; a state dict for a torchvision/timm architecture needs it."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes of the architecture without a checkpoint (default: the --weights head's, else 1000)."),
     out: Path = typer.Option(DEFAULT_EXPORT_DIR, "--out", help="Output directory; artifacts go to OUT/<model>/<format>-<precision>/."),
     download_weights: bool = typer.Option(False, "--download-weights", help="Without --checkpoint/--weights: fetch torchvision's ImageNet weights (5 s timeout) when they are not in the local torch hub cache."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Exit 0 even when an artifact failed to export or failed verification (still reported)."),
@@ -50,7 +55,8 @@ def export_command(
     from edgekit.export.options import ExportOptions
 
     options = ExportOptions(
-        model=model, checkpoint=checkpoint, weights=weights, formats=formats,
+        model=model, checkpoint=checkpoint, weights=weights, formats=formats, labels=labels,
+        mean=_rgb(mean, "--mean"), std=_rgb(std, "--std"), resize=_resize(resize), name=name,
         precisions=["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else []),
         img_size=img_size, num_classes=num_classes, out=out, allow_mismatch=True, download_weights=download_weights, dynamic_batch=dynamic_batch,
         val=val, max_drop=max_drop, parity_size=parity_size, calib=calib, calib_size=calib_size,
@@ -87,6 +93,27 @@ def export_command(
         if not allow_mismatch:
             raise ExportFailed(summary)
         console.print(f"[yellow]{len(summary.failures)} artifact(s) failed; exit 0 because of --allow-mismatch[/]")
+
+
+def _rgb(text: Optional[str], flag: str) -> Optional[tuple[float, float, float]]:
+    """R,G,B as three numbers, or a usage error naming the flag."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise typer.BadParameter(f"expects three comma-separated numbers R,G,B, got {text!r}", param_hint=f"'{flag}'")
+    return values
+
+
+def _resize(text: Optional[str]) -> Optional[str]:
+    from edgekit.preprocess import RESIZE_RULES
+
+    if text is not None and text not in RESIZE_RULES:
+        raise typer.BadParameter(f"must be one of {', '.join(RESIZE_RULES)}, got {text!r}", param_hint="'--resize'")
+    return text
 
 
 WIDE = 112  # from this many columns the table shows every column; below, the compact one (80 columns)

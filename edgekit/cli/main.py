@@ -7,6 +7,7 @@ from typing import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edgekit import interrupts
 from edgekit.errors import EdgekitError
@@ -144,7 +145,8 @@ def _run(args: list[str] | None) -> int:
         code = app(args=args, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as error:
         # soft_wrap: the terminal may wrap, but no newline lands inside a path or a command to copy
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # escaped: a message may hold brackets (pip install 'edgekit[timm]') that rich would take for markup
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return error.exit_code
     except UsageOrClickError as error:
         # typer 0.29 vendors click as typer._click: `import click` would not catch these

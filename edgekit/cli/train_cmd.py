@@ -71,9 +71,9 @@ def parse_model_options(pairs: list[str]) -> dict:
 
 
 def train_command(
-    model: str = typer.Argument(..., help="Architecture name from `edgekit models list`, e.g. mobilenet_v2."),
-    data: Path = typer.Option(Path(D("data")), "--data", show_default=False, help="Class-folder directory (one folder of images per class) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: runs/MODEL-TIME."),
+    model: str = typer.Argument(..., help="Architecture: a zoo name from `edgekit models list` (mobilenet_v2), torchvision:NAME (e.g. torchvision:mobilenet_v3_small) or timm:NAME (with edgekit[timm]); the head is built for the data's classes."),
+    data: Path = typer.Option(Path(D("data")), "--data", show_default=False, help="Class-folder directory (DIR/<class>/<image>) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: runs/<model>-<timestamp>."),
     epochs: int = typer.Option(D("epochs"), "--epochs", help="Number of epochs."),
     batch_size: int = typer.Option(D("batch_size"), "--batch-size", help="Images per optimisation step (summed over GPUs under torchrun)."),
     img_size: Optional[int] = typer.Option(D("img_size"), "--img-size", help="Square input size in pixels. Default: the model's own (224 for most); 64 suits the 28 px samples."),
@@ -91,7 +91,7 @@ def train_command(
     amp_dtype: str = typer.Option(D("amp_dtype"), "--amp-dtype", help="Mixed-precision type: auto (bf16 where the GPU has it, else fp16), bf16, or fp16 (with loss scaling)."),
     channels_last: Optional[bool] = typer.Option(D("channels_last"), "--channels-last/--no-channels-last", help="channels_last memory format. Default: on for CUDA."),
     compile: bool = typer.Option(D("compile"), "--compile", help="torch.compile the model for training."),
-    weights: Optional[Path] = typer.Option(None, "--weights", rich_help_panel="Transfer learning", help="Transfer learning: a state dict or checkpoint; every tensor matching by name and shape is loaded, the rest (the head) is new."),
+    weights: Optional[Path] = typer.Option(None, "--weights", rich_help_panel="Transfer learning", help="Transfer learning: a state dict (torchvision's own ImageNet .pth, a timm .safetensors), or a checkpoint; every tensor matching by name and shape is loaded, the rest (the head) is new."),
     freeze_backbone_epochs: int = typer.Option(D("freeze_backbone_epochs"), "--freeze-backbone-epochs", rich_help_panel="Transfer learning", help="With --weights: train only the new head for the first N epochs."),
     option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE (repeatable), e.g. --option width_mult=0.5."),
     resize: str = typer.Option(D("resize"), "--resize", help="center_crop (resize then crop the centre) or letterbox (fit and pad)."),

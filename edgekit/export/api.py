@@ -24,7 +24,8 @@ from edgekit.errors import EdgekitError
 from edgekit.export.base import ExportRequest, first_line
 from edgekit.export.options import ExportEvent, ExportOptions
 from edgekit.export.quiet import captured
-from edgekit.export.source import PHOTOS_NOTE, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples, load_source
+from edgekit.export.source import (PHOTOS_NOTE, PROGRAM_NAME, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples,
+                                   load_source, save_program)
 from edgekit.export.summary import SUMMARY_NAME, STATUS_SYMBOLS, ArtifactResult, ExportSummary, write_summary  # noqa: F401
 from edgekit.export.verify import Parity, compare, parity_images
 from edgekit.fileio import atomic_write_text, folder_lock, remove_path, replace_all, staging_folder, writable_folder
@@ -49,7 +50,8 @@ class ExportFailed(EdgekitError):
 
 
 def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], None] | None = None) -> ExportSummary:
-    """Export `options.model` to each (format, precision); raise EdgekitError on bad input or, unless
+    """Export `options.model` (a zoo name, torchvision:NAME, timm:NAME, a .pt2 program or an nn.Module: see
+    edgekit.models.source) to each (format, precision); raise EdgekitError on bad input or, unless
     options.allow_mismatch, when an artifact failed to export or failed verification (after writing
     summary.json). Progress and warnings go to `on_event`; converters' own output to OUT/<model>/export.log."""
     if not isinstance(options, ExportOptions):
@@ -59,7 +61,16 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
     options = dataclasses.replace(options, precisions=tuple(precisions))
     explicit_formats = options.formats is not None
     format_names = parse_formats(options.formats, precisions if explicit_formats else [], options)
-    out_dir = _prepare_out(Path(options.out), options.model)
+    _check_out(Path(options.out))
+    notes: list[str] = []
+
+    def warn(message: str) -> None:
+        notes.append(message)
+        emit(ExportEvent("warning", message))
+
+    emit(ExportEvent("stage", "loading the model"))
+    source = load_source(options)  # every problem with the model, its labels or its preprocessing: before any write
+    out_dir = _prepare_out(Path(options.out), source.name)
 
     def waiting() -> None:
         emit(ExportEvent("warning", f"another export is writing into {out_dir}: waiting for it to finish "
@@ -69,10 +80,12 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
         _remove_leftovers(out_dir)
         staging = staging_folder(out_dir / "export", STAGING_TAG)
         try:
-            summary = _export_into(options, precisions, format_names, out_dir, staging, emit)
+            save_program(source, staging)  # an nn.Module: its program beside the export, for bench's eager baseline
+            summary = _export_into(options, source, precisions, format_names, out_dir, staging, emit, warn, notes)
             moves = [(staging / r.folder.name if r.folder else None, out_dir / f"{r.format}-{r.precision}")
                      for r in summary.results if r.folder is not None or r.failed]
-            moves += [(staging / SUMMARY_NAME, out_dir / SUMMARY_NAME), (staging / LOG_NAME, out_dir / LOG_NAME)]
+            moves += [(staging / name, out_dir / name) for name in (SUMMARY_NAME, LOG_NAME, PROGRAM_NAME)
+                      if (staging / name).exists()]
             replace_all(moves)  # everything in place, or (a rename failed) everything as it was
         finally:
             remove_path(staging)
@@ -81,20 +94,14 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
     return summary
 
 
-def _export_into(options: ExportOptions, precisions: list[str], format_names: list[str], out_dir: Path,
-                 staging: Path, emit) -> ExportSummary:
+def _export_into(options: ExportOptions, source: Source, precisions: list[str], format_names: list[str],
+                 out_dir: Path, staging: Path, emit, warn, notes: list[str]) -> ExportSummary:
     """The export proper: artifact folders, summary.json and export.log written into `staging`; the results and
     the summary name their final places in `out_dir`."""
-    notes: list[str] = []
-
-    def warn(message: str) -> None:
-        notes.append(message)
-        emit(ExportEvent("warning", message))
-
-    emit(ExportEvent("stage", "loading the model"))
-    source = load_source(options)
     if source.random_weights:
         warn(RANDOM_WEIGHTS_WARNING + f" ({source.why_random})")
+    for note in source.notes:
+        warn(note)
     emit(ExportEvent("stage", "loading parity images"))
     photos = imagenet_photo_samples(source.labels) if source.kind == "pretrained" and not options.val else None
     parity_size = options.parity_size
@@ -103,7 +110,7 @@ def _export_into(options: ExportOptions, precisions: list[str], format_names: li
     parity_data = parity_images(source.preprocessing, source.labels, val_dir=Path(options.val) if options.val else None,
                                 checkpoint=source.checkpoint, num_images=parity_size, seed=options.seed,
                                 samples=photos)
-    reference = predict_in_batches(TorchPredictor(source.model), parity_data.images)
+    reference = predict_in_batches(TorchPredictor(source.model), parity_data.images, batch_size=source.reference_batch)
     calibration, calibration_source = None, None
     if "int8" in precisions:
         emit(ExportEvent("stage", "loading calibration images"))
@@ -124,7 +131,7 @@ def _export_into(options: ExportOptions, precisions: list[str], format_names: li
                               else spec.default_calib_method())  # not honoured: the row says so
                     format_options = dataclasses.replace(options, calib_method=method,
                                                          keep_float=options.keep_float if spec.keep_float else ())
-                    request = ExportRequest(model=source.model, model_name=options.model,
+                    request = ExportRequest(model=source.model, model_name=source.name,
                                             example_input=torch.from_numpy(parity_data.images[:1].copy()),
                                             precision=precision_name, preprocessing=source.preprocessing,
                                             labels=source.labels, calibration=calibration, options=format_options)
@@ -133,8 +140,8 @@ def _export_into(options: ExportOptions, precisions: list[str], format_names: li
                                         options.max_drop, calibration_source, ignored, final_dir=out_dir)
                 results.append(result)
                 emit(ExportEvent("artifact", f"{format_name} {precision_name}: {result.status}", result))
-    summary = ExportSummary(options.model, out_dir, source.weights, results, parity_data.source,
-                            calibration=calibration_source, notes=notes, log=out_dir / LOG_NAME)
+    summary = ExportSummary(source.name, out_dir, source.weights, results, parity_data.source,
+                            calibration=calibration_source, notes=notes, log=out_dir / LOG_NAME, source=source.record)
     write_summary(summary, staging / SUMMARY_NAME)
     return summary
 
@@ -166,7 +173,7 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         manifest = build_manifest(model_name=request.model_name, format_name=format_name, precision=request.precision,
                                   artifact=artifact, preprocessing=source.preprocessing.to_dict(),
                                   labels=source.labels, weights=source.weights, backend_facts=facts,
-                                  input_shape=list(request.example_input.shape))
+                                  input_shape=list(request.example_input.shape), source=source.record)
         manifest.update(status=status, parity=parity.to_dict(), export_seconds=round(seconds, 2))
         if request.precision == "int8":
             manifest["calibration"] = {"images": calibration_source, "count": len(request.calibration),
@@ -232,12 +239,13 @@ def _make_readable(folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- validation
 
-def _prepare_out(out: Path, model_name: str) -> Path:
-    from edgekit.models import get_model_info
-
-    get_model_info(model_name)  # unknown model: a clear error before anything is written
+def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"--out {out} is a file; give a directory")
+
+
+def _prepare_out(out: Path, model_name: str) -> Path:
+    _check_out(out)
     return writable_folder(out / model_name, "--out")
 
 
@@ -255,4 +263,7 @@ def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarr
 
     choice = calibration_images(options.calib, source.checkpoint, source.kind, options.calib_size, options.seed,
                                 on_warning=warn)
+    if options.calib is None and source.kind in ("weights file", "program", "module"):
+        warn(f"int8 calibrated on {choice.description}, not on the model's own data: pass --calib DIR with images "
+             "like the ones it will see")
     return load_calibration_images(source.preprocessing, paths=choice.paths), choice.description

@@ -3,6 +3,8 @@ while it runs (`ExportEvent`, handed to the caller's `on_event` callback; the li
 
     from edgekit import ExportOptions, export_model
     summary = export_model(ExportOptions("mobilenet_v2", checkpoint="runs/mnv2/best.pt", precisions=("fp32", "int8")))
+    summary = export_model(ExportOptions(my_module, preprocessing=edgekit.Preprocessing(224), labels="labels.txt",
+                                         precisions=("fp32", "int8"), calib="calib/", val="val/"))
 
 This module is light (no converter, no torch import): `edgekit.ExportOptions` costs nothing.
 """
@@ -26,9 +28,17 @@ MAX_PARITY_IMAGES = 1000  # a larger labelled validation split is sampled (seede
 class ExportOptions:
     """One export: which model and weights, which formats and precisions, how to check and calibrate.
 
-    model            architecture name (`edgekit models list`)
+    model            where the model comes from (edgekit.models.source): a zoo name (`edgekit models list`),
+                     "torchvision:NAME", "timm:NAME", a .pt2 file saved with torch.export.save, or an nn.Module
     checkpoint       an edgekit checkpoint (RUN/best.pt): classes, labels, input size, normalisation
-    weights          a bare state dict for the architecture as configured (num_classes, img_size)
+    weights          a state dict for the architecture (torchvision's own .pth included; the class count is read
+                     off its head unless num_classes says it)
+    labels           a labels file (one name per line, output order) or a list of names; default: what the source
+                     carries, else (brought models) the class folders of `val`, else class_0 ... class_N-1
+    img_size, mean, std, resize   preprocessing where the source does not carry it (or to override timm's or
+                     torchvision's published one); or `preprocessing`, an edgekit.Preprocessing
+    name             the export folder and the manifest's `model` (default: the source's safe name, e.g.
+                     torchvision-mobilenet_v3_small)
     pretrained       without checkpoint/weights: ImageNet weights from torchvision's local cache where
                      torchvision publishes them; else random weights
     download_weights let `pretrained` fetch torchvision's file (5 s timeout) when it is not cached
@@ -43,7 +53,7 @@ class ExportOptions:
                      (manifest `backend.integer`) fails verification, as an NPU target needs
     """
 
-    model: str
+    model: Any  # str | Path | torch.nn.Module (this module imports no torch)
     checkpoint: str | Path | None = None
     weights: str | Path | None = None
     pretrained: bool = True
@@ -52,6 +62,12 @@ class ExportOptions:
     precisions: Sequence[str] = ("fp32",)
     img_size: int | None = None
     num_classes: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    resize: str | None = None
+    preprocessing: Any = None  # edgekit.Preprocessing
+    labels: str | Path | Sequence[str] | None = None
+    name: str | None = None
     out: str | Path = DEFAULT_EXPORT_DIR
     allow_mismatch: bool = False
     dynamic_batch: bool = False
@@ -72,6 +88,11 @@ class ExportOptions:
             object.__setattr__(self, "precisions", (self.precisions,))
         object.__setattr__(self, "precisions", tuple(self.precisions))
         object.__setattr__(self, "keep_float", tuple(self.keep_float))
+        for key in ("mean", "std"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, tuple(getattr(self, key)))
+        if self.labels is not None and not isinstance(self.labels, (str, Path)):
+            object.__setattr__(self, "labels", tuple(self.labels))
         # numbers that mean nothing are refused here, before any work (one line each; the CLI exits 1)
         validate.count("--img-size", self.img_size, optional=True)
         validate.count("--num-classes", self.num_classes, optional=True)

@@ -1,31 +1,45 @@
 """The model to export, its weights and the data that goes with them.
 
-    checkpoint   the run's labels and preprocessing; calibration on a seeded sample of the run's own
-                 training split (the shipped calibration/ set when the run's splits are gone)
-    weights      a bare state dict; calibration on the shipped calibration/ set
-    pretrained   (no checkpoint, no weights, 1000 classes) torchvision's ImageNet weights from the local
-                 cache or a short download; ImageNet labels and preprocessing; calibration and labelled
-                 parity on the shipped natural photographs (samples/imagenet-photos)
-    random       nothing else found: random weights for latency work; fp16/int8 parity is not judged
+The model comes from one `edgekit.models.source.ModelSource` (a zoo name, torchvision:NAME, timm:NAME, a .pt2
+program, an nn.Module, or a checkpoint of any of the first three), resolved once. Here export decides what the
+source does not carry, and checks it before anything is written:
+
+    preprocessing  the checkpoint's (flags that disagree are an error); else --img-size/--mean/--std/--resize
+                   over what the source publishes (timm's pretrained_cfg, torchvision's weights, a program's input
+                   size); a zoo architecture without checkpoint keeps its defaults (its size, ImageNet's
+                   normalisation); any other source without them names the missing flags
+    labels         --labels FILE (or a list); else what the source carries (a checkpoint's, torchvision's ImageNet
+                   categories); else, for a brought model, the class folders of --val; else class_0 ... class_N-1
+    checks         the model's output on one image is one [1, classes] tensor; labels give one name per class;
+                   torch.export captures a brought model (every converter but TorchScript starts there)
+
+    weights kind   checkpoint    calibration on a seeded sample of the run's own training split
+                   weights file, program, module   calibration on --calib (the shipped calibration/ set otherwise,
+                                 said as a warning: it is not the model's data)
+                   pretrained    ImageNet weights (the cache or torchvision's own file): ImageNet labels; calibration
+                                 and labelled parity on the shipped photographs (samples/imagenet-photos)
+                   random        random weights for latency work; fp16/int8 parity is not judged
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from edgekit.errors import EdgekitError
 from edgekit.export.options import ExportOptions
-from edgekit.fileio import sha256_file
+from edgekit.models.source import (DEFAULT_NUM_CLASSES, IMAGENET_NORMALISATION, ModelSource, capture, output_classes,
+                                   resolve_source, safe_name)
 from edgekit.preprocess import Preprocessing
 
-DEFAULT_NUM_CLASSES = 1000  # the architecture "as configured" without a checkpoint: ImageNet's head
 RANDOM_WEIGHTS_WARNING = ("no checkpoint and no ImageNet weights found: exporting RANDOM weights for latency work "
                           "(fp16/int8 parity not judged, the artifacts predict nothing useful). For a useful model: "
                           "edgekit train DATA --out RUN, then edgekit export MODEL --checkpoint RUN/best.pt")
 PHOTOS_NOTE = ("int8 calibrated and checked on 20 shipped ImageNet photographs: weak evidence; "
                "pass --calib and --val with your own images for a trustworthy int8")
+PROGRAM_NAME = "source.pt2"  # a module export keeps its program here, in OUT/<name>/, for bench's eager baseline
+REFERENCE_BATCH = 32
 
 
 @dataclass
@@ -35,65 +49,181 @@ class Source:
     model: torch.nn.Module
     labels: list[str]
     preprocessing: Preprocessing
-    weights: dict | str  # "random" or {"source": "checkpoint" | "weights file" | "pretrained", ...}
+    weights: dict | str  # "random" or {"source": "checkpoint" | "weights file" | "pretrained" | "program" | "module", ...}
     checkpoint: Path | None
-    kind: str = "random"  # "checkpoint" | "weights file" | "pretrained" | "random"
+    kind: str = "random"  # the weights' kind: checkpoint | weights file | pretrained | program | module | random
     why_random: str = ""  # why no ImageNet weights were used (random only)
+    name: str = ""  # the export folder and the manifest's `model`
+    origin: ModelSource | None = None
+    reference_batch: int = REFERENCE_BATCH  # a program saved with a static batch of 1 is run one image at a time
+    notes: list[str] = field(default_factory=list)  # said once as warnings
 
     @property
     def random_weights(self) -> bool:
         return self.kind == "random"
 
+    @property
+    def record(self) -> dict | None:
+        """The manifest's and summary's `source`."""
+        return self.origin.to_dict() if self.origin is not None else None
+
 
 def load_source(options: ExportOptions) -> Source:
-    from edgekit.checkpoint import load_checkpoint, load_weights_file
-    from edgekit.models import create_model, get_model_info
+    """Resolve, build and check the model; an EdgekitError for anything the flags must say or the model gets wrong."""
+    origin = resolve_source(options.model, checkpoint=options.checkpoint, weights=options.weights,
+                            num_classes=options.num_classes, pretrained=options.pretrained,
+                            download=options.download_weights)
+    what = origin.describe()
+    preprocessing = choose_preprocessing(origin, options)
+    classes = output_classes(origin.model, preprocessing.img_size, what)
+    origin.num_classes = classes
+    notes = list(origin.notes)
+    labels = choose_labels(origin, options, classes, notes)
+    if origin.batch == 1 and options.dynamic_batch:
+        raise EdgekitError(f"--dynamic-batch: {what} was saved with a static batch of 1; save it with a free batch "
+                           "dimension (torch.export.Dim) or leave --dynamic-batch out")
+    if origin.kind == "program" and options.keep_float:
+        raise EdgekitError(f"--keep-float names modules; {what} is a graph whose modules edgekit cannot quantize "
+                           "selectively: export from the architecture (torchvision:NAME, timm:NAME or the module "
+                           "in Python) to keep layers in float")
+    if origin.brought and origin.kind not in ("program", "checkpoint"):
+        origin.program = capture(origin.model, preprocessing.img_size, what)
+    return Source(model=origin.model, labels=labels, preprocessing=preprocessing, weights=origin.weights,
+                  checkpoint=origin.file if origin.kind == "checkpoint" else None, kind=origin.weights_kind,
+                  why_random=origin.why_random, name=_name(origin, options), origin=origin,
+                  reference_batch=1 if origin.batch == 1 else REFERENCE_BATCH, notes=notes)
 
-    info = get_model_info(options.model)
-    checkpoint, weights = options.checkpoint, options.weights
-    if checkpoint and weights:
-        raise EdgekitError("give --checkpoint or --weights, not both")
-    if checkpoint:
-        loaded = load_checkpoint(checkpoint)
-        if loaded.model_name != options.model:
-            raise EdgekitError(f"{checkpoint} is a {loaded.model_name} checkpoint, not {options.model}; "
-                               f"run `edgekit export {loaded.model_name} --checkpoint {checkpoint}`")
-        if options.img_size is not None and options.img_size != loaded.preprocessing.img_size:
-            raise EdgekitError(f"--img-size {options.img_size} disagrees with the checkpoint, trained at "
-                               f"{loaded.preprocessing.img_size}; leave --img-size out (the checkpoint decides)")
-        if options.num_classes is not None and options.num_classes != loaded.num_classes:
+
+def _name(origin: ModelSource, options: ExportOptions) -> str:
+    if options.name is None:
+        return origin.folder_name
+    name = safe_name(options.name)
+    if name != options.name:
+        raise EdgekitError(f"--name {options.name!r} is not a safe folder name (letters, digits and _.+=@-, starting "
+                           f"with a letter or digit); e.g. {name}")
+    return name
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+def explicit_preprocessing(options: ExportOptions) -> dict:
+    """The preprocessing values the caller gave (flags or an edgekit.Preprocessing), by field."""
+    flags = {"img_size": options.img_size, "mean": options.mean, "std": options.std, "resize": options.resize}
+    given = {key: value for key, value in flags.items() if value is not None}
+    if options.preprocessing is not None:
+        if given:
+            raise EdgekitError(f"give preprocessing or {', '.join('--' + k.replace('_', '-') for k in given)}, not both")
+        if not isinstance(options.preprocessing, Preprocessing):
+            raise EdgekitError("preprocessing must be an edgekit.Preprocessing(img_size=..., mean=..., std=..., resize=...)")
+        pre = options.preprocessing
+        return {"img_size": pre.img_size, "mean": pre.mean, "std": pre.std, "resize": pre.resize}
+    return given
+
+
+def choose_preprocessing(origin: ModelSource, options: ExportOptions) -> Preprocessing:
+    explicit = explicit_preprocessing(options)
+    if origin.preprocessing_fixed:  # a checkpoint: the preprocessing it was trained with
+        carried = origin.preprocessing
+        if "img_size" in explicit and explicit["img_size"] != carried.img_size:
+            raise EdgekitError(f"--img-size {explicit['img_size']} disagrees with the checkpoint, trained at "
+                               f"{carried.img_size}; leave --img-size out (the checkpoint decides)")
+        for key in ("mean", "std", "resize"):
+            value = explicit.get(key)
+            if value is not None and _differs(value, getattr(carried, key)):
+                raise EdgekitError(f"--{key} {_shown(value)} disagrees with the checkpoint's {_shown(getattr(carried, key))}; "
+                                   f"leave --{key} out (the checkpoint decides)")
+        if options.num_classes is not None and options.num_classes != origin.num_classes:
             raise EdgekitError(f"--num-classes {options.num_classes} disagrees with the checkpoint's "
-                               f"{loaded.num_classes} classes")
-        _check_min_size(info, loaded.preprocessing.img_size)
-        return Source(model=loaded.build_model(), labels=list(loaded.labels), preprocessing=loaded.preprocessing,
-                      weights={"source": "checkpoint", "path": str(Path(checkpoint).resolve()),
-                               "sha256": sha256_file(Path(checkpoint)), "val_acc": loaded.meta.get("val_acc")},
-                      checkpoint=Path(checkpoint), kind="checkpoint")
-    size = options.img_size or info.default_img_size
-    _check_min_size(info, size)
-    classes = options.num_classes or DEFAULT_NUM_CLASSES
-    model = create_model(options.model, num_classes=classes).eval()
-    labels = [f"class_{i}" for i in range(classes)]
-    preprocessing = Preprocessing(img_size=size)
-    if weights:
-        load_weights_file(model, weights)
-        return Source(model=model, labels=labels, preprocessing=preprocessing,
-                      weights={"source": "weights file", "path": str(Path(weights).resolve()),
-                               "sha256": sha256_file(Path(weights))}, checkpoint=None, kind="weights file")
-    why = "pretrained weights not asked for"
-    if options.pretrained and classes == DEFAULT_NUM_CLASSES:
-        from edgekit.models.pretrained import find_pretrained
+                               f"{origin.num_classes} classes")
+        return carried
+    architecture = origin.architecture
+    if architecture is not None and architecture.kind == "zoo":  # the zoo's defaults, as always
+        size = explicit.get("img_size") or architecture.default_img_size()
+        _check_min_size(architecture, size)
+        return Preprocessing(img_size=size, **{k: explicit[k] for k in ("mean", "std", "resize") if k in explicit})
+    base = origin.preprocessing
+    values = {"img_size": explicit.get("img_size") or (base.img_size if base else origin.input_size),
+              "mean": explicit.get("mean") or (base.mean if base else None),
+              "std": explicit.get("std") or (base.std if base else None)}
+    missing = [flag for key, flag in (("img_size", "--img-size N"), ("mean", "--mean R,G,B"), ("std", "--std R,G,B"))
+               if values[key] is None]
+    if missing:
+        carries = " (it carries its input size only)" if origin.input_size else ""
+        raise EdgekitError(f"{origin.describe()} carries no preprocessing{carries}: pass {' '.join(missing)} — the input "
+                           f"size and normalisation the model was trained with (ImageNet's: {IMAGENET_NORMALISATION}); "
+                           "--resize center_crop|letterbox (default center_crop)")
+    if origin.input_size is not None and values["img_size"] != origin.input_size:
+        raise EdgekitError(f"--img-size {values['img_size']} disagrees with {origin.describe()}, saved for "
+                           f"{origin.input_size}x{origin.input_size} images")
+    if architecture is not None:
+        _check_min_size(architecture, values["img_size"])
+    resize = explicit.get("resize") or (base.resize if base else "center_crop")
+    return Preprocessing(img_size=values["img_size"], mean=values["mean"], std=values["std"], resize=resize)
 
-        found, why = find_pretrained(options.model, download=options.download_weights)
-        if found is not None:
-            model.load_state_dict(found.state_dict)
-            return Source(model=model.eval(), labels=found.categories, preprocessing=preprocessing,
-                          weights={"source": "pretrained", "weights": found.weights_name, "path": str(found.path),
-                                   "sha256": found.sha256}, checkpoint=None, kind="pretrained")
-    elif options.pretrained:
-        why = f"ImageNet weights have 1000 classes, not {classes}"
-    return Source(model=model, labels=labels, preprocessing=preprocessing, weights="random", checkpoint=None,
-                  why_random=why)
+
+def _differs(a, b) -> bool:
+    if isinstance(a, (tuple, list)):
+        return len(a) != len(b) or any(abs(float(x) - float(y)) > 1e-9 for x, y in zip(a, b))
+    return a != b
+
+
+def _shown(value) -> str:
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else str(value)
+
+
+def _check_min_size(architecture, size: int) -> None:
+    minimum = architecture.min_img_size()
+    if size < minimum:
+        raise EdgekitError(f"input size {size} is below {architecture.spec}'s minimum of {minimum} px")
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def choose_labels(origin: ModelSource, options: ExportOptions, classes: int, notes: list[str]) -> list[str]:
+    from edgekit.manifest import MAX_LABEL_LENGTH, read_labels_file
+
+    if options.labels is not None:
+        if isinstance(options.labels, (str, Path)):
+            path = Path(options.labels)
+            if not path.is_file():
+                raise EdgekitError(f"--labels {path}: not a file (one class name per line, the model's output order)")
+            labels, where = read_labels_file(path), f"--labels {path}"
+        else:
+            labels, where = [str(label) for label in options.labels], "labels"
+        bad = [label for label in labels if not label.strip() or len(label) > MAX_LABEL_LENGTH
+               or any(c in label for c in "\r\n\x00")]
+        if bad or not labels:
+            raise EdgekitError(f"{where}: every label must be a non-empty one-line name of at most {MAX_LABEL_LENGTH} "
+                               f"characters" + (f", got {bad[0][:40]!r}" if bad else ", got none"))
+        if origin.preprocessing_fixed and origin.labels is not None and labels != origin.labels:
+            raise EdgekitError(f"{where} disagrees with the checkpoint's labels; leave it out (the checkpoint carries "
+                               "its classes)")
+        if len(labels) != classes:
+            raise EdgekitError(f"{where} has {len(labels)} labels, {origin.describe()} gives {classes} scores")
+        return labels
+    if origin.labels is not None:
+        if len(origin.labels) != classes:
+            raise EdgekitError(f"{origin.describe()} carries {len(origin.labels)} labels but gives {classes} scores")
+        return list(origin.labels)
+    generic = [f"class_{i}" for i in range(classes)]
+    if not origin.brought:
+        return generic
+    if options.val is not None:
+        from edgekit.images import labelled_images
+
+        found = labelled_images(Path(options.val), what="--val")
+        if len(found.classes) != classes:
+            raise EdgekitError(f"--val {options.val} has {len(found.classes)} class folders, {origin.describe()} gives "
+                               f"{classes} scores: pass --labels FILE (one name per line, in the model's output order)")
+        notes.append(f"labels: the class folders of --val {options.val} in sorted order (torchvision ImageFolder's); "
+                     "pass --labels FILE if the model's outputs are in another order")
+        return list(found.classes)
+    if origin.weights_kind != "random":
+        notes.append(f"no labels: the manifest names the {classes} classes class_0 ... class_{classes - 1}; pass "
+                     "--labels FILE (one name per line) or --val DIR (its class folders)")
+    return generic
 
 
 def imagenet_photo_samples(labels: list[str]):
@@ -103,6 +233,20 @@ def imagenet_photo_samples(labels: list[str]):
     return imagenet_photos(), labels, f"the shipped ImageNet photographs ({IMAGENET_PHOTOS_DIR.name})"
 
 
-def _check_min_size(info, size: int) -> None:
-    if size < info.min_img_size:
-        raise EdgekitError(f"input size {size} is below {info.name}'s minimum of {info.min_img_size} px")
+def save_program(source: Source, folder: Path) -> None:
+    """A module export: its torch.export program as OUT/<name>/source.pt2 (recorded with its sha256), so that
+    bench's worker processes can rebuild the eager baseline without the caller's Python code."""
+    from edgekit.fileio import atomic_write, sha256_file
+
+    origin = source.origin
+    if origin is None or origin.kind != "module" or origin.program is None:
+        return
+    path = folder / PROGRAM_NAME
+    atomic_write(path, lambda tmp: torch.export.save(origin.program, str(tmp)))
+    origin.program_file, origin.sha256 = PROGRAM_NAME, sha256_file(path)
+    origin.weights = {"source": "module", "class": origin.module_class, "program": PROGRAM_NAME, "sha256": origin.sha256}
+    source.weights = origin.weights
+
+
+__all__ = ["DEFAULT_NUM_CLASSES", "PHOTOS_NOTE", "RANDOM_WEIGHTS_WARNING", "Source", "load_source",
+           "imagenet_photo_samples", "save_program"]

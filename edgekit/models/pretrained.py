@@ -103,17 +103,23 @@ def cache_file(name: str, width_mult: float = 1.0) -> Path | None:
 def find_pretrained(name: str, width_mult: float = 1.0, download: bool = False) -> tuple[FoundWeights | None, str]:
     """(weights, "") from the local cache, or (download=True) a short download; (None, why not) otherwise.
     Never raises for a missing network: the caller decides what random weights mean."""
-    import torch
-
     weights = pretrained_weights(name, width_mult)
     if weights is None:
         return None, f"torchvision publishes no ImageNet weights for {name}"
-    path = cache_file(name, width_mult)
+    return find_cached(weights, download)
+
+
+def find_cached(weights: WeightsEnum, download: bool = False) -> tuple[FoundWeights | None, str]:
+    """One torchvision weights entry (any architecture, e.g. `MobileNet_V3_Small_Weights.IMAGENET1K_V1`) from
+    torchvision's cache, or (download=True, not EDGEKIT_OFFLINE) a short download; (None, why not) otherwise."""
+    import torch
+
+    path = Path(_cache_dir()) / Path(weights.url).name
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
         if not download or os.environ.get(OFFLINE_ENV) == "1":
             return None, (f"torchvision's ImageNet weights are not in {path.parent} (no download asked; "
                           f"--download-weights fetches them, or copy {path.name} there)")
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with _socket_timeout(QUICK_DOWNLOAD_TIMEOUT_S):
                 torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=None, progress=False)

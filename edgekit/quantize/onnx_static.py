@@ -12,7 +12,9 @@ can saturate with full-range u8 x s8 products (ORT's documented caveat).
 
 Before quantizing, a global mean over H and W (`x.mean((2, 3), keepdim=True)`, exported as
 ReduceMean) is rewritten as the equivalent GlobalAveragePool: ORT has QLinearGlobalAveragePool and
-no integer ReduceMean, so the classifier's pooling would otherwise stay in float.
+no integer ReduceMean, so the classifier's pooling would otherwise stay in float. Likewise HardSigmoid and
+HardSwish (MobileNetV3) become Mul, Add and Clip (hard_sigmoid_as_primitives): ORT has no integer kernel for
+them and fuses those.
 
 And a Relu (or Clip) reading an Add's or Mul's output that has other readers too gets its own copy of
 that Add/Mul. ORT's QDQ quantizer folds a Relu into the op before it (the op's output takes the
@@ -167,6 +169,44 @@ def mean_as_global_pool(model) -> int:
     return replaced
 
 
+def hard_sigmoid_as_primitives(model) -> int:
+    """Replace HardSigmoid(x) = clip(alpha * x + beta, 0, 1) by Mul, Add and Clip, and HardSwish(x) by
+    x * HardSigmoid(x) so written, in place; returns how many. Same values, but ORT has integer kernels for Mul
+    and Add (QLinearMul, QLinearAdd; the Clip folds into the Add's output range) and none for HardSigmoid or
+    HardSwish: MobileNetV3's 28 HardSigmoid (its squeeze-excitation gates, and its hardswish as x * HardSigmoid)
+    otherwise stay in float between DequantizeLinear and QuantizeLinear."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    replaced = 0
+    for node in list(graph.node):
+        if node.op_type not in ("HardSigmoid", "HardSwish") or node.domain not in ("", "ai.onnx"):
+            continue
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        alpha = float(attributes.get("alpha", 0.2 if node.op_type == "HardSigmoid" else 1.0 / 6.0))
+        beta = float(attributes.get("beta", 0.5))
+        stem = node.name or node.output[0]
+        constants = {f"{stem}_alpha": alpha, f"{stem}_beta": beta, f"{stem}_zero": 0.0, f"{stem}_one": 1.0}
+        for name, value in constants.items():
+            graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
+        x = node.input[0]
+        gate = node.output[0] if node.op_type == "HardSigmoid" else f"{stem}_gate"
+        made = [helper.make_node("Mul", [x, f"{stem}_alpha"], [f"{stem}_scaled"], name=f"{stem}_mul"),
+                helper.make_node("Add", [f"{stem}_scaled", f"{stem}_beta"], [f"{stem}_shifted"], name=f"{stem}_add"),
+                helper.make_node("Clip", [f"{stem}_shifted", f"{stem}_zero", f"{stem}_one"], [gate], name=f"{stem}_clip")]
+        if node.op_type == "HardSwish":
+            made.append(helper.make_node("Mul", [x, gate], list(node.output), name=f"{stem}_swish"))
+        position = list(graph.node).index(node)
+        graph.node.remove(node)
+        for offset, new in enumerate(made):
+            for prop in node.metadata_props:  # the module scopes keep-float names resolve through
+                new.metadata_props.add(key=prop.key, value=prop.value)
+            graph.node.insert(position + offset, new)
+        replaced += 1
+    return replaced
+
+
 OWN_COPY_OPS = ("Add", "Mul")  # elementwise, cheap to compute twice; ORT fuses both (QLinearAdd, QLinearMul)
 ACTIVATIONS = ("Relu", "Clip")  # what ORT's QDQ quantizer folds into the op before it
 COPY_OF = "edgekit.copy_of"  # metadata_props key: the node a copy was made from
@@ -239,7 +279,7 @@ def quantize_onnx_static(fp32_path: Path | str, out_path: Path | str, calibratio
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph cleanup, as ORT recommends
         model = onnx.load(str(prepared))
-        if mean_as_global_pool(model) + own_copy_for_activations(model):
+        if mean_as_global_pool(model) + hard_sigmoid_as_primitives(model) + own_copy_for_activations(model):
             onnx.save(model, str(prepared))
         excluded = resolve_excluded_nodes(model, nodes_to_exclude)
         excluded = sorted(set(excluded + copies_of(model, excluded)))

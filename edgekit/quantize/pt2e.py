@@ -50,8 +50,11 @@ def xnnpack_quantizer(method: str = "minmax", per_channel: bool = True):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                           get_symmetric_quantization_config)
 
+    from edgekit.quantize.pt2e_patterns import XNNPACK_DECOMPOSED, with_integer_activations
+
     config = with_activation_method(get_symmetric_quantization_config(is_per_channel=per_channel), method)
-    return XNNPACKQuantizer().set_global(config)
+    # hardswish/hardsigmoid/SiLU as add, ReLU6 and mul, which XNNPACK runs in int8: see pt2e_patterns
+    return with_integer_activations(XNNPACKQuantizer().set_global(config), XNNPACK_DECOMPOSED)
 
 
 def xnnpack_qat_quantizer(per_channel: bool = True):
@@ -66,11 +69,13 @@ def litert_quantizer(method: str = "minmax", per_channel: bool = True):
     """litert-torch's PT2EQuantizer, static full-integer: int8 weights (per channel) and activations."""
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
-    from edgekit.quantize.pt2e_patterns import with_missing_annotations
+    from edgekit.quantize.pt2e_patterns import LITERT_DECOMPOSED, with_integer_activations, with_missing_annotations
 
     config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False)
-    # its add/cat/pooling annotators miss this torch's graphs: see pt2e_patterns
-    return with_missing_annotations(PT2EQuantizer().set_global(with_activation_method(config, method)))
+    # its add/cat/pooling annotators miss this torch's graphs, and hardsigmoid/SiLU have no int8 TFLite op:
+    # see pt2e_patterns
+    quantizer = with_missing_annotations(PT2EQuantizer().set_global(with_activation_method(config, method)))
+    return with_integer_activations(quantizer, LITERT_DECOMPOSED)
 
 
 def leave_in_float(quantizer, module_names: Iterable[str]) -> None:

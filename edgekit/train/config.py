@@ -20,7 +20,7 @@ RUNTIME_FIELDS = ("device", "workers", "resume", "compile")
 
 @dataclass
 class TrainConfig:
-    model: str
+    model: str  # a zoo name, torchvision:NAME or timm:NAME (edgekit.models.source.parse_architecture)
     data: str = str(SAMPLE_DATA_DIR)  # raw class folder or a prepared directory
     out: str | None = None  # run directory; default runs/<model>-<timestamp>
     epochs: int = 30
@@ -66,19 +66,21 @@ def config_default(name: str):
 
 
 def default_run_dir(model: str) -> Path:
-    return Path("runs") / f"{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    from edgekit.models.source import safe_name
+
+    return Path("runs") / f"{safe_name(model.replace(':', '-'))}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
     """Fill defaults; on --resume take the saved run's config, keeping only the runtime knobs."""
     if config.resume:
         return resumed_config(config)
-    from edgekit.models import get_model_info
+    from edgekit.models.source import parse_architecture
 
-    info = get_model_info(config.model)  # unknown model: a clear error before anything is written
-    img_size = config.img_size if config.img_size is not None else info.default_img_size  # 0 is refused, not 224
-    if img_size < info.min_img_size:
-        raise EdgekitError(f"{config.model} needs images of at least {info.min_img_size} px, got --img-size {img_size}")
+    architecture = parse_architecture(config.model)  # unknown model: a clear error before anything is written
+    img_size = config.img_size if config.img_size is not None else architecture.default_img_size()  # 0 is refused, not 224
+    if img_size < architecture.min_img_size():
+        raise EdgekitError(f"{config.model} needs images of at least {architecture.min_img_size()} px, got --img-size {img_size}")
     check_options(config)
     out = config.out or str(default_run_dir(config.model))
     if RunDir(Path(out)).last.exists():

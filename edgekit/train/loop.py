@@ -17,7 +17,7 @@ from torch import nn
 from edgekit.checkpoint import Checkpoint, read_checkpoint_dict, save_checkpoint
 from edgekit.data.folder import Splits
 from edgekit.data.stats import compute_mean_std
-from edgekit.models import create_model
+from edgekit.models.source import parse_architecture
 from edgekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from edgekit.recipe import run_recipe
 from edgekit.rundir import RunDir
@@ -87,7 +87,9 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
     random.seed(config.seed)
 
     preprocessing = run_preprocessing(config, splits, run, dist_info, reporter)
-    model = create_model(config.model, num_classes=len(splits.classes), **config.model_options)
+    architecture = parse_architecture(config.model)
+    model = architecture.build(len(splits.classes), **config.model_options)
+    momentum = raise_batchnorm_momentum(model) if architecture.kind != "zoo" else None
     head_names: set[str] = set()
     if config.weights and resume_data is None:
         head_names = new_parameter_names(model, config.weights)
@@ -110,6 +112,8 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
                                config.lr, config.weight_decay)
     steps_per_epoch = len(train_loader)
     recipe, record = run_recipe(config, splits, steps_per_epoch)  # warm-up, crop and flip scaled to this run
+    if momentum:
+        record = {**record, "batchnorm_momentum": momentum}
     if dist_info.is_main:
         run.write_recipe(record)
     train_set.transform = build_train_transform(recipe, preprocessing)
@@ -146,7 +150,7 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
             state.epoch = epoch + 1
             is_best = val_acc > state.best_val_acc
             state.best_val_acc = max(state.best_val_acc, val_acc)
-            checkpoint = make_checkpoint(model, config, labels, preprocessing, epoch + 1, val_acc)
+            checkpoint = make_checkpoint(model, config, labels, preprocessing, epoch + 1, val_acc, architecture)
             if is_best:
                 save_checkpoint(checkpoint, run.best)
             save_checkpoint(checkpoint, run.last, optimizer=optimizer.state_dict(),
@@ -196,12 +200,47 @@ def run_preprocessing(config: TrainConfig, splits: Splits, run: RunDir, dist_inf
 
 
 def make_checkpoint(model: nn.Module, config: TrainConfig, labels: list[str], preprocessing: Preprocessing,
-                    epoch: int, val_acc: float) -> Checkpoint:
+                    epoch: int, val_acc: float, architecture=None) -> Checkpoint:
     state_dict = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     meta = {"epoch": epoch, "val_acc": val_acc, "edgekit_version": __version__,
             "train_config": json.dumps(config.to_dict())}
+    source = None
+    if architecture is not None and architecture.kind != "zoo":  # a brought architecture: where it came from
+        source = {"kind": architecture.kind, "name": architecture.spec, "architecture": architecture.spec,
+                  "builder": architecture.builder, "model_options": dict(config.model_options),
+                  "versions": architecture.versions(), "initial_weights": _weights_record(config.weights)}
     return Checkpoint(model_name=config.model, num_classes=len(labels), labels=labels, preprocessing=preprocessing,
-                      state_dict=state_dict, model_options=dict(config.model_options), meta=meta)
+                      state_dict=state_dict, model_options=dict(config.model_options), meta=meta, source=source)
+
+
+BATCHNORM_MOMENTUM = 0.1  # PyTorch's default; torchvision's MobileNetV3 and EfficientNet use 0.01
+
+
+def raise_batchnorm_momentum(model: nn.Module, momentum: float = BATCHNORM_MOMENTUM) -> dict | None:
+    """Batch norms whose running-statistics momentum is below `momentum` get `momentum` (in place).
+
+    torchvision's MobileNetV3 builds its batch norms with momentum 0.01: over a short fine-tune (a few hundred
+    steps) the running statistics barely leave their starting values (ImageNet's, or 0/1 for a new model), so
+    eval-mode accuracy sits near chance while training accuracy climbs. PyTorch's default 0.1 tracks the data
+    within tens of steps. Recorded in the run's recipe; None when nothing was changed."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and m.momentum is not None and m.momentum < momentum]
+    if not norms:
+        return None
+    before = sorted({float(m.momentum) for m in norms})
+    for norm in norms:
+        norm.momentum = momentum
+    return {"raised_to": momentum, "from": before, "layers": len(norms),
+            "why": "short fine-tunes leave running statistics at their start with a momentum of 0.01"}
+
+
+def _weights_record(weights: str | None) -> dict | None:
+    if not weights:
+        return None
+    from edgekit.fileio import sha256_file
+
+    path = Path(weights)
+    return {"path": str(path.resolve()), "sha256": sha256_file(path) if path.is_file() else None}
 
 
 def rng_state() -> dict:
