@@ -21,7 +21,7 @@ def _console() -> Console:
 
 
 def export_command(
-    model: str = typer.Argument(..., help="The model: a zoo name from `edgekit models list` (mobilenet_v2), torchvision:NAME (any torchvision classifier, e.g. torchvision:mobilenet_v3_small), timm:NAME (with edgekit[timm]), or a .pt2 file saved with torch.export.save (runs without your code). docs/byom.md."),
+    model: str = typer.Argument(..., help="The model: a zoo name from `edgekit models list` (mobilenet_v2), torchvision:NAME (any torchvision classifier, e.g. torchvision:mobilenet_v3_small), timm:NAME (needs the timm extra: pip install edgekit\\[timm]), or a .pt2 file saved with torch.export.save (runs without your code). docs/byom.md."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="An edgekit checkpoint (RUN/best.pt) of MODEL; it carries the class count, labels, input size and normalisation. Without it (and without --weights) the architecture is exported with ImageNet weights from torch's cache where published, else RANDOM weights."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="A state dict for MODEL's architecture (torchvision's own .pth included; .safetensors for timm); the class count is read off its head unless --num-classes says it."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Class names, one per line, in the model's output order. Default: what the source carries (a checkpoint, torchvision's ImageNet weights), else the class folders of --val, else class_0 ... class_N-1."),

@@ -71,7 +71,7 @@ def parse_model_options(pairs: list[str]) -> dict:
 
 
 def train_command(
-    model: str = typer.Argument(..., help="Architecture: a zoo name from `edgekit models list` (mobilenet_v2), torchvision:NAME (e.g. torchvision:mobilenet_v3_small) or timm:NAME (with edgekit[timm]); the head is built for the data's classes."),
+    model: str = typer.Argument(..., help="Architecture: a zoo name from `edgekit models list` (mobilenet_v2), torchvision:NAME (e.g. torchvision:mobilenet_v3_small) or timm:NAME (needs the timm extra: pip install edgekit\\[timm]); the head is built for the data's classes."),
     data: Path = typer.Option(Path(D("data")), "--data", show_default=False, help="Class-folder directory (DIR/<class>/<image>) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: runs/<model>-<timestamp>."),
     epochs: int = typer.Option(D("epochs"), "--epochs", help="Number of epochs."),
