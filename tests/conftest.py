@@ -24,6 +24,8 @@ shared export is `slow`: `pytest -m "not slow"` trains nothing.
 """
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -93,6 +95,7 @@ def make_fixed_run(model_name: str, out: Path) -> FixedRun:
 
     from edgekit.checkpoint import load_checkpoint
     from edgekit.data.folder import load_splits
+    from edgekit.recipe import resolve_recipe
     from edgekit.rundir import RunDir
 
     source = FIXED_WEIGHTS_DIR / f"{model_name}.pt"
@@ -108,9 +111,16 @@ def make_fixed_run(model_name: str, out: Path) -> FixedRun:
                     "validation images would have been training images): rerun scripts/make_test_weights.py")
     run = RunDir(out)
     out.mkdir(parents=True)
-    run.write_config({"model": model_name, "img_size": checkpoint.preprocessing.img_size,
-                      "fixed_weights": str(source.relative_to(source.parents[3]))},
+    # the options the weights were trained with, and the recipe they imply (edgekit.recipe is a pure function of
+    # them): QAT's fine-tune augments as the run did, not with the long-run default crop
+    trained = json.loads(checkpoint.meta["train_config"])
+    run.write_config({**trained, "fixed_weights": str(source.relative_to(source.parents[3]))},
                      splits.classes, checkpoint.preprocessing, splits)
+    steps = math.ceil(len(splits.train) / trained["batch_size"])
+    recipe = resolve_recipe(epochs=trained["epochs"], steps_per_epoch=steps, dataset_size=len(splits.train),
+                            warmup_epochs=trained["warmup_epochs"], crop_scale_min=trained["crop_scale_min"],
+                            hflip=trained["hflip"])
+    run.write_recipe({**recipe.to_dict(), "steps_per_epoch": steps})
     run.write_labels(splits.classes)
     run.write_splits(splits)
     run.best.write_bytes(source.read_bytes())
@@ -212,20 +222,21 @@ class HostileExport:
 
     export: Path  # OUT/mobilenet_v2: onnx-fp32/ and tflite-fp32/ (manifests, labels.txt), summary.json, export.log
     data: Path    # a labelled class folder of the export's classes (tiny_data_dir: bag, trouser)
-    checkpoint: Path  # the run it was exported from (tiny_run's best.pt)
+    checkpoint: Path  # the run it was exported from (fixed_run('mobilenet_v2')'s best.pt)
 
 
 @pytest.fixture(scope="session")
-def hostile_export(tiny_run, tiny_data_dir, tmp_path_factory) -> HostileExport:
-    """tiny_run (mobilenet_v2, 32 px, bag and trouser) exported once per session to ONNX and TFLite fp32, parity
-    on its validation split (about 15 s on 2 cores): plumbing for tests/test_hostile_*.py, where nothing depends
-    on accuracy."""
+def hostile_export(fixed_run, tiny_data_dir, tmp_path_factory) -> HostileExport:
+    """The fixed mobilenet_v2 weights (64 px, the shipped ten classes; no training) exported once per session to
+    ONNX and TFLite fp32, parity on a seeded 64 of its validation images: plumbing for tests/test_hostile_*.py,
+    where nothing depends on accuracy. `data` is tiny_data_dir (bag and trouser, two of its classes)."""
     from edgekit import ExportOptions, export_model
 
+    run = fixed_run(TINY_MODEL)
     out = tmp_path_factory.mktemp("hostile-export") / "export"
-    export_model(ExportOptions(TINY_MODEL, checkpoint=tiny_run.best_checkpoint, formats=["onnx", "tflite"],
-                               precisions=["fp32"], out=out))
-    return HostileExport(export=out / TINY_MODEL, data=tiny_data_dir, checkpoint=Path(tiny_run.best_checkpoint))
+    export_model(ExportOptions(TINY_MODEL, checkpoint=run.best_checkpoint, formats=["onnx", "tflite"],
+                               precisions=["fp32"], parity_size=64, out=out))
+    return HostileExport(export=out / TINY_MODEL, data=tiny_data_dir, checkpoint=Path(run.best_checkpoint))
 # ----------------------------------------------------------------------------- end of hostile-input block
 
 

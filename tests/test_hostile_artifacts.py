@@ -9,7 +9,7 @@ byte for byte as it was. android sync refuses everything android_demo's own mani
 against the real Kotlin parser through the JVM tool), bench.json/summary.json of the wrong shape are one line,
 and image files that are bombs, unreadable, 16-bit or in unreadable folders get one documented behaviour.
 
-The export is `hostile_export` (conftest.py: tiny_run, mobilenet_v2 at 32 px on two classes, exported to ONNX and
+The export is `hostile_export` (conftest.py: the fixed mobilenet_v2 weights at 64 px, exported to ONNX and
 TFLite fp32): nothing here depends on what it predicts.
 """
 from __future__ import annotations
@@ -199,7 +199,8 @@ def test_report_of_a_hostile_artifact_says_not_verified_now_with_the_reason(worl
 
 def _no_layout_nhwc(w: World, m: dict) -> None:
     m["input"].pop("layout")
-    m["input"]["shape"] = [1, 32, 32, 3]
+    size = m["input"]["shape"][2]
+    m["input"]["shape"] = [1, size, size, 3]
 
 
 APP_REFUSES = {

@@ -14,7 +14,9 @@ from edgekit.paths import CALIBRATION_DIR
 from edgekit.quantize.options import QatOptions
 from edgekit.quantize.qat import EVAL_BATCH, quantization_aware_finetune
 
-# QAT must not break the model. A 20-step fine-tune of the 4-epoch fixed weights moves top-1 on 500 images by
+# QAT must not break the model. It fine-tunes with the augmentation the run trained with (the fixed weights' run
+# directory records their recipe: no random crop at 4 epochs; the long-run default crop cost 10 points here).
+# A 20-step fine-tune of the 4-epoch fixed weights moves top-1 on 500 images by
 # a point or two either way (measured on two runs of the recipe: fp32 76.8 / 73.4 %, PTQ 77.0 / 73.6 %,
 # PTQ of qat.pt 75.6 / 73.4 %), so the gate is looser than PTQ's one point; PTQ already loses nothing
 # here, leaving QAT nothing to recover.
@@ -73,7 +75,9 @@ def test_qat_writes_a_normal_checkpoint_whose_int8_stays_close_to_fp32(fixed_run
     assert float(fp32_correct.mean()) == pytest.approx(result.fp32_top1)
     drop, low, high = paired_drop_interval(fp32_correct, int8_correct)
     assert low <= 100 * MAX_QAT_DROP, f"QAT int8 loses more than {100 * MAX_QAT_DROP} points: {drop:.2f} [{low:.2f}, {high:.2f}]"
-    assert abs(result.qat_top1 - int8_top1) <= 0.01  # the QAT graph converted directly agrees with export's PTQ
+    # the QAT graph converted directly and export's PTQ of qat.pt are two int8 models of the same weights (learned
+    # vs recalibrated activation ranges): within MAX_QAT_DROP of each other (seen 0-2 points apart on 500 images)
+    assert abs(result.qat_top1 - int8_top1) <= MAX_QAT_DROP
     # PTQ of best.pt, the baseline QAT is compared with: a sane int8 figure (PTQ's own accuracy is judged with its
     # paired interval in test_quantize_int8.py; a bare 1-point check here failed on 10 of 500 images on a Xeon)
     assert result.ptq_top1 >= result.fp32_top1 - MAX_QAT_DROP
