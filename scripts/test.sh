@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite, creating .venv first if needed. Extra arguments go to pytest.
+# The whole test suite, creating .venv first if needed. Extra arguments go to pytest (-m 'not slow': the quick part).
 # It includes android_demo: tests/test_android_core.py writes fixtures from a trained export and runs the
 # Kotlin core's JUnit tests (printing their 'N passed, N failed' line); tests/test_android_apk.py builds the
 # signed debug APK with the offline toolchain (installed by scripts/setup.d/30 and 40).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist) on CI's 2 cores; tests/conftest.py groups the users of each expensive session fixture on
+# one worker (--dist loadgroup). EDGEKIT_TEST_WORKERS=0 runs everything in this process.
+exec .venv/bin/python -m pytest -n "${EDGEKIT_TEST_WORKERS:-2}" --dist loadgroup "$@"

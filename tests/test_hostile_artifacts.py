@@ -116,8 +116,8 @@ def _one_byte_changed(w: World, m: dict) -> None:
 
 
 def _input_size(w: World, m: dict) -> None:
-    m["preprocessing"]["img_size"] = 64
-    m["input"]["shape"] = [1, 3, 64, 64]
+    m["preprocessing"]["img_size"] = 48  # the export is 64 px
+    m["input"]["shape"] = [1, 3, 48, 48]
 
 
 def _input_dtype(w: World, m: dict) -> None:
@@ -143,7 +143,7 @@ CASES: dict[str, tuple[Callable[[World, dict], None], tuple[str, ...]]] = {
     "foreign-schema": (lambda w, m: m.update(schema="someone-else/1"), ("schema",)),
     "model-file-changed": (_one_byte_changed, ("sha256",)),
     "model-file-not-its-format": (_not_its_format, ("does not load as a onnx artifact",)),
-    "input-size-the-model-does-not-take": (_input_size, ("input shape [1, 3, 64, 64] is not the model file's",)),
+    "input-size-the-model-does-not-take": (_input_size, ("input shape [1, 3, 48, 48] is not the model file's",)),
     "input-dtype-the-model-does-not-take": (_input_dtype, ("the manifest says a uint8 input",)),
 }
 

@@ -43,9 +43,12 @@ LAUNCHER = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL
 
 def _start(args: list, log: Path) -> subprocess.Popen:
     """`edgekit ARGS` in a new process group, SIGINT at its default; stdout and stderr to `log`.out/.err."""
+    # TTY_COMPATIBLE: rich draws the progress display as on a terminal (a pipe gets none), so the test can wait
+    # for the stage it interrupts
+    env = {**os.environ, "TTY_COMPATIBLE": "1"}
     with open(f"{log}.out", "w") as out, open(f"{log}.err", "w") as err:
         return subprocess.Popen([sys.executable, "-c", LAUNCHER, *map(str, args)], stdout=out, stderr=err,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
 
 
 def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 600) -> None:

@@ -12,14 +12,17 @@ read before the timing too, so a bad file costs nothing.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.bench.options import BenchOptions
 from edgekit.bench.results import BudgetAnswer, Comparison
 from edgekit.bench.rows import BenchRow
+from edgekit.fileio import remove_path
 from edgekit.progress import OnProgress, Reporter, reporter
 
 BENCH_LOG = "bench.log"
@@ -45,7 +48,6 @@ def bench(path: Path | str, options: BenchOptions | None = None,
     """Time every artifact under `path` (an export folder or one artifact folder) in its own runtime; see the
     module docstring."""
     from edgekit.artifacts import check_loadable, export_folder_of, find_artifacts
-    from edgekit.bench.host import bench_host, host_description
     from edgekit.bench.results import compare_rows, read_bench, write_bench
     from edgekit.fileio import writable_folder
 
@@ -55,32 +57,56 @@ def bench(path: Path | str, options: BenchOptions | None = None,
     artifacts = find_artifacts(path)
     check_loadable(artifacts)  # a model file that does not load, or not with its manifest's tensors: one line, now
     export_dir = export_folder_of(path)
-    log_path = None
+    log_path = staged_log = None
     if options.write:  # bench.json goes there: a read-only export folder is one line before any timing, not after
         writable_folder(export_dir, "the export folder (bench.json and bench.csv go there; --no-write to skip)")
         log_path = export_dir / BENCH_LOG
+        staged_log = _staged_log(export_dir)  # bench.log is put in place with bench.json: Ctrl-C leaves neither
+    try:
+        result = _time_and_join(artifacts, export_dir, options, say, staged_log)
+        result.log_path = log_path
+        if options.write:
+            command = " ".join(shlex.quote(a) for a in ["edgekit", *sys.argv[1:]])
+            result.json_path, result.csv_path = write_bench(export_dir, rows=result.rows, host=result.host,
+                                                            command=command)
+            os.replace(staged_log, log_path)
+    finally:
+        if staged_log is not None:
+            remove_path(staged_log)
+    if old_rows is not None:
+        result.comparisons = compare_rows(result.rows, old_rows)
+    if options.budget_ms is not None:
+        result.budget = budget_answer(result.rows, artifacts, options.budget_ms, options.threads[0])
+    return result
+
+
+def _staged_log(export_dir: Path) -> Path:
+    from edgekit import interrupts
+
+    handle, name = tempfile.mkstemp(dir=export_dir, prefix=f".{BENCH_LOG}.", suffix=".tmp")
+    os.close(handle)
+    interrupts.register(Path(name))  # removed even when Ctrl-C has to end the process outright
+    return Path(name)
+
+
+def _time_and_join(artifacts: list, export_dir: Path, options: BenchOptions, say, log: Path | None) -> "BenchResult":
+    """The timed rows (host or adb), and with --data each artifact's top-1 joined to its rows."""
+    from edgekit.bench.host import bench_host, host_description
+
     host = host_description()
     if options.is_host:
-        rows = bench_host(artifacts, export_dir, options, on_progress=say.stage, host_name=host["cpu"], log=log_path)
+        rows = bench_host(artifacts, export_dir, options, on_progress=say.stage, host_name=host["cpu"], log=log)
     else:
         from edgekit.bench.adb import bench_on_device
 
         rows = bench_on_device(export_dir, [a.folder for a in artifacts], options, on_progress=say.stage)
-    result = BenchResult(rows, host, export_dir, options, log_path=log_path,
-                         models=sorted({row.model for row in rows}))
+    result = BenchResult(rows, host, export_dir, options, log_path=None, models=sorted({row.model for row in rows}))
     if options.data is not None:
         from edgekit.bench.accuracy import join_accuracy
         from edgekit.export.quiet import captured
 
-        with captured(log_path):  # the runtimes run in this process here: their chatter to bench.log too
+        with captured(log):  # the runtimes run in this process here: their chatter to bench.log too
             result.accuracy_data = join_accuracy(rows, artifacts, options.data, on_progress=say.stage)
-    if options.write:
-        command = " ".join(shlex.quote(a) for a in ["edgekit", *sys.argv[1:]])
-        result.json_path, result.csv_path = write_bench(export_dir, rows, host, command)
-    if old_rows is not None:
-        result.comparisons = compare_rows(rows, old_rows)
-    if options.budget_ms is not None:
-        result.budget = budget_answer(rows, artifacts, options.budget_ms, options.threads[0])
     return result
 
 

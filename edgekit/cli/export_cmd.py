@@ -29,7 +29,7 @@ def export_command(
     std: Optional[str] = typer.Option(None, "--std", help="Normalisation std R,G,B, as --mean. ImageNet's: 0.229,0.224,0.225."),
     resize: Optional[str] = typer.Option(None, "--resize", help="center_crop (resize the shorter side to size/0.875, crop the centre) or letterbox (fit and pad). Default: the source's, else center_crop."),
     name: Optional[str] = typer.Option(None, "--name", help="The export folder and manifest name (OUT/NAME/). Default: the model's safe name, e.g. torchvision-mobilenet_v3_small (':' is not allowed in Windows folder names)."),
-    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated: torchscript,onnx,tflite,executorch,coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
+    formats: Optional[str] = typer.Option(None, "--formats", help="Comma-separated, from: torchscript, onnx, tflite, executorch, coreml. Default: every format that supports the precision(s); an explicit format that cannot export a requested precision is an error."),
     fp16: bool = typer.Option(False, "--fp16", help="Also export fp16 artifacts (fp32 is always exported as the reference)."),
     int8: bool = typer.Option(False, "--int8", help="Also export int8 artifacts, statically quantized on the calibration images."),
     img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else timm's/torchvision's published size, a .pt2's own, a zoo model's default; a state dict for a torchvision/timm architecture needs it."),

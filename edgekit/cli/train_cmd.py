@@ -72,8 +72,8 @@ def parse_model_options(pairs: list[str]) -> dict:
 
 def train_command(
     model: str = typer.Argument(..., help="Architecture: a zoo name from `edgekit models list` (mobilenet_v2), torchvision:NAME (e.g. torchvision:mobilenet_v3_small) or timm:NAME (needs the timm extra: pip install edgekit\\[timm]); the head is built for the data's classes."),
-    data: Path = typer.Option(Path(D("data")), "--data", show_default=False, help="Class-folder directory (DIR/<class>/<image>) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: runs/<model>-<timestamp>."),
+    data: Path = typer.Option(Path(D("data")), "--data", show_default=False, help="Class-folder directory (one folder of images per class) or a directory from `edgekit data prepare`. Default: the shipped 10-class Fashion-MNIST subset."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: runs/MODEL-TIME."),
     epochs: int = typer.Option(D("epochs"), "--epochs", help="Number of epochs."),
     batch_size: int = typer.Option(D("batch_size"), "--batch-size", help="Images per optimisation step (summed over GPUs under torchrun)."),
     img_size: Optional[int] = typer.Option(D("img_size"), "--img-size", help="Square input size in pixels. Default: the model's own (224 for most); 64 suits the 28 px samples."),
