@@ -183,7 +183,8 @@ def _check_min_size(architecture, size: int) -> None:
 
 
 def choose_labels(origin: ModelSource, options: ExportOptions, classes: int, notes: list[str]) -> list[str]:
-    from edgekit.manifest import MAX_LABEL_LENGTH, read_labels_file
+    from edgekit.manifest import read_labels_file
+    from edgekit.manifest_schema import MAX_LABEL_LENGTH
 
     if options.labels is not None:
         if isinstance(options.labels, (str, Path)):
