@@ -3,7 +3,7 @@
 It is a plain dict of primitives and tensors, so it loads with `torch.load(weights_only=True)`:
     format          "edgekit-checkpoint/1"
     model           the architecture: a zoo name ("mobilenet_v2"), "torchvision:NAME" or "timm:NAME"
-                    (edgekit.models.source.parse_architecture builds it)
+                    (edgekit.models.architecture.parse_architecture builds it)
     model_options   keyword options of the architecture's builder (width_mult, groups, ...)
     num_classes     int
     labels          class names, index order
@@ -45,7 +45,7 @@ class Checkpoint:
     def build_model(self) -> nn.Module:
         """The architecture (zoo, torchvision: or timm:) with these weights, in eval mode; a clear error if they
         do not fit."""
-        from edgekit.models.source import parse_architecture
+        from edgekit.models.architecture import parse_architecture
 
         model = parse_architecture(self.model_name).build(self.num_classes, **self.model_options)
         load_state_dict_checked(model, self.state_dict, source=f"checkpoint for {self.model_name}")

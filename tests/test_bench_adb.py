@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.bench.adb import (AdbDevice, big_cores, bench_on_device, check_app_row, check_tool, choose_device,
-                               cpu_mask, governors_summary, parse_devices, screen_awake, thermal_status, thermal_summary)
+from edgekit.bench.adb import bench_on_device, check_app_row, check_tool
+from edgekit.bench.adb_device import (AdbDevice, big_cores, choose_device, cpu_mask, governors_summary, parse_devices,
+                                      screen_awake, thermal_status, thermal_summary)
 from edgekit.bench.options import BenchOptions
 from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError

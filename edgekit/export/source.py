@@ -29,8 +29,9 @@ import torch
 
 from edgekit.errors import EdgekitError
 from edgekit.export.options import ExportOptions
-from edgekit.models.source import (DEFAULT_NUM_CLASSES, IMAGENET_NORMALISATION, ModelSource, capture, output_classes,
-                                   resolve_source, safe_name)
+from edgekit.models.architecture import DEFAULT_NUM_CLASSES, safe_name
+from edgekit.models.program import capture, output_classes
+from edgekit.models.source import IMAGENET_NORMALISATION, ModelSource, resolve_source
 from edgekit.preprocess import Preprocessing
 
 RANDOM_WEIGHTS_WARNING = ("no checkpoint and no ImageNet weights found: exporting RANDOM weights for latency work "
@@ -182,7 +183,8 @@ def _check_min_size(architecture, size: int) -> None:
 
 
 def choose_labels(origin: ModelSource, options: ExportOptions, classes: int, notes: list[str]) -> list[str]:
-    from edgekit.manifest import MAX_LABEL_LENGTH, read_labels_file
+    from edgekit.manifest import read_labels_file
+    from edgekit.manifest_schema import MAX_LABEL_LENGTH
 
     if options.labels is not None:
         if isinstance(options.labels, (str, Path)):

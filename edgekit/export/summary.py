@@ -13,7 +13,7 @@ from pathlib import Path
 from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_json
-from edgekit.manifest import parity_problem, weights_problem
+from edgekit.manifest_schema import parity_problem, weights_problem
 
 SUMMARY_SCHEMA = contracts.SUMMARY
 SUMMARY_NAME = "summary.json"

@@ -15,20 +15,18 @@ checkpoints), bench's eager baseline and the manifest all use.
     --checkpoint RUN/best.pt          checkpoint   the checkpoint, of a zoo, torchvision: or     labels, preprocessing
                                                    timm: architecture
 
-    parse_architecture(spec) -> Architecture   a buildable architecture (zoo, torchvision:, timm:): what training
-                                               trains and a checkpoint records in its `model`
     resolve_source(model, ...) -> ModelSource  the model built once with its weights, what it carries, and the
                                                plain-JSON record (`to_dict`) the manifest keeps as `source`
     latency_model(record, ...) -> nn.Module    bench's eager baseline rebuilt in a worker process from that record
 
-A name with ':' is fine on Linux but not as a Windows folder name: the export folder and the manifest's `model`
-use `folder_name` (`torchvision-mobilenet_v3_small`, `timm-mobilenetv3_small_100`, a program's file stem, a
-module's class name), which `edgekit.manifest.SAFE_NAME` accepts.
+The architectures themselves (zoo, torchvision:, timm: names, their builders and published preprocessing) are
+`edgekit.models.architecture`; loading and checking a torch.export program is `edgekit.models.program`. The
+export folder and the manifest's `model` use the source's `folder_name` (a name safe on every file system, see
+`edgekit.models.architecture`).
 """
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,250 +35,17 @@ import torch
 from torch import nn
 
 from edgekit.errors import EdgekitError
-from edgekit.preprocess import CROP_FRACTION, Preprocessing, resized_shorter_side
+from edgekit.models.architecture import (DEFAULT_NUM_CLASSES, PREFIXES, Architecture, Published, head_classes,
+                                         parse_architecture, safe_name, torchvision_default_weights,
+                                         torchvision_weights_entries)
+from edgekit.models.program import load_program, program_module
+from edgekit.preprocess import Preprocessing
 
-ARCHITECTURE_KINDS = ("zoo", "torchvision", "timm")
 SOURCE_KINDS = ("zoo", "torchvision", "timm", "program", "module", "checkpoint")
-PREFIXES = ("torchvision:", "timm:")
-TIMM_REQUIREMENT = "timm==1.0.31"  # the optional extra edgekit[timm], pinned in pyproject.toml and requirements.lock
-BROUGHT_MIN_IMG_SIZE = 16  # a brought architecture's own minimum is unknown here: its forward pass is the check
-DEFAULT_NUM_CLASSES = 1000
 PROGRAM_SUFFIXES = (".pt2",)
 MODEL_FILE_SUFFIXES = (".pt2", ".pt", ".pth", ".bin", ".safetensors", ".ep", ".ckpt")
 IMAGENET_NORMALISATION = "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225"
 PREPROCESSING_FLAGS = {"img_size": "--img-size N", "mean": "--mean R,G,B", "std": "--std R,G,B"}
-
-
-def first_line(error: BaseException, limit: int = 300) -> str:
-    """An exception's first non-empty line, for a one-line message."""
-    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "") or type(error).__name__
-    return text[:limit]
-
-
-def safe_name(text: str) -> str:
-    """`text` as one folder name that is safe on every file system (no ':' or separators): the export folder,
-    the manifest's `model` and the app's asset folder are named with it."""
-    name = re.sub(r"[^A-Za-z0-9_.+=@-]+", "-", str(text)).strip("-.")
-    if not name or not name[0].isalnum():
-        name = "model-" + name.lstrip("_.+=@-")
-    return name[:100]
-
-
-# ----------------------------------------------------------------------------- architectures
-
-
-@dataclass(frozen=True)
-class Published:
-    """The preprocessing an architecture's publisher states (timm's pretrained_cfg, torchvision's weights)."""
-
-    img_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    crop_fraction: float  # crop size / resize size (timm: crop_pct)
-    interpolation: str  # bilinear, bicubic, ...
-    crop_mode: str  # center, squash, border (timm)
-    where: str  # "timm pretrained_cfg of X", "torchvision X_Weights.Y"
-
-    def contract(self) -> tuple[Preprocessing, list[str]]:
-        """edgekit's exact preprocessing for this, and what it approximates (said, recorded, never silent).
-
-        edgekit's contract (docs/manifest.md, what the app reproduces bit for bit) resizes the shorter side to
-        round(size / 0.875) with an antialiased triangle (bilinear) filter and crops the centre. A publisher's
-        other crop fraction, interpolation or crop mode is approximated by it: parity is measured with edgekit's
-        preprocessing on both sides (PyTorch and the artifact), so it is unaffected; accuracy may differ slightly
-        from the publisher's own evaluation."""
-        pre = Preprocessing(img_size=self.img_size, mean=self.mean, std=self.std)
-        differs = []
-        resize = round(self.img_size / self.crop_fraction)
-        if resize != resized_shorter_side(self.img_size):
-            differs.append(f"a centre crop of {self.crop_fraction:g} (resize to {resize}, edgekit: "
-                           f"{CROP_FRACTION} -> {resized_shorter_side(self.img_size)})")
-        if self.interpolation not in ("bilinear", "triangle"):
-            differs.append(f"{self.interpolation} interpolation (edgekit: antialiased triangle, as PIL's bilinear)")
-        if self.crop_mode not in ("center", ""):
-            differs.append(f"crop mode {self.crop_mode!r} (edgekit: centre crop)")
-        if not differs:
-            return pre, []
-        return pre, [f"{self.where} asks for " + " and ".join(differs) + "; edgekit's exact preprocessing contract "
-                     "(what the manifest states and the app reproduces) approximates it. Parity compares PyTorch and "
-                     "the artifacts on the same edgekit preprocessing; accuracy may differ slightly from the "
-                     "publisher's own evaluation"]
-
-    def to_dict(self) -> dict:
-        return {"img_size": self.img_size, "mean": list(self.mean), "std": list(self.std),
-                "crop_fraction": self.crop_fraction, "interpolation": self.interpolation,
-                "crop_mode": self.crop_mode, "from": self.where}
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A buildable architecture: a zoo name, `torchvision:NAME` or `timm:NAME`."""
-
-    kind: str  # zoo | torchvision | timm
-    name: str
-
-    @property
-    def spec(self) -> str:
-        return self.name if self.kind == "zoo" else f"{self.kind}:{self.name}"
-
-    @property
-    def folder_name(self) -> str:
-        return self.name if self.kind == "zoo" else safe_name(f"{self.kind}-{self.name}")
-
-    @property
-    def builder(self) -> str:
-        return {"zoo": "edgekit.models.create_model", "torchvision": "torchvision.models.get_model",
-                "timm": "timm.create_model"}[self.kind]
-
-    def build(self, num_classes: int = DEFAULT_NUM_CLASSES, **options) -> nn.Module:
-        """The architecture with a head of `num_classes` and fresh weights, in eval mode."""
-        from edgekit.models import create_model
-
-        if self.kind == "zoo":
-            return create_model(self.name, num_classes=num_classes, **options).eval()
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise EdgekitError(f"num_classes must be at least 1, got {num_classes}")
-        try:
-            if self.kind == "torchvision":
-                import torchvision
-
-                model = torchvision.models.get_model(self.name, weights=None, num_classes=num_classes, **options)
-            else:
-                model = import_timm().create_model(self.name, pretrained=False, num_classes=num_classes, **options)
-        except EdgekitError:
-            raise
-        except Exception as error:  # an option the builder does not take, a value it refuses
-            raise EdgekitError(f"cannot build {self.spec}: {type(error).__name__}: {first_line(error)}") from None
-        return model.eval()
-
-    def default_img_size(self) -> int:
-        from edgekit.models import get_model_info
-
-        if self.kind == "zoo":
-            return get_model_info(self.name).default_img_size
-        published = self.published()
-        return published.img_size if published else 224
-
-    def min_img_size(self) -> int:
-        from edgekit.models import get_model_info
-
-        return get_model_info(self.name).min_img_size if self.kind == "zoo" else BROUGHT_MIN_IMG_SIZE
-
-    def published(self, weights=None) -> Published | None:
-        """The publisher's preprocessing: timm's pretrained_cfg; torchvision's `weights` entry (default: the
-        architecture's DEFAULT weights). None for the zoo (its checkpoints carry their own)."""
-        if self.kind == "torchvision":
-            entry = weights or torchvision_default_weights(self.name)
-            if entry is None:
-                return None
-            transform = entry.transforms()
-            crop, resize = int(transform.crop_size[0]), int(transform.resize_size[0])
-            return Published(img_size=crop, mean=tuple(transform.mean), std=tuple(transform.std),
-                             crop_fraction=crop / resize, interpolation=transform.interpolation.value,
-                             crop_mode="center", where=f"torchvision's {type(entry).__name__}.{entry.name}")
-        if self.kind == "timm":
-            config = timm_pretrained_cfg(self.name)
-            if not config or "input_size" not in config:
-                return None
-            return Published(img_size=int(config["input_size"][-1]), mean=tuple(config.get("mean", (0.485, 0.456, 0.406))),
-                             std=tuple(config.get("std", (0.229, 0.224, 0.225))),
-                             crop_fraction=float(config.get("crop_pct", CROP_FRACTION)),
-                             interpolation=str(config.get("interpolation", "bilinear")),
-                             crop_mode=str(config.get("crop_mode", "center")),
-                             where=f"timm's pretrained_cfg of {self.name}")
-        return None
-
-    def versions(self) -> dict:
-        versions = {"torch": str(torch.__version__)}
-        if self.kind == "torchvision":
-            import torchvision
-
-            versions["torchvision"] = str(torchvision.__version__)
-        elif self.kind == "timm":
-            versions["timm"] = str(import_timm().__version__)
-        return versions
-
-
-def import_timm():
-    try:
-        import timm
-    except ImportError:
-        raise EdgekitError(f"timm is not installed: pip install 'edgekit[timm]' (it pins {TIMM_REQUIREMENT}) "
-                           "to use timm: models") from None
-    return timm
-
-
-def timm_pretrained_cfg(name: str) -> dict:
-    """timm's pretrained configuration of `name` (input size, mean/std, crop_pct, interpolation), read without
-    downloading anything."""
-    timm = import_timm()
-    try:
-        config = timm.models.get_pretrained_cfg(name, allow_unregistered=True)
-    except Exception:
-        config = None
-    if config is None:
-        return {}
-    return config.to_dict() if hasattr(config, "to_dict") else dict(config)
-
-
-def torchvision_names() -> list[str]:
-    import torchvision
-
-    return sorted(torchvision.models.list_models(module=torchvision.models))
-
-
-def torchvision_default_weights(name: str):
-    import torchvision
-
-    try:
-        return torchvision.models.get_model_weights(name).DEFAULT
-    except Exception:  # an architecture without published weights
-        return None
-
-
-def torchvision_weights_entries(name: str) -> list:
-    import torchvision
-
-    try:
-        return list(torchvision.models.get_model_weights(name))
-    except Exception:
-        return []
-
-
-def _nearest(name: str, names: list[str], count: int = 5) -> str:
-    close = difflib.get_close_matches(name, names, n=count, cutoff=0.5)
-    if not close:
-        close = [n for n in names if name.lower()[:4] in n.lower()][:count]
-    return ", ".join(close) if close else "none close"
-
-
-def parse_architecture(spec: str) -> Architecture:
-    """A zoo name, `torchvision:NAME` or `timm:NAME[.tag]`, checked against what exists; an EdgekitError naming
-    the nearest names otherwise."""
-    from edgekit.models import list_models
-
-    spec = str(spec).strip()
-    if spec.startswith("torchvision:"):
-        name = spec.split(":", 1)[1]
-        names = torchvision_names()
-        if name not in names:
-            raise EdgekitError(f"unknown torchvision classification model '{name}'; nearest: {_nearest(name, names)} "
-                               f"({len(names)} in torchvision.models.list_models(module=torchvision.models))")
-        return Architecture("torchvision", name)
-    if spec.startswith("timm:"):
-        name = spec.split(":", 1)[1]
-        timm = import_timm()
-        base = name.split(".", 1)[0]  # timm names may carry a pretrained tag: mobilenetv3_small_100.lamb_in1k
-        names = timm.list_models()
-        if base not in names:
-            raise EdgekitError(f"unknown timm model '{name}'; nearest: {_nearest(base, names)} "
-                               f"(timm {timm.__version__}: timm.list_models())")
-        return Architecture("timm", name)
-    if spec in list_models():
-        return Architecture("zoo", spec)
-    zoo = list_models()
-    raise EdgekitError(f"unknown model '{spec}'. Known models: {', '.join(zoo)} (nearest: {_nearest(spec, zoo)}); "
-                       "or torchvision:NAME, timm:NAME, or a .pt2 file saved with torch.export.save")
 
 
 # ----------------------------------------------------------------------------- the resolved source
@@ -491,25 +256,6 @@ def _torchvision_entry_of(name: str, digest: str):
     return None
 
 
-def classifier_name(architecture: Architecture, model: nn.Module) -> str | None:
-    """The module holding the class scores: timm's pretrained_cfg `classifier`, else the last Linear/Conv2d in
-    module order (torchvision's and the zoo's heads, SqueezeNet's 1x1 convolution included)."""
-    if architecture.kind == "timm":
-        name = timm_pretrained_cfg(architecture.name).get("classifier")
-        if isinstance(name, str) and isinstance(dict(model.named_modules()).get(name), (nn.Linear, nn.Conv2d)):
-            return name
-    layers = [name for name, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    return layers[-1] if layers else None
-
-
-def head_classes(architecture: Architecture, state: dict, options: dict) -> int | None:
-    """The class count a state dict's head was trained for (its classifier weight's first dimension)."""
-    probe = architecture.build(DEFAULT_NUM_CLASSES, **options)
-    name = classifier_name(architecture, probe)
-    weight = state.get(f"{name}.weight") if name else None
-    return int(weight.shape[0]) if isinstance(weight, torch.Tensor) and weight.dim() in (2, 4) else None
-
-
 # ----------------------------------------------------------------------------- programs and modules
 
 
@@ -536,103 +282,6 @@ def _file_source(path: Path) -> ModelSource:
                        weights_kind="program", folder_name=safe_name(path.stem), file=path, sha256=digest,
                        input_size=size, batch=batch,
                        preprocessing_from="the program's input shape (size only)" if size else None)
-
-
-def load_program(path: Path):
-    """torch.export.load, with one clear line for a file that is something else."""
-    try:
-        return torch.export.load(str(path))
-    except Exception as error:
-        raise EdgekitError(_not_a_program(path, error)) from None
-
-
-def _not_a_program(path: Path, error: BaseException) -> str:
-    import zipfile
-
-    from edgekit.checkpoint import CHECKPOINT_FORMAT, read_checkpoint_dict
-
-    what = f"{path} is not a program saved with torch.export.save"
-    if not zipfile.is_zipfile(path):
-        return f"{what} (not a zip archive: an ONNX, TFLite or other file?)"
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
-        return (f"{what}: it is a TorchScript file. Save the model with "
-                "torch.export.save(torch.export.export(model, (torch.randn(1, 3, H, W),)), 'model.pt2')")
-    try:
-        data = read_checkpoint_dict(path)
-    except EdgekitError as refusal:
-        return f"{what}; {refusal}"
-    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
-        return (f"{path} is an edgekit checkpoint of {data.get('model')}, not a program: "
-                f"edgekit export {data.get('model')} --checkpoint {path}")
-    if isinstance(data, dict) and data and all(isinstance(v, torch.Tensor) for v in data.values()):
-        return (f"{path} holds a state dict (weights without their architecture), not a program: name the "
-                f"architecture, e.g. edgekit export torchvision:NAME --weights {path} (or timm:NAME)")
-    return f"{what} ({first_line(error, 160)})"
-
-
-def program_module(program, path: Path) -> tuple[nn.Module, int | None, int | None]:
-    """(module in eval mode, static batch or None, static square input size or None) of an ExportedProgram."""
-    from torchao.quantization.pt2e import allow_exported_model_train_eval, move_exported_model_to_eval
-
-    user_inputs = list(program.graph_signature.user_inputs)
-    if len(user_inputs) != 1:
-        raise EdgekitError(f"the program {path} takes {len(user_inputs)} inputs; edgekit needs one image batch "
-                           "[1, 3, H, W]")
-    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == user_inputs[0])
-    value = node.meta.get("val")
-    shape = list(getattr(value, "shape", []))
-    static = [int(d) if isinstance(d, int) else None for d in shape]
-    if len(static) != 4 or static[1] not in (3, None):
-        raise EdgekitError(f"the program {path} takes an input of shape {shape}; edgekit needs an RGB image batch "
-                           "[1, 3, H, W]")
-    if static[0] not in (1, None):
-        raise EdgekitError(f"the program {path} was saved with a static batch of {static[0]}; save it with a "
-                           "batch-1 example, torch.export.export(model, (torch.randn(1, 3, H, W),)), or a free batch")
-    size = static[2] if static[2] is not None and static[2] == static[3] else None
-    if static[2] is not None and static[3] is not None and static[2] != static[3]:
-        raise EdgekitError(f"the program {path} takes {static[2]}x{static[3]} images; edgekit's preprocessing "
-                           "gives square images")
-    try:
-        module = program.module()
-        move_exported_model_to_eval(module)  # a program saved in training mode: batch norm and dropout as in eval
-        allow_exported_model_train_eval(module)  # .eval()/.train() on it no longer raise...
-        switch_train, switch_eval = module.train, module.eval
-        # ...but return None, where nn.Module's return the module (model.eval().to(device))
-        module.train = lambda mode=True: (switch_train(mode), module)[1]
-        module.eval = lambda: (switch_eval(), module)[1]
-    except Exception as error:
-        raise EdgekitError(f"the program {path} cannot be loaded as a module: {first_line(error)}") from None
-    return module, static[0], size
-
-
-def capture(model: nn.Module, size: int, what: str):
-    """torch.export of the model at [1, 3, size, size]: every converter but TorchScript starts there."""
-    try:
-        with torch.no_grad():
-            return torch.export.export(model, (torch.zeros(1, 3, size, size),))
-    except Exception as error:
-        raise EdgekitError(f"torch.export cannot capture {what}: {type(error).__name__}: {first_line(error)} "
-                           "(edgekit's converters need a graph torch.export can capture: no data-dependent Python "
-                           "control flow on tensor values)") from None
-
-
-def output_classes(model: nn.Module, size: int, what: str) -> int:
-    """The model's class count: its output on one [1, 3, size, size] image must be one [1, classes] tensor."""
-    try:
-        with torch.no_grad():
-            output = model(torch.zeros(1, 3, size, size))
-    except Exception as error:
-        raise EdgekitError(f"{what} fails on a [1, 3, {size}, {size}] input (a wrong --img-size?): "
-                           f"{type(error).__name__}: {first_line(error)}") from None
-    if not isinstance(output, torch.Tensor):
-        raise EdgekitError(f"{what} returns a {type(output).__name__}, not one tensor of logits [1, classes]: wrap it "
-                           "so that forward returns the class scores only")
-    if output.dim() != 2 or output.shape[0] != 1 or not output.dtype.is_floating_point:
-        raise EdgekitError(f"{what} gives an output of shape {list(output.shape)} ({str(output.dtype).replace('torch.', '')}), "
-                           "not [1, classes] float logits: a classifier's head is missing or the output is not flattened")
-    return int(output.shape[1])
 
 
 # ----------------------------------------------------------------------------- bench: rebuilt from the record

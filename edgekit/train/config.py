@@ -20,7 +20,7 @@ RUNTIME_FIELDS = ("device", "workers", "resume", "compile")
 
 @dataclass
 class TrainConfig:
-    model: str  # a zoo name, torchvision:NAME or timm:NAME (edgekit.models.source.parse_architecture)
+    model: str  # a zoo name, torchvision:NAME or timm:NAME (edgekit.models.architecture.parse_architecture)
     data: str = str(SAMPLE_DATA_DIR)  # raw class folder or a prepared directory
     out: str | None = None  # run directory; default runs/<model>-<timestamp>
     epochs: int = 30
@@ -66,7 +66,7 @@ def config_default(name: str):
 
 
 def default_run_dir(model: str) -> Path:
-    from edgekit.models.source import safe_name
+    from edgekit.models.architecture import safe_name
 
     return Path("runs") / f"{safe_name(model.replace(':', '-'))}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -75,7 +75,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     """Fill defaults; on --resume take the saved run's config, keeping only the runtime knobs."""
     if config.resume:
         return resumed_config(config)
-    from edgekit.models.source import parse_architecture
+    from edgekit.models.architecture import parse_architecture
 
     architecture = parse_architecture(config.model)  # unknown model: a clear error before anything is written
     img_size = config.img_size if config.img_size is not None else architecture.default_img_size()  # 0 is refused, not 224

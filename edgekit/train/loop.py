@@ -17,7 +17,7 @@ from torch import nn
 from edgekit.checkpoint import Checkpoint, read_checkpoint_dict, save_checkpoint
 from edgekit.data.folder import Splits
 from edgekit.data.stats import compute_mean_std
-from edgekit.models.source import parse_architecture
+from edgekit.models.architecture import parse_architecture
 from edgekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from edgekit.recipe import run_recipe
 from edgekit.rundir import RunDir
