@@ -188,7 +188,6 @@ def phase_table(work: Path, models: list[str], doc: Path | None) -> str:
     table = "\n".join(lines)
     print(table)
     if doc is not None:
-        cpu = platform.processor() or platform.machine()
         doc.write_text(
             "# The zoo on the full Fashion-MNIST\n\n"
             f"Measured by `scripts/zoo_results.py` (phases `data` → `train` → `export` → `table`). Training on "
