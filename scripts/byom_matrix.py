@@ -53,6 +53,7 @@ def measure(name: str, img_size: int, out: Path, reuse: bool = False) -> dict:
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), weights)
     summary = finished_export(out / "export" / f"torchvision-{name}", weights, img_size) if reuse else None
+    reused = summary is not None
     if summary is None:
         summary = export_model(ExportOptions(f"torchvision:{name}", weights=weights, img_size=img_size, labels=classes,
                                              formats=list(FORMATS), precisions=["fp32", "int8"],
@@ -83,7 +84,8 @@ def measure(name: str, img_size: int, out: Path, reuse: bool = False) -> dict:
             "distinct_top1": distinct_top1(model, summary_images(img_size)),
             "eager_p50_ms": eager.p50_ms if eager is not None and eager.status == "ok" else None,
             "parity_images": summary["parity_images"], "calibration": summary["calibration"], "cpu": host["cpu"],
-            "date": datetime.date.today().isoformat(), "seconds": round(time.perf_counter() - started)}
+            "date": datetime.date.today().isoformat(), "seconds": round(time.perf_counter() - started),
+            "export_reused": reused}
 
 
 def finished_export(folder: Path, weights: Path, img_size: int) -> dict | None:
@@ -164,7 +166,7 @@ def render(results: list[dict]) -> str:
     for result in results:
         eager = f"{result['eager_p50_ms']:.2f}" if result["eager_p50_ms"] else ""
         lines.append(f"| {result['model']} | {result['pt2e_agreement']:.0%} | {result['distinct_top1']} | {eager} | "
-                     f"{result['seconds']} |")
+                     f"{result['seconds']}{' (export reused)' if result.get('export_reused') else ''} |")
     return "\n".join(lines)
 
 
