@@ -135,7 +135,8 @@ def cell(data: dict) -> str:
     if data["status"] == "verified":
         text = f"✅ {data['agreement']:.0%}"
     elif data["status"] == "failed verification":
-        text = f"❎ {data['agreement']:.0%}" if data["agreement"] is not None else "❎"
+        why = data["reason"].split(";")[0].strip()  # the first check that failed
+        text = (f"❎ {data['agreement']:.0%}" if data["agreement"] is not None else "❎") + (f" ({why})" if why else "")
     else:
         text = f"❌ {data['status']}: {data['reason'][:80]}"
     return text
