@@ -12,7 +12,8 @@ run: the int8/fp32 ratios are within one run). Also the agreement of the int8 PT
 evaluated in PyTorch itself on the same images: when an artifact agrees about as well as that, the loss is the
 quantization of these weights, not the converter.
 
-Each model's figures are kept in OUT/<model>.json (--reuse renders the table from them without re-running).
+Each model's figures are kept in OUT/<model>.json (--reuse renders the table from them without re-running; a model
+without one reuses a complete export of the same weights and size in OUT/export, so an interrupted run resumes).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ PARITY_IMAGES = 200
 BENCH_SECONDS = 3.0
 
 
-def measure(name: str, img_size: int, out: Path) -> dict:
+def measure(name: str, img_size: int, out: Path, reuse: bool = False) -> dict:
     import torch
     import torchvision
 
@@ -51,24 +52,30 @@ def measure(name: str, img_size: int, out: Path) -> dict:
     weights = out / "weights" / f"{name}.pth"
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), weights)
-    summary = export_model(ExportOptions(f"torchvision:{name}", weights=weights, img_size=img_size, labels=classes,
-                                         formats=list(FORMATS), precisions=["fp32", "int8"], parity_size=PARITY_IMAGES,
-                                         allow_mismatch=True, out=out / "export", **IMAGENET))
+    summary = finished_export(out / "export" / f"torchvision-{name}", weights, img_size) if reuse else None
+    reused = summary is not None
+    if summary is None:
+        summary = export_model(ExportOptions(f"torchvision:{name}", weights=weights, img_size=img_size, labels=classes,
+                                             formats=list(FORMATS), precisions=["fp32", "int8"],
+                                             parity_size=PARITY_IMAGES, allow_mismatch=True, out=out / "export",
+                                             **IMAGENET)).to_dict()
+    folder = Path(summary["folder"])
     reference = pt2e_reference(model, img_size, classes)
-    artifacts = find_artifacts(summary.folder)
+    artifacts = find_artifacts(folder)
     host = host_description()
-    rows = bench_host(artifacts, summary.folder, BenchOptions(threads=[1], iterations=None, seconds=BENCH_SECONDS,
-                                                             warmup=5, rounds=5, host_name=host["cpu"]),
-                      on_progress=lambda message: print(f"  {name}: {message}", file=sys.stderr, flush=True))
+    rows = bench_host(artifacts, folder, BenchOptions(threads=[1], iterations=None, seconds=BENCH_SECONDS, warmup=5,
+                                                      rounds=5),
+                      on_progress=lambda message: print(f"  {name}: {message}", file=sys.stderr, flush=True),
+                      host_name=host["cpu"])
     timing = {(r.format, r.precision): r for r in rows}
     cells = {}
-    for result in summary.results:
-        parity = result.parity or {}
-        row = timing.get((result.format, result.precision))
-        cells[f"{result.format}-{result.precision}"] = {
-            "status": result.status, "reason": result.reason, "agreement": parity.get("agreement"),
-            "cosine": parity.get("cosine"), "float_ops": (result.extra.get("integer") or {}).get("float_ops"),
-            "which": (result.extra.get("integer") or {}).get("which"),
+    for result in summary["artifacts"]:
+        parity = result.get("parity") or {}
+        integer = result.get("integer") or {}
+        row = timing.get((result["format"], result["precision"]))
+        cells[f"{result['format']}-{result['precision']}"] = {
+            "status": result["status"], "reason": result["reason"], "agreement": parity.get("agreement"),
+            "cosine": parity.get("cosine"), "float_ops": integer.get("float_ops"), "which": integer.get("which"),
             "p50_ms": row.p50_ms if row is not None and row.status == "ok" else None,
             "unreliable": bool(row.wide_spread) if row is not None else None,
             "bench": row.status if row is not None else None}
@@ -76,8 +83,28 @@ def measure(name: str, img_size: int, out: Path) -> dict:
     return {"model": name, "img_size": img_size, "cells": cells, "pt2e_agreement": reference,
             "distinct_top1": distinct_top1(model, summary_images(img_size)),
             "eager_p50_ms": eager.p50_ms if eager is not None and eager.status == "ok" else None,
-            "parity_images": summary.parity_images, "calibration": summary.calibration, "cpu": host["cpu"],
-            "date": datetime.date.today().isoformat(), "seconds": round(time.perf_counter() - started)}
+            "parity_images": summary["parity_images"], "calibration": summary["calibration"], "cpu": host["cpu"],
+            "date": datetime.date.today().isoformat(), "seconds": round(time.perf_counter() - started),
+            "export_reused": reused}
+
+
+def finished_export(folder: Path, weights: Path, img_size: int) -> dict | None:
+    """--reuse: the summary of an earlier complete export of these very weights (sha256) at this size, else None."""
+    from edgekit.errors import EdgekitError
+    from edgekit.export.summary import read_summary
+    from edgekit.fileio import sha256_file
+
+    try:
+        summary = read_summary(folder)
+    except EdgekitError:
+        return None
+    done = {(a.get("format"), a.get("precision")) for a in summary.get("artifacts", [])}
+    manifests = list(folder.glob("*/manifest.json"))
+    sizes = {json.loads(m.read_text()).get("preprocessing", {}).get("img_size") for m in manifests}
+    if ((summary.get("source") or {}).get("sha256") != sha256_file(weights) or sizes != {img_size}
+            or done != {(f, p) for f in FORMATS for p in ("fp32", "int8")}):
+        return None
+    return summary
 
 
 def summary_images(img_size: int):
@@ -100,8 +127,7 @@ def pt2e_reference(model, img_size: int, classes: list[str]) -> float:
     pre = Preprocessing(img_size=img_size, **IMAGENET)
     calibration = load_calibration_images(pre, paths=calibration_images(None, None, "weights file", 200).paths)
     images = summary_images(img_size)
-    graph = quantize_pt2e(model, torch.from_numpy(images[:1].copy()), xnnpack_quantizer(), calibration,
-                          show_progress=False)
+    graph = quantize_pt2e(model, torch.from_numpy(images[:1].copy()), xnnpack_quantizer(), calibration)
     return float((run_graph(graph, images).argmax(1) == run_graph(model, images).argmax(1)).mean())
 
 
@@ -109,7 +135,8 @@ def cell(data: dict) -> str:
     if data["status"] == "verified":
         text = f"✅ {data['agreement']:.0%}"
     elif data["status"] == "failed verification":
-        text = f"❎ {data['agreement']:.0%}" if data["agreement"] is not None else "❎"
+        why = data["reason"].split(";")[0].strip()  # the first check that failed
+        text = (f"❎ {data['agreement']:.0%}" if data["agreement"] is not None else "❎") + (f" ({why})" if why else "")
     else:
         text = f"❌ {data['status']}: {data['reason'][:80]}"
     return text
@@ -140,7 +167,7 @@ def render(results: list[dict]) -> str:
     for result in results:
         eager = f"{result['eager_p50_ms']:.2f}" if result["eager_p50_ms"] else ""
         lines.append(f"| {result['model']} | {result['pt2e_agreement']:.0%} | {result['distinct_top1']} | {eager} | "
-                     f"{result['seconds']} |")
+                     f"{result['seconds']}{' (export reused)' if result.get('export_reused') else ''} |")
     return "\n".join(lines)
 
 
@@ -149,7 +176,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated torchvision names")
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--out", type=Path, default=ROOT / "export" / "byom_matrix", help="work folder (gitignored)")
-    parser.add_argument("--reuse", action="store_true", help="render from OUT/<model>.json where present")
+    parser.add_argument("--reuse", action="store_true", help="render from OUT/<model>.json where present; a model "
+                        "without one reuses a complete export of the same weights and size in OUT/export")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -159,7 +187,7 @@ def main() -> None:
             results.append(json.loads(record.read_text()))
             continue
         print(f"{name}...", file=sys.stderr, flush=True)
-        results.append(measure(name, args.img_size, args.out))
+        results.append(measure(name, args.img_size, args.out, args.reuse))
         record.write_text(json.dumps(results[-1], indent=1))
         print(render(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     print(render(results))
