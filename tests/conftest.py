@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -147,6 +148,15 @@ TINY_MODEL = "mobilenet_v2"  # the model the tiny runs of the training tests use
 # requests one, directly or through another fixture, is marked here so that `-m "not slow"` trains nothing.
 TRAINING_FIXTURES = {"trained_run", "tiny_run"}
 EXPORT_FIXTURES = {"exported_mobilenet_v2": "shared-export", "hostile_export": "hostile-export"}  # -> xdist group
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker computes on one core in-process (two workers share CI's two cores; torch's
+    default of one thread per core in both would oversubscribe them). Subprocesses keep their defaults."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
