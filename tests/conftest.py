@@ -35,13 +35,15 @@ import pytest
 
 from edgekit.paths import SAMPLE_DATA_DIR
 
-# The recipes of scripts/make_test_weights.py (SqueezeNet's ReLU after the last conv dies at AdamW 3e-3: a smaller
-# learning rate, smaller batches, more cheap epochs). Runs trained here reach 55-75 % depending on the CPU.
+# Short recipes on the shipped data. SqueezeNet's ReLU after the last conv dies when the step is too large: at AdamW
+# 2e-3 squeezenet1_1 learned on 2 threads but sat at chance (10 %, from the first epoch) on 1 thread of the same
+# CPU; at 1e-3 it reached 77 % (1 thread), 76 % (2 threads) and 73 % (1 thread, seed 1). Runs trained here reach
+# 55-77 % depending on the CPU and threads: the tests on them judge by intervals far from those figures.
 TRAINED_RUN_IMG_SIZE = 64
 _DEFAULT_RECIPE = {"epochs": 4, "lr": 5e-3, "batch_size": 64, "warmup_epochs": 0.5}
 _RECIPES: dict[str, dict] = {
-    "squeezenet1_0": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
-    "squeezenet1_1": {"epochs": 10, "lr": 2e-3, "batch_size": 32, "warmup_epochs": 1.0},
+    "squeezenet1_0": {"epochs": 10, "lr": 1e-3, "batch_size": 32, "warmup_epochs": 1.0},
+    "squeezenet1_1": {"epochs": 10, "lr": 1e-3, "batch_size": 32, "warmup_epochs": 1.0},
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,8 +83,11 @@ def _group_gone(pgid: int) -> bool:
     return False
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours and cursor moves of the progress display
+
+
 def _texts(log: Path) -> tuple[str, str]:
-    return Path(f"{log}.out").read_text(), Path(f"{log}.err").read_text()
+    return tuple(ANSI.sub("", Path(f"{log}.{part}").read_text()) for part in ("out", "err"))
 
 
 def _assert_interrupted(process: subprocess.Popen, log: Path, seconds: float) -> None:

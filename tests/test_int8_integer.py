@@ -95,7 +95,7 @@ def test_tflite_int8_is_fully_integer_and_counting_sees_the_difference(tmp_path)
     for name, quantizer in (("edgekit", litert_quantizer("minmax")),
                             ("litert-torch alone", PT2EQuantizer().set_global(
                                 get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)))):
-        graph = quantize_pt2e(model, example, quantizer, calibration, fold_quantize=False, show_progress=False)
+        graph = quantize_pt2e(model, example, quantizer, calibration, fold_quantize=False)
         path = tmp_path / f"{name}.tflite"
         litert_torch.convert(graph, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
         counts[name] = tflite_integer(path)
@@ -187,7 +187,7 @@ def test_tflite_relu_after_an_add_with_another_reader_is_integer(tmp_path):
     calibration = np.concatenate([_images(rng, 32), images])  # ranges that cover the images compared
     assert _relu_matters(model, images) > 2
     quantizer = litert_quantizer("minmax")
-    graph = quantize_pt2e(model, example, quantizer, calibration, fold_quantize=False, show_progress=False)
+    graph = quantize_pt2e(model, example, quantizer, calibration, fold_quantize=False)
     path = tmp_path / "skip_relu.tflite"
     litert_torch.convert(graph, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
     integer = tflite_integer(path)

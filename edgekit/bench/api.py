@@ -55,7 +55,6 @@ def bench(path: Path | str, options: BenchOptions | None = None,
     say = reporter(on_progress)
     old_rows = read_bench(options.compare)[1] if options.compare is not None else None
     artifacts = find_artifacts(path)
-    check_loadable(artifacts)  # a model file that does not load, or not with its manifest's tensors: one line, now
     export_dir = export_folder_of(path)
     log_path = staged_log = None
     if options.write:  # bench.json goes there: a read-only export folder is one line before any timing, not after
@@ -63,6 +62,10 @@ def bench(path: Path | str, options: BenchOptions | None = None,
         log_path = export_dir / BENCH_LOG
         staged_log = _staged_log(export_dir)  # bench.log is put in place with bench.json: Ctrl-C leaves neither
     try:
+        from edgekit.export.quiet import captured
+
+        with captured(staged_log):  # what the runtimes print while loading: to bench.log, not the console
+            check_loadable(artifacts)  # a file that does not load, or not with its manifest's tensors: one line, now
         result = _time_and_join(artifacts, export_dir, options, say, staged_log)
         result.log_path = log_path
         if options.write:
