@@ -149,7 +149,7 @@ TINY_MODEL = "mobilenet_v2"  # the model the tiny runs of the training tests use
 # Fixtures that train (their tests are `trains`) or build a shared export (their tests are `slow`). A test that
 # requests one, directly or through another fixture, is marked here so that `-m "not slow"` trains nothing.
 TRAINING_FIXTURES = {"trained_run", "tiny_run"}
-EXPORT_FIXTURES = {"exported_mobilenet_v2": "shared-export", "hostile_export": "hostile-export"}  # -> xdist group
+EXPORT_FIXTURES = {"exported_mobilenet_v2", "hostile_export"}
 
 
 def pytest_configure(config):
@@ -166,14 +166,8 @@ def pytest_collection_modifyitems(config, items):
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & TRAINING_FIXTURES:
             item.add_marker(pytest.mark.trains)
-        if item.get_closest_marker("trains") or fixtures & EXPORT_FIXTURES.keys():
+        if item.get_closest_marker("trains") or fixtures & EXPORT_FIXTURES:
             item.add_marker(pytest.mark.slow)
-        # With pytest-xdist (`-n 2 --dist loadgroup`, scripts/test.sh): the tests of one expensive session fixture
-        # run on one worker, so it is built once; every other module stays together for its module fixtures.
-        shared = sorted(EXPORT_FIXTURES[name] for name in fixtures & EXPORT_FIXTURES.keys())
-        group = (shared[0] if shared else "trained-runs" if "trained_run" in fixtures
-                 else item.nodeid.split("::", 1)[0])
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
