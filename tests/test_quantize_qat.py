@@ -56,6 +56,7 @@ def test_qat_writes_a_normal_checkpoint_whose_int8_stays_close_to_fp32(fixed_run
     assert (tuned.model_name, tuned.labels, tuned.preprocessing) == (original.model_name, original.labels, original.preprocessing)
     assert result.checkpoint == tmp_path / "qat.pt"
     assert tuned.meta["qat"] is True and tuned.meta["qat_train_images"] == 640
+    assert tuned.meta["qat_calibration_method"] == "minmax"  # the default (test_quantize_cli: --method histogram)
     assert tuned.state_dict.keys() == original.state_dict.keys()
     assert any(not torch.equal(tuned.state_dict[k], original.state_dict[k]) for k in original.state_dict), \
         "QAT changed no weight: nothing was fine-tuned"
