@@ -19,6 +19,8 @@
         Real image files from the shipped set, two per class (20 paths), sorted.
     tiny_data_dir -> pathlib.Path
         A class folder with 2 classes x 20 real images (bag, trouser).
+    cli -> cli(*args) -> subprocess.CompletedProcess
+        `edgekit ARGS` in the test's process (edgekit.cli.main.main): exit code, stdout, stderr.
 
 Fixtures that cost a minute or more (trained_run, exported_mobilenet_v2, hostile_export) are built once per session,
 not once per pytest-xdist worker (`built_once`: a file lock and a shared temporary folder).
@@ -208,6 +210,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.trains)
         if item.get_closest_marker("trains") or fixtures & EXPORT_FIXTURES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def cli(capsys) -> Callable[..., "subprocess.CompletedProcess"]:  # noqa: F821
+    """cli(*args) -> subprocess.CompletedProcess: `edgekit ARGS` through edgekit.cli.main.main in this process (what
+    the `edgekit` script calls; no interpreter start and torch import per call), its exit code and what it printed.
+    For refusals and messages; the installed entry point itself: test_cli_models.py, test_console.py."""
+    import subprocess
+
+    from edgekit.cli.main import main
+
+    def run(*args) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), exited.value.code, out, err)
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -272,26 +272,35 @@ def check_app_row(row: BenchRow, manifest: dict, settled: dict, state) -> BenchR
     return row
 
 
-def bench_on_device(export_dir: Path, artifacts: list[Path], options: BenchOptions,
-                    on_progress: Callable[[str], None] | None = None) -> list[BenchRow]:
-    """Benchmark `artifacts` (artifact folders) on one phone; see the module docstring."""
-    device, tool, threads, warmup = options.device, options.tool, list(options.threads), options.warmup
-    iterations = options.iterations or DEFAULT_ITERATIONS
-    say = on_progress or (lambda message: None)
+def connect_device(options: BenchOptions) -> Adb:
+    """The phone `--device` names, through adb, with `--tool` checked: the one-line errors (no adb, no phone, an
+    unknown serial, a tool that is not executable) in about a second, before any artifact is loaded."""
+    device = options.device
     if device != "adb" and not device.startswith("adb:"):
         raise EdgekitError(f"--device {device}: expected adb or adb:SERIAL")
     serial = device.split(":", 1)[1] if ":" in device else None
     if serial == "":
         raise EdgekitError("--device adb: needs a serial after the colon (see `adb devices -l`)")
-    tool_name = check_tool(tool)
-    manifests = [_read_manifest(Path(a)) for a in artifacts]
+    check_tool(options.tool)
     adb = Adb(find_adb())
     chosen = choose_device(parse_devices(adb.run("devices", "-l").stdout), serial)
-    adb = Adb(adb.exe, chosen.serial)
+    return Adb(adb.exe, chosen.serial)
+
+
+def bench_on_device(export_dir: Path, artifacts: list[Path], options: BenchOptions,
+                    on_progress: Callable[[str], None] | None = None, adb: Adb | None = None) -> list[BenchRow]:
+    """Benchmark `artifacts` (artifact folders) on one phone (`adb`: connect_device's, else connected here); see
+    the module docstring."""
+    tool, threads, warmup = options.tool, list(options.threads), options.warmup
+    iterations = options.iterations or DEFAULT_ITERATIONS
+    say = on_progress or (lambda message: None)
+    adb = adb or connect_device(options)
+    tool_name = check_tool(tool)
+    manifests = [_read_manifest(Path(a)) for a in artifacts]
     facts = device_facts(adb)
-    session = _DeviceSession(adb, chosen.serial, facts, say)
+    session = _DeviceSession(adb, adb.serial, facts, say)
     if tool == "app" and not adb.shell(f"pm path {APP_PACKAGE}", check=False).stdout.strip():
-        raise EdgekitError(f"the android_demo app ({APP_PACKAGE}) is not installed on {chosen.serial}: "
+        raise EdgekitError(f"the android_demo app ({APP_PACKAGE}) is not installed on {adb.serial}: "
                            "build and install it first (docs/device.md)")
     rows: list[BenchRow] = []
     for manifest in manifests:

@@ -64,9 +64,11 @@ def bench(path: Path | str, options: BenchOptions | None = None,
     try:
         from edgekit.export.quiet import captured
 
+        # a phone: found before the artifacts load (seconds): "no Android device attached" does not wait for them
+        adb = None if options.is_host else _connect(options)
         with captured(staged_log):  # what the runtimes print while loading: to bench.log, not the console
             check_loadable(artifacts)  # a file that does not load, or not with its manifest's tensors: one line, now
-        result = _time_and_join(artifacts, export_dir, options, say, staged_log)
+        result = _time_and_join(artifacts, export_dir, options, say, staged_log, adb)
         result.log_path = log_path
         if options.write:
             command = " ".join(shlex.quote(a) for a in ["edgekit", *sys.argv[1:]])
@@ -92,7 +94,14 @@ def _staged_log(export_dir: Path) -> Path:
     return Path(name)
 
 
-def _time_and_join(artifacts: list, export_dir: Path, options: BenchOptions, say, log: Path | None) -> "BenchResult":
+def _connect(options: BenchOptions):
+    from edgekit.bench.adb import connect_device
+
+    return connect_device(options)
+
+
+def _time_and_join(artifacts: list, export_dir: Path, options: BenchOptions, say, log: Path | None,
+                   adb=None) -> "BenchResult":
     """The timed rows (host or adb), and with --data each artifact's top-1 joined to its rows."""
     from edgekit.bench.host import bench_host, host_description
 
@@ -102,7 +111,7 @@ def _time_and_join(artifacts: list, export_dir: Path, options: BenchOptions, say
     else:
         from edgekit.bench.adb import bench_on_device
 
-        rows = bench_on_device(export_dir, [a.folder for a in artifacts], options, on_progress=say.stage)
+        rows = bench_on_device(export_dir, [a.folder for a in artifacts], options, on_progress=say.stage, adb=adb)
     result = BenchResult(rows, host, export_dir, options, log_path=None, models=sorted({row.model for row in rows}))
     if options.data is not None:
         from edgekit.bench.accuracy import join_accuracy
