@@ -9,6 +9,8 @@
         The fixed mobilenet_v2 weights exported once per session: fp32 TorchScript and fp32/int8 ONNX, TFLite,
         ExecuTorch, verified on the whole validation split (the export folder OUT/mobilenet_v2). Read-only: copy
         it before changing anything.
+    benched_mobilenet_v2 -> BenchedExport
+        A copy of that export benched once per session at 1 and 2 threads with top-1 on 30 shipped images.
     trained_run(model_name: str) -> edgekit.train.TrainResult
         A run trained in this session on SAMPLE_DATA_DIR (10 classes, 2000 train / 500 val images) at 64 px. Its
         accuracy depends on the CPU (the SGD trajectory does): only for tests whose subject is training, and those
@@ -22,7 +24,7 @@
     cli -> cli(*args) -> subprocess.CompletedProcess
         `edgekit ARGS` in the test's process (edgekit.cli.main.main): exit code, stdout, stderr.
 
-Fixtures that cost a minute or more (trained_run, exported_mobilenet_v2, hostile_export) are built once per session,
+Fixtures that cost a minute or more (trained_run, exported_mobilenet_v2, benched_mobilenet_v2, hostile_export) are built once per session,
 not once per pytest-xdist worker (`built_once`: a file lock and a shared temporary folder).
 
 Markers (pyproject.toml): a test that requests a training fixture is `trains` (and `slow`); one that requests the
@@ -177,7 +179,7 @@ TINY_MODEL = "mobilenet_v2"  # the model the tiny runs of the training tests use
 # Fixtures that train (their tests are `trains`) or build a shared export (their tests are `slow`). A test that
 # requests one, directly or through another fixture, is marked here so that `-m "not slow"` trains nothing.
 TRAINING_FIXTURES = {"trained_run", "tiny_run"}
-EXPORT_FIXTURES = {"exported_mobilenet_v2", "hostile_export"}
+EXPORT_FIXTURES = {"exported_mobilenet_v2", "benched_mobilenet_v2", "hostile_export"}
 
 
 def pytest_configure(config):
@@ -289,6 +291,45 @@ def exported_mobilenet_v2(tmp_path_factory):
         return out / "mobilenet_v2"
 
     return built_once(tmp_path_factory, "export-mobilenet_v2", build)
+
+
+BENCH_THREADS = sorted({1, min(2, os.cpu_count() or 1)})
+
+
+@dataclass(frozen=True)
+class BenchedExport:
+    folder: Path   # a copy of the shared export with bench.json, bench.csv and bench.log
+    rows: list     # what `--json` printed
+    stderr: str
+    data: Path     # the --data folder: 3 shipped images per class (30)
+
+
+@pytest.fixture(scope="session")
+def benched_mobilenet_v2(exported_mobilenet_v2, tmp_path_factory) -> BenchedExport:
+    """A copy of the shared export benched once per session (built_once) by `edgekit bench` through the entry point:
+    BENCH_THREADS, 6 iterations, 1 warm-up, 2 rounds, top-1 on 3 shipped images per class (--data), a budget. Shared
+    by test_bench.py and test_report.py; read-only: copy it before changing anything."""
+    def build(folder: Path) -> BenchedExport:
+        import shutil
+        import subprocess
+        import sys
+
+        export = folder / "mobilenet_v2"
+        shutil.copytree(exported_mobilenet_v2, export)
+        data = folder / "data"
+        for class_dir in sorted(p for p in SAMPLE_DATA_DIR.iterdir() if p.is_dir()):
+            (data / class_dir.name).mkdir(parents=True)
+            for image in sorted(class_dir.glob("*.png"))[:3]:
+                shutil.copy(image, data / class_dir.name / image.name)
+        env = {**os.environ, "COLUMNS": "400"}  # rich wraps at 80 columns on a pipe; keep messages on one line
+        done = subprocess.run([sys.executable, "-m", "edgekit.cli.main", "bench", str(export),
+                               "--threads", ",".join(map(str, BENCH_THREADS)), "--iterations", "6", "--warmup", "1",
+                               "--rounds", "2", "--data", str(data), "--budget-ms", "100000", "--json"],
+                              capture_output=True, text=True, timeout=900, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return BenchedExport(export, json.loads(done.stdout), done.stderr, data)
+
+    return built_once(tmp_path_factory, "bench-mobilenet_v2", build)
 
 
 # ----------------------------------------------------------------------------- hostile-input tests (issue 26)

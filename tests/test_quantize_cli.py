@@ -19,17 +19,26 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           env=env)
 
 
-@pytest.mark.slow
-def test_sensitivity_writes_json_and_plot_and_prints_the_table(fixed_run, tmp_path):
+SENSITIVITY_ARGS = ("--sensitivity", "--max-layers", "3", "--eval-size", "48", "--calib-size", "16")
+
+
+@pytest.fixture(scope="module")
+def default_sensitivity(fixed_run, tmp_path_factory):
+    """`edgekit quantize RUN --sensitivity` of the fixed mobilenet_v2 run with the default method: (run, out, result)."""
     run = fixed_run("mobilenet_v2")
-    result = run_cli("quantize", str(run.run_dir), "--sensitivity", "--max-layers", "3", "--eval-size", "48",
-                     "--calib-size", "16", "--out", str(tmp_path))
+    out = tmp_path_factory.mktemp("sensitivity") / "minmax"
+    return run, out, run_cli("quantize", str(run.run_dir), *SENSITIVITY_ARGS, "--out", str(out))
+
+
+@pytest.mark.slow
+def test_sensitivity_writes_json_and_plot_and_prints_the_table(default_sensitivity):
+    run, out, result = default_sensitivity
     assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "sensitivity.json").read_text())
+    report = json.loads((out / "sensitivity.json").read_text())
     model = load_checkpoint(run.best_checkpoint).build_model()
     assert sorted(layer["name"] for layer in report["layers"]) == sorted(name for name, _ in weight_layers(model)[:3])
     assert report["eval_images"] == 48 and report["calibration_images"] == 16
-    assert (tmp_path / "sensitivity.png").stat().st_size > 1000
+    assert (out / "sensitivity.png").stat().st_size > 1000
     assert "int8 sensitivity" in result.stdout and report["layers"][0]["name"] in result.stdout
     assert "--keep-float" in result.stdout
     assert "…" not in result.stdout and not result.stderr.strip(), result.stdout + result.stderr  # nothing cut, no chatter
@@ -87,17 +96,16 @@ def test_each_method_calibrates_its_own_activation_scales(fixed_run):
 
 
 @pytest.mark.slow
-def test_sensitivity_honours_method(fixed_run, tmp_path):
-    """Through the CLI: the method is recorded and the layers' logit cosines move with it (the
-    10-class run: the tiny 2-class run's logits agree to float32 precision either way)."""
-    run = fixed_run("mobilenet_v2")
-    reports = {}
-    for method in ("minmax", "histogram"):
-        out = tmp_path / method
-        result = run_cli("quantize", str(run.run_dir), "--sensitivity", "--max-layers", "4", "--eval-size", "48",
-                         "--calib-size", "16", "--method", method, "--out", str(out))
-        assert result.returncode == 0, result.stdout + result.stderr
-        reports[method] = json.loads((out / "sensitivity.json").read_text())
+def test_sensitivity_honours_method(default_sensitivity, tmp_path):
+    """Through the CLI: the method is recorded and the layers' logit cosines move with it (the 10-class run: the
+    tiny 2-class run's logits agree to float32 precision either way). Against the default run (minmax)."""
+    run, default_out, default = default_sensitivity
+    assert default.returncode == 0, default.stdout + default.stderr
+    result = run_cli("quantize", str(run.run_dir), *SENSITIVITY_ARGS, "--method", "histogram",
+                     "--out", str(tmp_path / "histogram"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    reports = {"minmax": json.loads((default_out / "sensitivity.json").read_text()),
+               "histogram": json.loads((tmp_path / "histogram" / "sensitivity.json").read_text())}
     assert reports["minmax"]["method"] == "minmax" and reports["histogram"]["method"] == "histogram"
     cosines = {method: {row["name"]: row["cosine"] for row in report["layers"]} for method, report in reports.items()}
     assert cosines["minmax"].keys() == cosines["histogram"].keys()

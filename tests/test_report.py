@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from edgekit.bench.rows import BenchRow
-from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.report import build_report, render_report
 from edgekit.report.data import load_export, pareto_front
 
@@ -25,20 +24,12 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def benched_export(exported_mobilenet_v2, tmp_path_factory) -> Path:
-    """A copy of the session export with a real bench.json: `edgekit bench` at 1 thread, few iterations, top-1 on
-    3 shipped images per class (--data), plus one phone row as the adb path writes it when its tool is missing."""
-    root = tmp_path_factory.mktemp("report")
-    folder = root / "mobilenet_v2"
-    shutil.copytree(exported_mobilenet_v2, folder)
-    data = root / "data"
-    for class_dir in sorted(p for p in SAMPLE_DATA_DIR.iterdir() if p.is_dir()):
-        (data / class_dir.name).mkdir(parents=True)
-        for image in sorted(class_dir.glob("*.png"))[:3]:
-            shutil.copy(image, data / class_dir.name / image.name)
-    result = cli("bench", str(folder), "--threads", "1", "--iterations", "6", "--warmup", "2", "--rounds", "2",
-                 "--data", str(data))
-    assert result.returncode == 0, result.stderr[-2000:]
+def benched_export(benched_mobilenet_v2, tmp_path_factory) -> Path:
+    """A copy of the session's benched export (conftest.benched_mobilenet_v2: `edgekit bench` at 1 and 2 threads,
+    few iterations, top-1 on 3 shipped images per class) plus one phone row as the adb path writes it when its tool
+    is missing."""
+    folder = tmp_path_factory.mktemp("report") / "mobilenet_v2"
+    shutil.copytree(benched_mobilenet_v2.folder, folder)
     bench = json.loads((folder / "bench.json").read_text())
     phone = BenchRow(model="mobilenet_v2", format="tflite", precision="int8", threads=1, device="adb:UYT5T18414003349",
                      runtime="benchmark_model", artifact="tflite-int8", status="skipped", source="benchmark_model",
