@@ -133,6 +133,31 @@ def test_bench_cli_device_errors_are_one_line_and_change_nothing(exported_mobile
     assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
 
 
+@needs_adb
+def test_the_phone_is_found_before_any_artifact_is_loaded(exported_mobilenet_v2, tmp_path, cli):
+    """With no phone and an artifact that does not load (its manifest's checksum updated to match, so only loading
+    it shows the fault), the error is the phone's: bench does not load every artifact on the host (seconds of
+    runtime start-up) before it knows there is a device to time them on."""
+    import hashlib
+    import json
+
+    listing = subprocess.run([ADB, "devices", "-l"], capture_output=True, text=True, timeout=60)
+    if parse_devices(listing.stdout):
+        pytest.skip("a device is attached to this machine")
+    folder = tmp_path / "mobilenet_v2"
+    shutil.copytree(exported_mobilenet_v2, folder)
+    model, manifest_path = folder / "onnx-fp32" / "model.onnx", folder / "onnx-fp32" / "manifest.json"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(sha256=hashlib.sha256(model.read_bytes()).hexdigest(), size_bytes=model.stat().st_size)
+    manifest_path.write_text(json.dumps(manifest))
+    done = cli("bench", folder, "--device", "adb")
+    assert done.returncode == 1 and done.stderr.startswith("error: no Android device attached"), done.stderr
+    # on the host the same folder is refused for that artifact: the load check the phone path now runs second
+    host = cli("bench", folder, "--iterations", "2", "--no-write")
+    assert host.returncode == 1 and "onnx-fp32" in host.stderr and "no Android" not in host.stderr, host.stderr
+
+
 def _data(name: str) -> str:
     """A captured output file without its '# ' source header."""
     return "".join(l for l in (DATA / name).read_text().splitlines(True) if not l.startswith("# "))
