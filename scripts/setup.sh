@@ -13,9 +13,7 @@ if ! { [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt requ
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
     # [timm]: the optional timm: model source, installed here so that its tests run in CI
-    # --no-compile: no byte-code for the ~7 GB of the stack up front (pip's compile step was over a minute of the
-    # two on 2 cores); Python compiles what is imported on first use and keeps it in __pycache__
-    .venv/bin/python -m pip install --quiet --no-compile -c requirements.lock -e ".[dev,timm]"
+    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev,timm]"
     touch "$stamp"
     echo "edgekit installed in .venv"
 fi
