@@ -64,8 +64,11 @@ def bench(path: Path | str, options: BenchOptions | None = None,
     try:
         from edgekit.export.quiet import captured
 
-        # a phone: found before the artifacts load (seconds): "no Android device attached" does not wait for them
-        adb = None if options.is_host else _connect(options)
+        adb = None
+        if not options.is_host:  # the phone is found before the artifacts load: its errors do not wait for them
+            from edgekit.bench.adb import connect_device
+
+            adb = connect_device(options)
         with captured(staged_log):  # what the runtimes print while loading: to bench.log, not the console
             check_loadable(artifacts)  # a file that does not load, or not with its manifest's tensors: one line, now
         result = _time_and_join(artifacts, export_dir, options, say, staged_log, adb)
@@ -92,12 +95,6 @@ def _staged_log(export_dir: Path) -> Path:
     os.close(handle)
     interrupts.register(Path(name))  # removed even when Ctrl-C has to end the process outright
     return Path(name)
-
-
-def _connect(options: BenchOptions):
-    from edgekit.bench.adb import connect_device
-
-    return connect_device(options)
 
 
 def _time_and_join(artifacts: list, export_dir: Path, options: BenchOptions, say, log: Path | None,
