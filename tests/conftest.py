@@ -24,8 +24,8 @@
     cli -> cli(*args) -> subprocess.CompletedProcess
         `edgekit ARGS` in the test's process (edgekit.cli.main.main): exit code, stdout, stderr.
 
-Fixtures that cost a minute or more (trained_run, exported_mobilenet_v2, benched_mobilenet_v2, hostile_export) are built once per session,
-not once per pytest-xdist worker (`built_once`: a file lock and a shared temporary folder).
+Fixtures that cost a minute or more (trained_run, exported_mobilenet_v2, benched_mobilenet_v2, hostile_export) are
+built once per session, not once per pytest-xdist worker (`built_once`: a file lock and a shared temporary folder).
 
 Markers (pyproject.toml): a test that requests a training fixture is `trains` (and `slow`); one that requests the
 shared export is `slow`: `pytest -m "not slow"` trains nothing.
