@@ -125,3 +125,84 @@ def plot_sensitivity(rows: list[LayerSensitivity], path: Path | str, worst: int 
         return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     finally:
         plt.close(fig)
+
+
+def simulated_sensitivity(model: nn.Module, calibration: np.ndarray, eval_images: np.ndarray, *,
+                          batch_size: int = SENSITIVITY_BATCH,
+                          on_progress: OnProgress | Reporter | None = None) -> list[LayerSensitivity]:
+    """One row per conv/linear module, worst first, like `layer_sensitivity` but in seconds: int8 simulated in
+    eager PyTorch instead of a PT2E graph per layer (whose quantizer re-traces its patterns for every layer, ~20 s a
+    layer). On a copy with each BatchNorm folded into the conv before it (as every int8 backend does), one layer at a
+    time gets its input and output rounded to 8 bits per tensor over the ranges seen on `calibration` (asymmetric,
+    min/max) and its weights to 8 bits per output channel (symmetric); its logits on `eval_images` are compared with
+    float's. It ranks; it does not predict an artifact's accuracy (the runtimes' kernels differ)."""
+    folded = fold_batchnorm(copy.deepcopy(model).eval())
+    layers = [(name, op) for name, op in weight_layers(folded)]
+    modules = dict(folded.named_modules())
+    ranges: dict[str, list[float]] = {}
+
+    def observe(name):
+        def hook(module, inputs, output):
+            for key, tensor in ((f"{name}:in", inputs[0]), (f"{name}:out", output)):
+                low, high = float(tensor.min()), float(tensor.max())
+                seen = ranges.setdefault(key, [low, high])
+                seen[0], seen[1] = min(seen[0], low), max(seen[1], high)
+        return hook
+
+    handles = [modules[name].register_forward_hook(observe(name)) for name, _ in layers]
+    calib_batches = padded_batches(calibration, batch_size)
+    with torch.no_grad():
+        for batch, _ in calib_batches:
+            folded(batch)
+    for handle in handles:
+        handle.remove()
+    eval_batches = padded_batches(eval_images, batch_size)
+    reference = run_padded(folded, eval_batches)
+    rows = []
+    with reporter(on_progress).task("int8 sensitivity (simulated), one layer at a time", len(layers)) as advance:
+        for name, op in layers:
+            module = modules[name]
+            original = module.weight.data.clone()
+            module.weight.data = _fake_quantize_weight(original)
+            handles = [module.register_forward_pre_hook(
+                           lambda m, inputs, key=f"{name}:in": (_fake_quantize(inputs[0], ranges[key]),)),
+                       module.register_forward_hook(
+                           lambda m, inputs, output, key=f"{name}:out": _fake_quantize(output, ranges[key]))]
+            try:
+                logits = run_padded(folded, eval_batches)
+            finally:
+                for handle in handles:
+                    handle.remove()
+                module.weight.data = original
+            rows.append(LayerSensitivity(name, op, float((logits.argmax(1) == reference.argmax(1)).mean()),
+                                         cosine_rows(logits, reference), None))
+            advance()
+    return sorted(rows, key=lambda row: (row.agreement, row.cosine))
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Each BatchNorm2d that directly follows a Conv2d in a Sequential folded into it (eval mode, in place)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for container in model.modules():
+        if not isinstance(container, nn.Sequential):
+            continue
+        children = list(container._modules.items())
+        for (conv_key, conv), (bn_key, bn) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                container._modules[conv_key] = fuse_conv_bn_eval(conv, bn)
+                container._modules[bn_key] = nn.Identity()
+    return model
+
+
+def _fake_quantize(tensor: torch.Tensor, seen: list[float]) -> torch.Tensor:
+    low, high = min(seen[0], 0.0), max(seen[1], 0.0)
+    scale = max((high - low) / 255.0, 1e-12)
+    zero = round(-low / scale)
+    return (torch.clamp(torch.round(tensor / scale) + zero, 0, 255) - zero) * scale
+
+
+def _fake_quantize_weight(weight: torch.Tensor) -> torch.Tensor:
+    scale = weight.abs().flatten(1).amax(1).clamp_min(1e-12) / 127.0
+    shape = (-1,) + (1,) * (weight.dim() - 1)
+    return torch.clamp(torch.round(weight / scale.view(shape)), -127, 127) * scale.view(shape)
