@@ -92,6 +92,7 @@ def labelled_images(path: Path | str, split: str = "val", what: str = "--data") 
 class CalibrationChoice:
     paths: list[Path]  # the chosen image files
     description: str  # for the manifest: which set, how many, how chosen
+    available: int = 0  # how many images the set holds (an int8 repair may ask for a larger sample)
 
 
 def check_calibration_count(count) -> int:
@@ -125,20 +126,21 @@ def calibration_images(calib: Path | str | None, checkpoint: Path | str | None, 
     check_calibration_count(count)
     if calib is not None:
         chosen, pool = sample_folder(calib, count, seed, "--calib", on_warning)
-        return CalibrationChoice(chosen, f"--calib {calib} ({_how(chosen, pool, seed)})")
+        return CalibrationChoice(chosen, f"--calib {calib} ({_how(chosen, pool, seed)})", len(pool))
     if kind == "checkpoint" and checkpoint is not None:
         data = run_or_sample_splits(checkpoint)
         if data.source == "run":
             train = [path for path, _ in data.splits.train]
             chosen = seeded_sample(train, count, seed)
             return CalibrationChoice(chosen, f"the run's training split ({data.splits.root}), "
-                                             f"{_how(chosen, train, seed)}")
+                                             f"{_how(chosen, train, seed)}", len(train))
     if kind == "pretrained":
         paths = find_images(IMAGENET_PHOTOS_DIR)
         return CalibrationChoice(paths, f"the shipped ImageNet photographs ({IMAGENET_PHOTOS_DIR.name}), "
-                                        f"all {len(paths)}: weak evidence")
+                                        f"all {len(paths)}: weak evidence", len(paths))
     chosen, pool = sample_folder(CALIBRATION_DIR, count, seed, "calibration directory", on_warning)
-    return CalibrationChoice(chosen, f"the shipped calibration set ({CALIBRATION_DIR.name}/), {_how(chosen, pool, seed)}")
+    return CalibrationChoice(chosen, f"the shipped calibration set ({CALIBRATION_DIR.name}/), {_how(chosen, pool, seed)}",
+                             len(pool))
 
 
 def _how(chosen: list, pool: list, seed: int) -> str:

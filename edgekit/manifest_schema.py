@@ -73,7 +73,7 @@ def validate(raw, where: Path | str) -> None:
     for key in ("status",):
         if key in raw and raw[key] is not None and raw[key] not in STATUSES:
             fail(key, f"must be one of {', '.join(STATUSES)}")
-    for key in ("parity", "backend", "calibration", "versions", "source"):
+    for key in ("parity", "backend", "calibration", "versions", "source", "int8_plan"):
         if key in raw and raw[key] is not None and not isinstance(raw[key], dict):
             fail(key, "must be an object")
     problem = parity_problem(raw.get("parity"))

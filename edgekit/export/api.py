@@ -36,6 +36,8 @@ from edgekit.predictor import TorchPredictor, predict_in_batches
 RANDOM_WEIGHTS_PARITY_IMAGES = 32  # random weights: fp32 still runs in every runtime, fp16/int8 are not judged
 LOG_NAME = "export.log"  # OUT/<model>/export.log: everything the converters printed
 STAGING_TAG = "staging"  # OUT/<model>/.export.staging-XXXX: one call's outputs until they are put in place
+RANK_CALIBRATION = 100  # int8 repair's layer ranking: calibration images that give the simulated ranges
+RANK_COMPARED = 64  # ... and the next ones, whose logits are compared with float
 LEFTOVERS = (".export.staging-*", ".*.old-*", ".*.tmp-*", ".*.tmp")  # what an export killed outright left behind
 
 
@@ -111,12 +113,19 @@ def _export_into(options: ExportOptions, source: Source, precisions: list[str], 
                                 checkpoint=source.checkpoint, num_images=parity_size, seed=options.seed,
                                 samples=photos)
     reference = predict_in_batches(TorchPredictor(source.model), parity_data.images, batch_size=source.reference_batch)
-    calibration, calibration_source = None, None
+    calibration, calibration_source, int8 = None, None, None
     if "int8" in precisions:
         emit(ExportEvent("stage", "loading calibration images"))
-        calibration, calibration_source = _calibration(options, source, warn)
+        calibration, calibration_source, available = _calibration(options, source, warn)
         if source.kind == "pretrained" and options.calib is None:
             warn(PHOTOS_NOTE)
+
+        def load_more(count: int) -> tuple[np.ndarray, str]:
+            emit(ExportEvent("stage", f"int8: loading {count} calibration images"))
+            images, description, _ = _calibration(dataclasses.replace(options, calib_size=count), source, lambda m: None)
+            return images, description
+
+        int8 = Int8Context(calibration, calibration_source, load_more, available, source.model, emit)
     with captured(staging / LOG_NAME):
         results = []
         for precision_name in precisions:
@@ -137,7 +146,7 @@ def _export_into(options: ExportOptions, source: Source, precisions: list[str], 
                                             labels=source.labels, calibration=calibration, options=format_options)
                     ignored = spec.cannot_honour(dataclasses.replace(options, precisions=(precision_name,)))
                     result = export_one(format_name, request, staging, source, parity_data, reference,
-                                        options.max_drop, calibration_source, ignored, final_dir=out_dir)
+                                        options.max_drop, calibration_source, ignored, final_dir=out_dir, int8=int8)
                 results.append(result)
                 emit(ExportEvent("artifact", f"{format_name} {precision_name}: {result.status}", result))
     summary = ExportSummary(source.name, out_dir, source.weights, results, parity_data.source,
@@ -148,26 +157,41 @@ def _export_into(options: ExportOptions, source: Source, precisions: list[str], 
 
 def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: Source, parity_data,
                reference: np.ndarray, max_drop: float, calibration_source: str | None = None,
-               ignored: Sequence[str] = (), final_dir: Path | None = None) -> ArtifactResult:
+               ignored: Sequence[str] = (), final_dir: Path | None = None,
+               int8: "Int8Context | None" = None) -> ArtifactResult:
     """Export, verify and describe one artifact in `out_dir/<format>-<precision>/`, built in a hidden folder
     beside it and renamed there only when complete. The result names its folder in `final_dir` (default
     `out_dir`): export_model builds in its staging folder and moves everything to OUT/<model>/ at the end. A
-    failure leaves nothing in `out_dir` (the caller removes an older folder of the same name, if any)."""
+    failure leaves nothing in `out_dir` (the caller removes an older folder of the same name, if any).
+    An int8 artifact that misses its gate is repaired under the options' int8_policy (edgekit.export.int8_plan),
+    every attempt built in a scratch folder of `out_dir`; `int8` shares the layer ranking and the calibration
+    images between formats."""
     spec = FORMATS[format_name]
     built = out_dir / f"{format_name}-{request.precision}"
     final = (final_dir or out_dir) / built.name
     staging = staging_folder(built)
+    scratch = staging_folder(out_dir / f"{built.name}-attempts") if request.precision == "int8" else None
     try:
         artifact = staging / spec.artifact
-        started = time.perf_counter()
-        try:
-            facts = spec.converter().export(request, artifact)
-        except Exception as error:  # a converter crash is a row in the table, not a traceback
-            return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
-        seconds = time.perf_counter() - started
-        parity = _verify(format_name, artifact, request.precision, parity_data, reference, max_drop, source)
-        if request.precision == "int8" and request.options.require_integer:
-            _require_integer(parity, facts.get("integer"), format_name)
+        plan = None
+        if request.precision == "int8":
+            chosen, plan = _int8_artifact(format_name, request, scratch, source, parity_data, reference, max_drop,
+                                          int8 or Int8Context(request.calibration, calibration_source))
+            if chosen.parity is None:
+                return ArtifactResult(format_name, request.precision, "failed to export", reason=chosen.error,
+                                      extra={"int8_plan": plan.to_dict()} if len(plan.steps) > 1 else {})
+            built_file, facts, request = chosen.payload
+            built_file.replace(artifact)
+            parity, seconds = chosen.parity, chosen.seconds
+            calibration_source = int8.description_for(len(request.calibration)) if int8 else calibration_source
+        else:
+            started = time.perf_counter()
+            try:
+                facts = spec.converter().export(request, artifact)
+            except Exception as error:  # a converter crash is a row in the table, not a traceback
+                return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
+            seconds = time.perf_counter() - started
+            parity = _verify(format_name, artifact, request.precision, parity_data, reference, max_drop, source)
         status = {"passed": "verified", "failed": "failed verification",
                   "not judged": "exported, not judged"}.get(parity.status, "exported, not run here")
         manifest = build_manifest(model_name=request.model_name, format_name=format_name, precision=request.precision,
@@ -178,6 +202,7 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         if request.precision == "int8":
             manifest["calibration"] = {"images": calibration_source, "count": len(request.calibration),
                                        "method": request.options.calib_method}
+            manifest["int8_plan"] = plan.to_dict()
         if ignored:
             manifest["options_not_honoured"] = list(ignored)
         atomic_write_text(staging / LABELS_NAME, "\n".join(source.labels) + "\n")
@@ -189,11 +214,108 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         _make_readable(staging)
         replace_all([(staging, built)])
         extra = {key: facts[key] for key in ("delegation", "integer") if key in facts}
-        reason = "; ".join([parity.reason] * bool(parity.reason) + [f"ignored: {i}" for i in ignored])
+        if plan is not None:
+            extra["int8_plan"] = plan.to_dict()
+        notes = [parity.reason] * bool(parity.reason) + [f"ignored: {i}" for i in ignored]
+        if plan is not None and plan.summary_line():
+            notes.insert(0, plan.summary_line())
         return ArtifactResult(format_name, request.precision, status, folder=final, size_bytes=manifest["size_bytes"],
-                              seconds=seconds, parity=parity.to_dict(), reason=reason, extra=extra)
+                              seconds=seconds, parity=parity.to_dict(), reason="; ".join(notes), extra=extra)
     finally:
         remove_path(staging)
+        if scratch is not None:
+            remove_path(scratch)
+
+
+class Int8Context:
+    """What the int8 artifacts of one export share: the calibration images (and a larger sample, loaded when a
+    repair asks for it), and the layer ranking (computed once, on the calibration images, never the gate's)."""
+
+    def __init__(self, calibration: np.ndarray, description: str | None,
+                 load_more: Callable[[int], tuple[np.ndarray, str]] | None = None, available: int | None = None,
+                 model=None, on_event: Callable[[ExportEvent], None] | None = None):
+        self.calibration, self.description = calibration, description
+        self._by_size = {len(calibration): (calibration, description)}
+        self._load_more, self.available = load_more, available
+        self._model, self._ranking = model, None
+        self.emit = on_event or (lambda event: None)
+
+    def more_images(self) -> int | None:
+        if self._load_more is None or not self.available:
+            return None
+        from edgekit.export.int8_plan import MORE_CALIBRATION
+        from edgekit.images import MAX_CALIBRATION_IMAGES
+
+        size = min(self.available, MAX_CALIBRATION_IMAGES, MORE_CALIBRATION * len(self.calibration))
+        return size if size > len(self.calibration) else None
+
+    def images(self, count: int) -> np.ndarray:
+        if count not in self._by_size:
+            self._by_size[count] = self._load_more(count)
+        return self._by_size[count][0]
+
+    def description_for(self, count: int) -> str | None:
+        return self._by_size.get(count, (None, self.description))[1]
+
+    def ranking(self) -> tuple[list[str], dict]:
+        """conv/linear module names, the worst in int8 first (edgekit.quantize.sensitivity.simulated_sensitivity on
+        the calibration images: the first RANK_CALIBRATION give the ranges, the next RANK_COMPARED are compared with
+        float), computed once per export; the gate's images are never used."""
+        if self._ranking is None:
+            from edgekit.quantize.sensitivity import simulated_sensitivity
+
+            self.emit(ExportEvent("stage", "int8: ranking layers by simulated int8 sensitivity (calibration images)"))
+            started = time.perf_counter()
+            images = self.calibration
+            half = max(1, min(RANK_CALIBRATION, len(images) // 2))
+            compared = images[half:half + RANK_COMPARED] if len(images) > half else images
+            rows = simulated_sensitivity(self._model, images[:half], compared)
+            self._ranking = ([row.name for row in rows],
+                             {"images": f"{self.description}: {half} give the ranges, {len(compared)} compared "
+                                        "(none of the gate's images)",
+                              "method": "one conv/linear layer in simulated int8 at a time (BatchNorm folded; input "
+                                        "and output per tensor, weights per channel), logits compared with float: "
+                                        "agreement, then cosine",
+                              "layers": [{"name": row.name, "agreement": round(row.agreement, 4),
+                                          "cosine": round(row.cosine, 6)} for row in rows[:16]],
+                              "seconds": round(time.perf_counter() - started, 1)})
+        return self._ranking
+
+
+def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, source: Source, parity_data,
+                   reference: np.ndarray, max_drop: float, context: Int8Context):
+    """The int8 artifact as asked, repaired under the options' policy: (the chosen Attempt, its Int8Plan)."""
+    from edgekit.export.int8_plan import Attempt, Int8Settings, plan_repair
+
+    spec = FORMATS[format_name]
+    options = request.options
+    count = iter(range(1, 1000))
+
+    def build(settings: Int8Settings) -> Attempt:
+        attempt_request = dataclasses.replace(
+            request, calibration=context.images(settings.calib_images),
+            options=dataclasses.replace(options, calib_method=settings.calib_method, keep_float=settings.keep_float,
+                                        reduce_range=settings.reduce_range))
+        folder = scratch / f"attempt-{next(count)}"
+        folder.mkdir()
+        path = folder / spec.artifact
+        started = time.perf_counter()
+        try:
+            facts = spec.converter().export(attempt_request, path)
+        except Exception as error:  # a converter crash is a row in the table (or a step of the plan)
+            return Attempt(settings, None, error=first_line(error), seconds=time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        parity = _verify(format_name, path, "int8", parity_data, reference, max_drop, source)
+        if options.require_integer:
+            _require_integer(parity, facts.get("integer"), format_name)
+        return Attempt(settings, parity, seconds=seconds, payload=(path, facts, attempt_request))
+
+    asked = Int8Settings(options.calib_method, len(request.calibration), tuple(options.keep_float), options.reduce_range)
+    first = build(asked)
+    return plan_repair(format_name, first, build, max_drop=max_drop, policy=options.int8_policy,
+                       ranking=context.ranking, more_images=context.more_images(),
+                       require_integer=options.require_integer,
+                       on_step=lambda message: context.emit(ExportEvent("stage", message)))
 
 
 def _verify(format_name: str, artifact: Path, precision: str, parity_data, reference: np.ndarray, max_drop: float,
@@ -257,7 +379,8 @@ def _remove_leftovers(out_dir: Path) -> None:
             remove_path(path)
 
 
-def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str]:
+def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str, int]:
+    """(images, their description, how many images the chosen set holds in all)."""
     from edgekit.images import calibration_images
     from edgekit.quantize.calibration import load_calibration_images
 
@@ -266,4 +389,4 @@ def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarr
     if options.calib is None and source.kind in ("weights file", "program", "module"):
         warn(f"int8 calibrated on {choice.description}, not on the model's own data: pass --calib DIR with images "
              "like the ones it will see")
-    return load_calibration_images(source.preprocessing, paths=choice.paths), choice.description
+    return load_calibration_images(source.preprocessing, paths=choice.paths), choice.description, choice.available

@@ -45,13 +45,17 @@ class OnnxBackend:
                 from edgekit.quantize.onnx_static import quantize_onnx_static
 
                 quantize_onnx_static(float_path, path, request.calibration, method=request.options.calib_method,
-                                     per_channel=True, nodes_to_exclude=list(request.options.keep_float))
+                                     per_channel=True, nodes_to_exclude=list(request.options.keep_float),
+                                     reduce_range=request.options.reduce_range)
                 from edgekit.export.integer import onnx_integer
 
                 extra["quantizer"] = {"name": "onnxruntime.quantization.quantize_static (QDQ)",
                                       "version": onnxruntime.__version__, "method": request.options.calib_method,
                                       "per_channel": True, "activations": "uint8 (asymmetric, per tensor)",
-                                      "weights": "int8 (symmetric, per channel)",
+                                      "weights": ("int8 (symmetric, per channel" +
+                                                  (", 7-bit range: reduce_range)" if request.options.reduce_range else ")")),
+                                      "reduce_range": request.options.reduce_range,
+                                      "keep_float": list(request.options.keep_float),
                                       "calibration_images": len(request.calibration)}
                 extra["integer"] = onnx_integer(path)
         onnx.checker.check_model(str(path), full_check=True)

@@ -49,6 +49,11 @@ class ExportOptions:
     calib            calibration images; None = a seeded sample of the run's own training split
                      (the shipped calibration/ set when there is no run; natural photos for ImageNet weights)
     calib_method     None = the format's default ("minmax" where selectable)
+    int8_policy      "repair" (default): an int8 artifact that misses max_drop is repaired by export itself, cheapest
+                     fix first, each re-verified in its runtime (edgekit.export.int8_plan: calibration method,
+                     reduce_range on x86 without VNNI, more calibration images, the fewest layers in float);
+                     "strict": the gate only, as before; the plan is recorded in the manifest (`int8_plan`)
+    reduce_range     ONNX int8: 7-bit weights (onnxruntime's remedy for u8 x s8 saturation on x86 without VNNI)
     require_integer  int8: an artifact with any op computing in float between input and output
                      (manifest `backend.integer`) fails verification, as an NPU target needs
     """
@@ -77,6 +82,8 @@ class ExportOptions:
     calib_method: str | None = None
     keep_float: tuple[str, ...] = ()
     require_integer: bool = False
+    int8_policy: str = "repair"
+    reduce_range: bool = False
     val: str | Path | None = None
     max_drop: float = DEFAULT_MAX_DROP
     parity_size: int | None = None
@@ -100,6 +107,7 @@ class ExportOptions:
         validate.count("--calib-size", self.calib_size, low=MIN_CALIBRATION_IMAGES, high=MAX_CALIBRATION_IMAGES)
         validate.number("--max-drop", self.max_drop, low=0, high=100, why="accuracy points")
         validate.count("seed", self.seed, low=0)
+        validate.choice("--int8-policy", self.int8_policy, ("repair", "strict"))
 
 
 @dataclass(frozen=True)
