@@ -276,6 +276,26 @@ def _set_speedups(rows: list[BenchRow]) -> None:
         reference = base.get((row.model, row.device, row.threads))
         if row.status == "ok" and row.p50_ms and reference:
             row.speedup = reference / row.p50_ms
+    flag_slow_int8(rows)
+
+
+def flag_slow_int8(rows: list[BenchRow], facts: dict | None = None) -> None:
+    """Each host int8 row gets `extra["int8_vs_fp32"]` (the same format's fp32 p50 / its p50, same threads); one
+    that is slower than its fp32 says why from this CPU's instruction set (edgekit.cpu) in its reason."""
+    from edgekit.cpu import cpu_facts
+
+    fp32 = {(r.model, r.format, r.device, r.threads): r.p50_ms for r in rows
+            if r.precision == "fp32" and r.status == "ok" and r.p50_ms}
+    for row in rows:
+        reference = fp32.get((row.model, row.format, row.device, row.threads))
+        if row.precision != "int8" or row.status != "ok" or not row.p50_ms or not reference or row.device != "host":
+            continue
+        ratio = reference / row.p50_ms
+        row.extra = {**row.extra, "int8_vs_fp32": round(ratio, 3)}
+        if ratio < 1.0:
+            facts = facts or cpu_facts()
+            note = f"int8 slower than {row.format} fp32 ({ratio:.2f}x) on this CPU: {facts['int8_note']}"
+            row.reason = f"{row.reason}; {note}" if row.reason else note
 
 
 def host_description() -> dict:
@@ -289,5 +309,8 @@ def host_description() -> dict:
                 break
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version()}
+    from edgekit.cpu import cpu_facts
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
+            "int8": cpu_facts()}
 

@@ -112,6 +112,42 @@ def section_export(data: ReportData) -> str:
                "the change against PyTorch (only images the two classify differently widen it).</p>" if images else ""))
 
 
+def section_int8_plans(data: ReportData) -> str:
+    """Each int8 artifact's plan (edgekit.export.int8_plan): what export tried to meet --max-drop, step by step."""
+    parts = []
+    for art in data.artifacts:
+        plan = (art.manifest or {}).get("int8_plan")
+        if not isinstance(plan, dict) or not isinstance(plan.get("steps"), list):
+            continue
+        rows = []
+        for step in plan["steps"]:
+            if not isinstance(step, dict):
+                continue
+            interval = step.get("drop_interval")
+            drop = num(_real(step.get("drop_points")), 1, " pts")
+            if isinstance(interval, list) and len(interval) == 2 and all(_real(v) is not None for v in interval):
+                drop += f' <span class="reason">[{num(interval[0], 1)}, {num(interval[1], 1)}]</span>'
+            rows.append([esc(step.get("action")), badge(str(step.get("status", "?"))), drop,
+                         "yes" if step.get("kept") is True else "no", num(_real(step.get("seconds")), 1, " s")])
+        fixes = [str(fix) for fix in plan.get("fixes") or []] if isinstance(plan.get("fixes"), list) else []
+        cpu = plan.get("cpu") if isinstance(plan.get("cpu"), dict) else {}
+        parts.append(f"<h3>{esc(art.name)}: {esc(plan.get('outcome'))}</h3>"
+                     + table(["step", "verification", "top-1 drop", "kept", "time"], rows, {2, 4})
+                     + f'<p class="reason">policy {esc(plan.get("policy"))}, --max-drop {esc(plan.get("max_drop"))}; '
+                       f'fixes carried: {esc("; ".join(fixes) or "none")}; verified on {esc(cpu.get("name"))} '
+                       f'({esc(" ".join(map(str, cpu.get("int8_flags") or [])))}): {esc(cpu.get("int8_note"))}</p>')
+    if not parts:
+        return ""
+    return ("<h2>int8 plans</h2><p class=\"reason\">When an int8 artifact misses --max-drop, export repairs it "
+            "cheapest first and re-verifies each step in the artifact's runtime on the parity images; layers kept in "
+            "float are ranked on calibration images, never the parity images.</p>" + "".join(parts))
+
+
+def _real(value) -> float | None:
+    """A number from a manifest someone else may have written, or None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def section_host(data: ReportData) -> str:
     if data.bench is None:
         problem = f" ({esc(data.bench_problem)})" if data.bench_problem else ""
@@ -235,6 +271,6 @@ def render(data: ReportData) -> str:
             f"<h1>{esc(data.model)}</h1>"
             f'<p class="sub">edgekit report · {esc(headline)} · {created}</p>'
             f'<div class="facts">{fact_html}</div>{notes}'
-            + section_figures(data) + section_export(data) + section_host(data) + section_device(data)
+            + section_figures(data) + section_export(data) + section_int8_plans(data) + section_host(data) + section_device(data)
             + f"<footer>Written by edgekit {esc(__version__)} from summary.json, the manifests and bench.json in "
               f"{esc(data.folder)}. Self-contained: no script, no external resource.</footer></main></body></html>")
