@@ -179,3 +179,13 @@ def test_refusals_name_the_problem():
 
     with pytest.raises(EdgekitError, match="ssdlite_mobilenet_v2 is a detector"):
         parse_architecture("ssdlite_mobilenet_v2")  # train/export/eval of detectors: not yet
+
+
+@pytest.mark.parametrize("command", [["train", "ssdlite_mobilenet_v2", "--epochs", "1"],
+                                     ["export", "ssdlite_mobilenet_v2", "--out", "unused"]])
+def test_train_and_export_refuse_a_detector_in_one_line(command, cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = cli(*command)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "ssdlite_mobilenet_v2 is a detector" in " ".join(done.stderr.split())
+    assert not (tmp_path / "unused").exists() and not (tmp_path / "runs").exists()
