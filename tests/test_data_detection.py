@@ -265,3 +265,13 @@ def test_the_committed_script_makes_the_committed_sample(tmp_path):
         assert made == shipped, split
     made = sorted(p.relative_to(tmp_path / "sample") for p in (tmp_path / "sample").rglob("*.jpg"))
     assert made == sorted(p.relative_to(SAMPLE) for p in SAMPLE.rglob("*.jpg"))
+
+
+def test_yolo_splits_may_be_list_files(tmp_path):
+    root = _yolo_from_sample(tmp_path / "yolo", count=2)
+    (root / "train.txt").write_text("".join(f"./images/train/{p.name}\n" for p in sorted((root / "images" / "train").iterdir())))
+    (root / "val.txt").write_text("".join(f"images/val/{p.name}\n" for p in sorted((root / "images" / "val").iterdir())))
+    text = (root / "data.yaml").read_text().replace("train: images/train", "train: train.txt").replace("val: images/val", "val: val.txt")
+    (root / "data.yaml").write_text(text)
+    data = read_detection(root)
+    assert [len(data.split(s)) for s in ("train", "val")] == [2, 2] and all(i.boxes for i in data.images)

@@ -275,9 +275,9 @@ def _yolo_split_images(entry, base: Path, config: Path, split: str) -> list[Path
             found.extend(find_images(target))
         elif target.is_file() and target.suffix == ".txt":
             for line in target.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    found.append((target.parent / line.strip()).resolve()
-                                 if not line.strip().startswith("./") else (base / line.strip()).resolve())
+                line = line.strip()
+                if line:  # as YOLO: "./x" is relative to the list's folder; other relative paths here to the base
+                    found.append((target.parent / line[2:] if line.startswith("./") else base / line).resolve())
         else:
             raise EdgekitError(f"{config}: '{split}' is {item}, which is neither a folder nor a .txt list under {base}")
     return found
