@@ -52,8 +52,9 @@ def test_the_installed_entry_point_prints_json_with_every_paper_budget_met():
 def test_num_classes_and_img_size_change_the_counts_but_not_the_paper_check():
     rows = json.loads(runner.invoke(app, ["models", "--json", "--num-classes", "10", "--img-size", "64"]).output)
     for row in rows:
-        measured = measure(row["name"], num_classes=10, img_size=64)
-        assert (row["params"], row["macs"], row["img_size"], row["num_classes"]) == (measured.params, measured.macs, 64, 10)
+        head = 10 + (row["task"] == "detection")  # a detector's head adds the background
+        measured = measure(row["name"], num_classes=head, img_size=64)
+        assert (row["params"], row["macs"], row["img_size"], row["num_classes"]) == (measured.params, measured.macs, 64, head)
     mobilenet = next(row for row in rows if row["name"] == "mobilenet_v1")
     assert mobilenet["budget"]["params"] == measure("mobilenet_v1").params  # still 1000 classes at 224 px
 
@@ -78,6 +79,12 @@ def test_an_input_below_the_minimum_is_one_clean_error():
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout
     assert "at least 32 px" in done.stderr
+
+
+def test_one_class_counts_a_detector_with_its_background():
+    rows = json.loads(runner.invoke(app, ["models", "--json", "--num-classes", "1"]).output)
+    assert {row["name"]: row["num_classes"] for row in rows if row["task"] == "detection"} == {
+        name: 2 for name in list_models("detection")}
 
 
 def test_zero_classes_is_one_clean_error():

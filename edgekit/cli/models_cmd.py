@@ -14,8 +14,8 @@ from edgekit.errors import EdgekitError
 console = Console()
 
 JSON_HELP = "Print the same facts as JSON (a list of objects, one per model) instead of a table."
-NUM_CLASSES_HELP = ("Count parameters with a head of this many classes (default: the papers': 1000 for classifiers, "
-                    "91 for COCO detectors, background included).")
+NUM_CLASSES_HELP = ("Count parameters with a head for this many classes; a detector's head adds the background "
+                    "(default: the papers', 1000 for classifiers and COCO's 90 + background for detectors).")
 IMG_SIZE_HELP = "Count MACs at this input size (square, px) instead of each model's default (paper) size."
 
 
@@ -31,7 +31,7 @@ TASKS = {"classification": "cls", "detection": "det"}  # the task column's words
 
 
 def models_table(rows: list[dict], img_size: Optional[int], num_classes: Optional[int] = None) -> Table:
-    classes = f"{num_classes} classes" if num_classes else "the papers' classes"
+    classes = f"{num_classes} classes (+ background: det)" if num_classes else "the papers' classes"
     at = f"{img_size} px" if img_size else "each default input"
     table = Table(title=f"edgekit models: {classes}, MACs at {at}",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0))  # one space between columns
@@ -60,12 +60,16 @@ LEGEND = ("task: cls classification (ImageNet, 1000 classes), det detection (SSD
 
 
 def show_models(as_json: bool, num_classes: Optional[int], img_size: Optional[int]) -> None:
-    from edgekit.models import list_models
+    from edgekit.models import get_model_info, list_models
     from edgekit.models.complexity import describe_model
 
     if num_classes is not None and num_classes < 1:
         raise EdgekitError(f"--num-classes must be at least 1, got {num_classes}")
-    rows = [describe_model(name, num_classes=num_classes, img_size=img_size) for name in list_models()]
+
+    def head(name: str) -> Optional[int]:  # a detector's head has one more output: the background (index 0)
+        return None if num_classes is None else num_classes + (get_model_info(name).task == "detection")
+
+    rows = [describe_model(name, num_classes=head(name), img_size=img_size) for name in list_models()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
