@@ -189,3 +189,18 @@ def test_train_and_export_refuse_a_detector_in_one_line(command, cli, tmp_path, 
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert "ssdlite_mobilenet_v2 is a detector" in " ".join(done.stderr.split())
     assert not (tmp_path / "unused").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v2", "shufflenet_v2"])
+def test_the_backbone_starts_from_a_trained_zoo_checkpoint(backbone):
+    from edgekit.checkpoint import read_state_dict
+    from edgekit.paths import REPO_ROOT
+
+    path = REPO_ROOT / "tests" / "fixtures" / "weights" / f"{backbone}.pt"  # trained on the shipped samples
+    detector = create_model(f"ssdlite_{backbone}", num_classes=11)
+    done = init_backbone_from_file(detector, path)
+    state = read_state_dict(path)
+    trunk = {k: v for k, v in detector.backbone.state_dict().items() if not k.startswith("extra.")}
+    assert done.copied == len(trunk) and done.dropped
+    for key, tensor in trunk.items():
+        assert torch.equal(tensor, state[key].to(tensor.dtype)), key
