@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--reuse", action="store_true", help="read the manifests in --out, export nothing")
     args = parser.parse_args(argv)
-    models = args.models.split(",") if args.models else list_models()
+    models = args.models.split(",") if args.models else list_models("classification")
     formats = args.formats.split(",")
     if not args.reuse:
         for model_name in models:

@@ -230,7 +230,7 @@ def render(work: Path, models: list[str], previous: dict[str, str] | None = None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(list_models()), help="comma-separated zoo models (default: all)")
+    parser.add_argument("--models", default=",".join(list_models("classification")), help="comma-separated zoo models (default: all)")
     parser.add_argument("--threads", default="1,all", help="thread counts for edgekit bench (default 1,all)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per artifact and thread count")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="exports, logs and bench.json files")
@@ -264,7 +264,7 @@ def main() -> None:
             meta_path.write_text(json.dumps(meta, indent=2) + "\n")
             print(f"{model}: {meta[model]}", flush=True)
     previous = previous_sections(DOC.read_text(encoding="utf-8")) if DOC.is_file() else {}
-    DOC.write_text(render(args.work, list_models(), previous) + "\n")
+    DOC.write_text(render(args.work, list_models("classification"), previous) + "\n")
     print(f"wrote {DOC}")
 
 

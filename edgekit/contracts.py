@@ -11,6 +11,8 @@ whose `schema` is another version; a breaking change bumps the number here and i
     RUN/best.pt, last.pt, qat.pt           CHECKPOINT          train, quantize --qat      eval, quantize, export, bench
     RUN/config.json                        RUN_CONFIG          train (rundir)             eval, quantize, export (rundir)
     PREPARED/prepare.json (+ split lists)  PREPARED            data prepare               train, eval, export (data/folder)
+    PREPARED/prepare.json (+ COCO splits)  PREPARED_DETECTION  data prepare (detection)   data/detection (training: to come)
+    AUDIT/audit.json of a detection folder DETECTION_AUDIT     data audit (detection)     people, scripts
     eval-*/eval.json                       EVAL                eval                       people, scripts
     RUN/sensitivity.json                   SENSITIVITY         quantize --sensitivity     people, scripts
     fixtures/index.json                    ANDROID_FIXTURES    android fixtures           android_demo/core JUnit tests
@@ -24,6 +26,8 @@ BENCH = "edgekit-bench/1"
 CHECKPOINT = "edgekit-checkpoint/1"
 RUN_CONFIG = "edgekit-run/1"
 PREPARED = "edgekit-prepared/1"
+PREPARED_DETECTION = "edgekit-prepared-detection/1"
+DETECTION_AUDIT = "edgekit-detection-audit/1"
 EVAL = "edgekit-eval/1"
 SENSITIVITY = "edgekit-sensitivity/1"
 ANDROID_FIXTURES = "edgekit-android-fixtures/1"

@@ -102,7 +102,7 @@ def cell_text(cell) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--models", default=",".join(list_models()), help="comma-separated model names (default: all)")
+    parser.add_argument("--models", default=",".join(list_models("classification")), help="comma-separated model names (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="where artifacts go (default: a temporary folder)")
     args = parser.parse_args()
     models = args.models.split(",")

@@ -26,7 +26,7 @@ def test_models_json_lists_every_model_with_the_apis_figures():
     for row in rows:
         measured = measure(row["name"])
         assert (row["params"], row["macs"], row["img_size"]) == (measured.params, measured.macs, measured.img_size)
-        assert row["num_classes"] == 1000
+        assert row["num_classes"] == (1000 if row["task"] == "classification" else 91)  # each paper's
     by_name = {row["name"]: row for row in rows}
     assert by_name["xception"]["default_img_size"] == 299
     assert by_name["mobilenet_v2"]["options"] == {"width_mult": 1.0, "dropout": 0.2}
@@ -42,15 +42,19 @@ def test_the_installed_entry_point_prints_json_with_every_paper_budget_met():
     rows = json.loads(done.stdout)
     assert [row["name"] for row in rows] == list_models()
     budgets = {row["name"]: row["budget"]["met"] for row in rows}
-    # squeezenet1_1 has no paper table (None); every model with one must meet it
-    assert budgets == {name: (None if name == "squeezenet1_1" else True) for name in list_models()}
+    # squeezenet1_1 and SSDLite on ShuffleNet V2 have no paper table (None); every model with one must meet it
+    no_table = {"squeezenet1_1", "ssdlite_shufflenet_v2"}
+    assert budgets == {name: (None if name in no_table else True) for name in list_models()}
+    assert {row["name"]: row["task"] for row in rows if row["task"] == "detection"} == {
+        name: "detection" for name in list_models("detection")}
 
 
 def test_num_classes_and_img_size_change_the_counts_but_not_the_paper_check():
     rows = json.loads(runner.invoke(app, ["models", "--json", "--num-classes", "10", "--img-size", "64"]).output)
     for row in rows:
-        measured = measure(row["name"], num_classes=10, img_size=64)
-        assert (row["params"], row["macs"], row["img_size"], row["num_classes"]) == (measured.params, measured.macs, 64, 10)
+        head = 10 + (row["task"] == "detection")  # a detector's head adds the background
+        measured = measure(row["name"], num_classes=head, img_size=64)
+        assert (row["params"], row["macs"], row["img_size"], row["num_classes"]) == (measured.params, measured.macs, 64, head)
     mobilenet = next(row for row in rows if row["name"] == "mobilenet_v1")
     assert mobilenet["budget"]["params"] == measure("mobilenet_v1").params  # still 1000 classes at 224 px
 
@@ -60,6 +64,11 @@ def test_models_table_shows_every_model_and_list_is_the_same_command():
     assert table.exit_code == 0, table.output
     assert all(name in table.output for name in list_models())
     assert "569M" in table.output and "✓" in table.output
+    header = next(line for line in table.output.splitlines() if line.split()[:2] == ["name", "task"])
+    assert "params" in header
+    rows = {line.split()[0]: line.split()[1] for line in table.output.splitlines() if line.split()[:1] and
+            line.split()[0] in list_models()}
+    assert rows["mobilenet_v2"] == "cls" and rows["ssdlite_mobilenet_v2"] == "det"
     listed = runner.invoke(app, ["models", "list", "--json"])
     assert listed.exit_code == 0
     assert json.loads(listed.output) == json.loads(runner.invoke(app, ["models", "--json"]).output)
@@ -70,6 +79,12 @@ def test_an_input_below_the_minimum_is_one_clean_error():
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout
     assert "at least 32 px" in done.stderr
+
+
+def test_one_class_counts_a_detector_with_its_background():
+    rows = json.loads(runner.invoke(app, ["models", "--json", "--num-classes", "1"]).output)
+    assert {row["name"]: row["num_classes"] for row in rows if row["task"] == "detection"} == {
+        name: 2 for name in list_models("detection")}
 
 
 def test_zero_classes_is_one_clean_error():

@@ -35,7 +35,7 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_name", list_models())
+@pytest.mark.parametrize("model_name", list_models("classification"))
 def test_every_format_exports_and_agrees_with_pytorch(model_name, tmp_path):
     cells = {cell.format: cell for cell in export_matrix_row(model_name, tmp_path)}
 

@@ -27,7 +27,8 @@ def _seeded():
 
 
 def test_the_zoo_lists_all_eight_architectures():
-    assert list_models() == sorted(ALL_MODELS)
+    assert list_models("classification") == sorted(ALL_MODELS)
+    assert list_models() == sorted(ALL_MODELS + list_models("detection"))  # the detectors: tests/test_ssdlite.py
 
 
 # ----------------------------------------------------------------------------- paper budgets

@@ -14,7 +14,8 @@ from edgekit.errors import EdgekitError
 console = Console()
 
 JSON_HELP = "Print the same facts as JSON (a list of objects, one per model) instead of a table."
-NUM_CLASSES_HELP = "Count parameters with a classifier head of this many classes (the papers use 1000)."
+NUM_CLASSES_HELP = ("Count parameters with a head for this many classes; a detector's head adds the background "
+                    "(default: the papers', 1000 for classifiers and COCO's 90 + background for detectors).")
 IMG_SIZE_HELP = "Count MACs at this input size (square, px) instead of each model's default (paper) size."
 
 
@@ -26,12 +27,16 @@ def _budget_cell(budget: dict) -> str:
     return figures + (" [green]✓[/]" if budget["met"] else " [red]✗[/]")
 
 
-def models_table(rows: list[dict], img_size: Optional[int]) -> Table:
-    num_classes = rows[0]["num_classes"] if rows else 1000
+TASKS = {"classification": "cls", "detection": "det"}  # the task column's words (80 columns: see the legend)
+
+
+def models_table(rows: list[dict], img_size: Optional[int], num_classes: Optional[int] = None) -> Table:
+    classes = f"{num_classes} classes (+ background: det)" if num_classes else "the papers' classes"
     at = f"{img_size} px" if img_size else "each default input"
-    table = Table(title=f"edgekit models: {num_classes} classes, MACs at {at}",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(title=f"edgekit models: {classes}, MACs at {at}",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0))  # one space between columns
     table.add_column("name", no_wrap=True)
+    table.add_column("task", no_wrap=True)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("MACs", justify="right", no_wrap=True)
     table.add_column("px", justify="right")
@@ -42,28 +47,33 @@ def models_table(rows: list[dict], img_size: Optional[int]) -> Table:
     for row in rows:
         options = "\n".join(f"{k}={v}" for k, v in row["options"].items()) or "—"
         top1 = f"{row['published_top1']:.1f}" if row["published_top1"] is not None else "—"
-        table.add_row(row["name"], f"{row['params'] / 1e6:.2f}M", f"{row['macs'] / 1e6:.0f}M",
+        table.add_row(row["name"], TASKS.get(row["task"], row["task"]), f"{row['params'] / 1e6:.2f}M", f"{row['macs'] / 1e6:.0f}M",
                       f"{row['default_img_size']}", options, top1, _budget_cell(row["budget"]),
                       "✓" if row["torchvision_weights"] else "—")
     return table
 
 
-LEGEND = ("px: default (paper) input size. top-1: ImageNet, as published. budget: the paper's "
-          "params/MACs; ✓ where ours, at 1000 classes and the paper's input size, are within 5 %. "
-          "tv: torchvision publishes ImageNet weights for it (edgekit.models.pretrained).")
+LEGEND = ("task: cls classification (ImageNet, 1000 classes), det detection (SSDLite; COCO, 91 classes with the "
+          "background; MACs of the network without box decoding and NMS). px: default (paper) input size. top-1: ImageNet, as "
+          "published. budget: the paper's params/MACs; ✓ where ours, at the paper's classes and input size, are "
+          "within 5 %. tv: torchvision publishes ImageNet weights for it (edgekit.models.pretrained).")
 
 
-def show_models(as_json: bool, num_classes: int, img_size: Optional[int]) -> None:
-    from edgekit.models import list_models
+def show_models(as_json: bool, num_classes: Optional[int], img_size: Optional[int]) -> None:
+    from edgekit.models import get_model_info, list_models
     from edgekit.models.complexity import describe_model
 
-    if num_classes < 1:
+    if num_classes is not None and num_classes < 1:
         raise EdgekitError(f"--num-classes must be at least 1, got {num_classes}")
-    rows = [describe_model(name, num_classes=num_classes, img_size=img_size) for name in list_models()]
+
+    def head(name: str) -> Optional[int]:  # a detector's head has one more output: the background (index 0)
+        return None if num_classes is None else num_classes + (get_model_info(name).task == "detection")
+
+    rows = [describe_model(name, num_classes=head(name), img_size=img_size) for name in list_models()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
-        console.print(models_table(rows, img_size))
+        console.print(models_table(rows, img_size, num_classes))
         console.print(LEGEND, style="dim")
 
 
@@ -75,10 +85,10 @@ models_app = typer.Typer(help="The model zoo: size, cost and paper facts of ever
 def models_command(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    num_classes: int = typer.Option(1000, "--num-classes", help=NUM_CLASSES_HELP),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help=NUM_CLASSES_HELP),
     img_size: Optional[int] = typer.Option(None, "--img-size", help=IMG_SIZE_HELP),
 ) -> None:
-    """List every architecture: parameters, MACs, input size, options, published top-1, paper budget."""
+    """List every architecture: task, parameters, MACs, input size, options, published top-1, paper budget."""
     if ctx.invoked_subcommand is None:
         show_models(as_json, num_classes, img_size)
 
@@ -86,7 +96,7 @@ def models_command(
 @models_app.command("list")
 def list_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    num_classes: int = typer.Option(1000, "--num-classes", help=NUM_CLASSES_HELP),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help=NUM_CLASSES_HELP),
     img_size: Optional[int] = typer.Option(None, "--img-size", help=IMG_SIZE_HELP),
 ) -> None:
     """The same as `edgekit models`."""

@@ -255,9 +255,13 @@ def parse_architecture(spec: str) -> Architecture:
             raise EdgekitError(f"unknown timm model '{name}'; nearest: {_nearest(base, names)} "
                                f"(timm {timm.__version__}: timm.list_models())")
         return Architecture("timm", name)
+    if spec in list_models("detection"):
+        raise EdgekitError(f"{spec} is a detector: edgekit builds it (edgekit.models.ssdlite) and lists it in "
+                           "`edgekit models`, but training, evaluation and export of detectors are not there yet "
+                           "(docs/detection.md)")
     if spec in list_models():
         return Architecture("zoo", spec)
-    zoo = list_models()
+    zoo = list_models("classification")
     raise EdgekitError(f"unknown model '{spec}'. Known models: {', '.join(zoo)} (nearest: {_nearest(spec, zoo)}); "
                        "or torchvision:NAME, timm:NAME, or a .pt2 file saved with torch.export.save")
 

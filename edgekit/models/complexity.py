@@ -27,7 +27,11 @@ def _as_hw(img_size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def count_macs(model: nn.Module, img_size: int | tuple[int, int]) -> int:
-    """Multiply-accumulates of one forward pass on a 1x3xHxW input (convolutions and linear layers)."""
+    """Multiply-accumulates of one forward pass on a 1x3xHxW input (convolutions and linear layers).
+
+    A detector is counted through its `forward_network` (backbone, extra layers and heads on a normalised
+    batch), as the papers count it: box decoding and non-maximum suppression are not multiply-adds of the network.
+    """
     height, width = _as_hw(img_size)
     device = next(model.parameters()).device
     image = torch.zeros(1, 3, height, width, device=device)
@@ -35,7 +39,7 @@ def count_macs(model: nn.Module, img_size: int | tuple[int, int]) -> int:
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(image)
+            getattr(model, "forward_network", model)(image)
     finally:
         model.train(was_training)
     return counter.get_total_flops() // 2
@@ -62,9 +66,11 @@ class Complexity:
     macs: int
 
 
-def measure(name: str, num_classes: int = 1000, img_size: int | None = None, **options) -> Complexity:
-    """Parameters and MACs of `name` at `img_size` (default: the paper's), built on the meta device."""
+def measure(name: str, num_classes: int | None = None, img_size: int | None = None, **options) -> Complexity:
+    """Parameters and MACs of `name` at `img_size` (default: the paper's) for `num_classes` (default: the paper's,
+    1000 for a classifier, 91 for a COCO detector), built on the meta device."""
     info = get_model_info(name)
+    num_classes = info.paper_num_classes if num_classes is None else num_classes
     size = img_size or info.default_img_size
     check_input_size(name, size)
     with torch.device("meta"):
@@ -75,7 +81,7 @@ def measure(name: str, num_classes: int = 1000, img_size: int | None = None, **o
 
 @dataclass(frozen=True)
 class BudgetCheck:
-    """The paper's headline figures against ours, at 1000 classes and the paper's input size."""
+    """The paper's headline figures against ours, at the paper's class count and input size."""
 
     name: str
     params: int
@@ -101,9 +107,10 @@ def _within(ours: int, paper_millions: float | None) -> bool | None:
 
 
 def check_paper_budget(name: str, measured: Complexity | None = None) -> BudgetCheck:
-    """Compare the default configuration at 1000 classes and the paper's size with the paper's table."""
+    """Compare the default configuration at the paper's class count (1000; 91 for COCO detectors) and size with the
+    paper's table."""
     info = get_model_info(name)
-    if measured is None or (measured.num_classes, measured.img_size) != (1000, info.default_img_size):
+    if measured is None or (measured.num_classes, measured.img_size) != (info.paper_num_classes, info.default_img_size):
         measured = measure(name)
     return BudgetCheck(name=name, params=measured.params, macs=measured.macs,
                        paper_params_m=info.paper_params_m, paper_macs_m=info.paper_macs_m,
@@ -118,8 +125,9 @@ def default_options(name: str) -> dict:
     return {option: parameters[option].default for option in info.options}
 
 
-def describe_model(name: str, num_classes: int = 1000, img_size: int | None = None) -> dict:
-    """One row of the zoo: size and cost at (num_classes, img_size), the paper's facts and budget check."""
+def describe_model(name: str, num_classes: int | None = None, img_size: int | None = None) -> dict:
+    """One row of the zoo: size and cost at (num_classes, img_size) (default: the paper's), the paper's facts and
+    budget check."""
     from edgekit.models.pretrained import pretrained_weights
 
     info = get_model_info(name)
@@ -128,7 +136,8 @@ def describe_model(name: str, num_classes: int = 1000, img_size: int | None = No
     weights = pretrained_weights(name)
     return {
         "name": name,
-        "num_classes": num_classes,
+        "task": info.task,
+        "num_classes": measured.num_classes,
         "img_size": measured.img_size,
         "params": measured.params,
         "macs": measured.macs,

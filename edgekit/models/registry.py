@@ -20,6 +20,11 @@ class ModelInfo:
     published_top1: float | None  # ImageNet top-1 (%) in the paper's headline configuration
     paper_params_m: float | None  # millions of parameters in the paper's table, if given
     paper_macs_m: float | None  # millions of multiply-adds in the paper's table, if given
+    task: str = "classification"  # one of TASKS: what the model's outputs mean
+    paper_num_classes: int = 1000  # the class count of the paper's figures (detection: COCO's 90 + background)
+
+
+TASKS = ("classification", "detection")
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -29,14 +34,20 @@ def register_model(name: str, **facts) -> Callable:
     """Decorator: `@register_model("mobilenet_v2", default_img_size=224, ...)` on a builder."""
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _REGISTRY[name] = ModelInfo(name=name, builder=builder, **facts)
+        info = ModelInfo(name=name, builder=builder, **facts)
+        if info.task not in TASKS:
+            raise ValueError(f"{name}: task must be one of {', '.join(TASKS)}, got {info.task!r}")
+        _REGISTRY[name] = info
         return builder
 
     return wrap
 
 
-def list_models() -> list[str]:
-    return sorted(_REGISTRY)
+def list_models(task: str | None = None) -> list[str]:
+    """Every registered name, sorted; `task` ("classification" or "detection") keeps that task's models only."""
+    if task is not None and task not in TASKS:
+        raise EdgekitError(f"unknown task '{task}'; tasks: {', '.join(TASKS)}")
+    return sorted(name for name, info in _REGISTRY.items() if task is None or info.task == task)
 
 
 def get_model_info(name: str) -> ModelInfo:
