@@ -12,6 +12,7 @@ import android.os.Build
 import android.os.Bundle
 import android.os.Handler
 import android.os.HandlerThread
+import android.util.Log
 import android.view.TextureView
 import android.view.View
 import android.widget.AdapterView
@@ -37,7 +38,8 @@ import java.util.Locale
  * Lifecycle: the threads live from onCreate to onDestroy (quit there without joining). The camera is core's
  * CameraLifecycle state machine (CameraController): onPause stops it, onResume starts it. The model is core's
  * ModelSlot: loaded once on the analysis thread and kept across pause/resume (a resume during a load waits for
- * that load), replaced when the picker, threads or GPU box change, closed in onDestroy.
+ * that load), replaced when the picker, threads or GPU box change, and closed on the analysis thread after the last
+ * frame when onDestroy disposes it.
  */
 class MainActivity : Activity() {
     private lateinit var preview: TextureView
@@ -104,6 +106,9 @@ class MainActivity : Activity() {
             object : ModelSlot.Listener<LoadKey, Classifier> {
                 override fun loaded(key: LoadKey, model: Classifier) = loadedUi(model, key.options)
                 override fun failed(key: LoadKey, error: Exception) = loadFailed(key.name, describe(error))
+                override fun closeFailed(model: Classifier, error: Exception) {
+                    Log.w(TAG, "closing ${model.model.name} failed: ${error.message}", error)
+                }
             })
 
         val prefs = getSharedPreferences(PREFS, MODE_PRIVATE)
@@ -165,7 +170,10 @@ class MainActivity : Activity() {
 
     override fun onDestroy() {
         camera.stop()
-        slot.dispose()     // closes the model now, or the one still loading when its load finishes
+        // The model is closed on the analysis thread, after the frame it may be classifying now (closing it here,
+        // on the main thread, would free native memory under a running inference); quitSafely runs that close
+        // before the thread ends. A load still running closes its model when it finishes.
+        slot.dispose()
         analysisThread.quitSafely()
         cameraThread.quitSafely()
         super.onDestroy()
@@ -320,6 +328,7 @@ class MainActivity : Activity() {
     }
 
     companion object {
+        private const val TAG = "edgekit"
         private const val REQUEST_CAMERA = 1
         private const val PREFS = "settings"
         private const val KEY_MODEL = "model"
