@@ -90,3 +90,23 @@ def test_every_pinned_version_is_cited_in_the_readme():
             continue
         assert f"`{version}`" in cited, f"{key} {version} is not cited in android_demo/README.md"
     assert "`8.14.3`" in cited   # Gradle (the wrapper's distribution)
+
+
+def test_the_benchmark_activity_only_the_adb_shell_may_start():
+    """Exported (adb's `am start` runs as the shell user) but behind android.permission.DUMP, which the shell
+    holds (AOSP packages/Shell/AndroidManifest.xml) and no installed app can: otherwise any app could start it."""
+    manifest = (APP / "app/src/main/AndroidManifest.xml").read_text()
+    manifest = re.sub(r"<!--.*?-->", "", manifest, flags=re.S)
+    bench = re.search(r'<activity\s[^>]*android:name="\.BenchmarkActivity"[^>]*>', manifest, re.S)
+    assert bench, "BenchmarkActivity is not declared"
+    assert 'android:permission="android.permission.DUMP"' in bench.group(0)
+
+
+def test_open_camera_is_checked_for_the_permission_beside_the_call():
+    """Android lint's MissingPermission (an error: `./gradlew lint` fails) wants the check in the calling method."""
+    source = (APP / "app/src/main/kotlin/dev/edgekit/demo/CameraController.kt").read_text()
+    body = source.split("override fun open(generation: Int)", 1)[1].split("override fun ", 1)[0]
+    assert "manager.openCamera(" in body
+    check = body.find("checkSelfPermission(Manifest.permission.CAMERA)")
+    assert 0 <= check < body.find("manager.openCamera(")
+    assert "PackageManager.PERMISSION_GRANTED" in body and "throw SecurityException" in body
