@@ -150,3 +150,23 @@ def test_open_camera_is_checked_for_the_permission_beside_the_call():
     check = body.find("checkSelfPermission(Manifest.permission.CAMERA)")
     assert 0 <= check < body.find("manager.openCamera(")
     assert "PackageManager.PERMISSION_GRANTED" in body and "throw SecurityException" in body
+
+
+def test_each_backend_names_the_runtime_version_the_build_resolves():
+    """LiteRT's and ExecuTorch's APIs report no version, so their backends name the catalog's: a bench row from the
+    phone (runtime_version) must say which runtime ran (the phone's ONNX Runtime 1.29 is not the host's)."""
+    catalog = _catalog()
+    backends = APP / "app/src/gradleOnly/kotlin/dev/edgekit/demo/backend"
+    for source, key in (("LiteRtBackend.kt", "litert"), ("ExecuTorchBackend.kt", "executorch")):
+        text = (backends / source).read_text()
+        assert f'override val runtimeVersion: String? = "{catalog[key]}"' in text, source
+    ort = (APP / "app/src/main/kotlin/dev/edgekit/demo/backend/OrtBackend.kt").read_text()
+    assert "override val runtimeVersion: String? = try { env.version }" in ort
+
+
+def test_executorch_destroys_a_module_whose_method_does_not_load():
+    text = (APP / "app/src/gradleOnly/kotlin/dev/edgekit/demo/backend/ExecuTorchBackend.kt").read_text()
+    init = text.split("    init {", 1)[1].split("\n    }\n", 1)[0]
+    second_try = init.split("try {", 2)[2]        # the first try loads the module, the second its method
+    assert second_try.lstrip().startswith('loaded.loadMethod("forward")')
+    assert "loaded.destroy()" in second_try.split("catch (e: Exception)", 1)[1]
