@@ -2,7 +2,7 @@
 # ONNX Runtime's Java API on the JVM (linux-x64), so android_demo's OrtBackend runs here against a real ONNX Runtime
 # (tests/test_android_ort_jvm.py). Idempotent, offline except the registries (Debian's and npm's):
 #   - ONNX Runtime's Java classes and JNI glue sources (java/) and C headers: Debian's onnxruntime source package,
-#     upstream tarball onnxruntime_1.21.0+dfsg.orig.tar.xz (trixie), fetched with `apt-get source --download-only`
+#     upstream tarball onnxruntime_1.21.0+dfsg.orig.tar.xz (trixie's 1.21.0+dfsg-1), fetched with `apt-get source --download-only`
 #     through a throw-away sources list (/etc/apt is not changed) and checked against its sha256 below;
 #   - the native library: libonnxruntime.so 1.29.0 for linux-x64, as the npm package com.github.asus4.onnxruntime@0.4.9
 #     ships it beside the 1.29.0 Android AAR that the offline APK bundles (the phone's version);
@@ -12,10 +12,17 @@
 #     (OrtGetApiBase()->GetVersionString()), not the glue's, so OrtEnvironment.getVersion() says 1.29.0.
 # Result in $EDGEKIT_TOOLS/ort-jvm: onnxruntime-java.jar, lib/ (libonnxruntime.so, libonnxruntime_providers_shared.so,
 # libonnxruntime4j_jni.so), VERSIONS. Needs root for apt-get (gcc, a JDK, xz) when they are missing.
+# A failure here (a registry that no longer hands out these exact files) does not stop scripts/setup.sh: it says
+# so, and tests/test_android_ort_jvm.py is then skipped with the reason instead of failing every other test's run.
 set -euo pipefail
+if [ -z "${_EDGEKIT_ORT_JVM_INNER:-}" ]; then
+    _EDGEKIT_ORT_JVM_INNER=1 bash "$0" "$@" && exit 0
+    echo "WARNING: scripts/setup.d/45-ort-jvm.sh failed (see above): ONNX Runtime for the JVM is not installed and" \
+         "tests/test_android_ort_jvm.py will be skipped" >&2
+    exit 0
+fi
 TOOLS=${EDGEKIT_TOOLS:-$(cd "$(dirname "$0")/../.." && pwd)/.tools}
 OUT=$TOOLS/ort-jvm
-DEB_VERSION=1.21.0+dfsg-1
 ORIG=onnxruntime_1.21.0+dfsg.orig.tar.xz
 ORIG_SHA256=32df1f82bd6b07b18372c0f387133214905cbde7a586b3ad83f0ed0075f80273
 NPM_PACKAGE=com.github.asus4.onnxruntime@0.4.9
@@ -60,7 +67,8 @@ if [ ! -f "$SRC/$ORIG" ] || [ "$(sha256sum "$SRC/$ORIG" | cut -d' ' -f1)" != "$O
     apt-get "${o[@]}" update -qq
     # apt fetches the .dsc, the Debian diff and the upstream tarball, verifying each against the signed index;
     # only the upstream tarball is needed (the others have answered 404 here), so their failure is not fatal.
-    (cd "$S/get" && apt-get "${o[@]}" source --download-only -qq "onnxruntime=$DEB_VERSION" >/dev/null 2>&1) || true
+    # Any Debian revision of 1.21.0 (trixie had 1.21.0+dfsg-1) has the same upstream tarball: its sha256 is checked.
+    (cd "$S/get" && apt-get "${o[@]}" source --download-only -qq onnxruntime >/dev/null 2>&1) || true
     [ -f "$S/get/$ORIG" ] || { echo "45-ort-jvm: apt-get source did not bring $ORIG" >&2; exit 1; }
     got=$(sha256sum "$S/get/$ORIG" | cut -d' ' -f1)
     [ "$got" = "$ORIG_SHA256" ] || { echo "45-ort-jvm: $ORIG has sha256 $got, expected $ORIG_SHA256" >&2; exit 1; }
