@@ -68,6 +68,8 @@ def test_offline_apk_is_signed_aligned_and_declares_the_app(built):
 
     manifest = _run("aapt", "dump", "xmltree", str(apk), "AndroidManifest.xml")
     assert '".BenchmarkActivity"' in manifest   # the benchmark mode's activity is declared (exported for adb)
+    bench = manifest.split('".BenchmarkActivity"', 1)[1].split("E: ", 1)[0]
+    assert 'android:permission(0x01010006)="android.permission.DUMP"' in bench   # only the adb shell may start it
 
 
 @pytest.mark.slow

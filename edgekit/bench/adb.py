@@ -184,6 +184,8 @@ class _DeviceSession:
         base["extra"] |= {"command": command, "tool": str(tool), **self.before_row(),
                           "pinned_to": f"big cores {cores}" if cores else "not pinned: the device does not say which cores are big"}
         remote_sha = self.adb.shell(f"sha256sum {model}", check=False).stdout.split()
+        if remote_sha:   # recorded as the app's rows record theirs: the row says which model file it timed
+            base["extra"]["model_sha256"] = remote_sha[0]
         if manifest.get("sha256") and remote_sha and remote_sha[0] != manifest["sha256"]:
             return BenchRow(**base, status="failed", reason=f"the model on the device has sha256 {remote_sha[0]}, the "
                                                             f"export's manifest says {manifest['sha256']}")

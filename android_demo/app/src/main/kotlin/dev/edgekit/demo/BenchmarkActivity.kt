@@ -59,7 +59,7 @@ class BenchmarkActivity : Activity() {
                 runOnUiThread { status.text = "done: ${target.absolutePath}" }
             } catch (e: Throwable) {   // native load failures are Errors: the harness must still hear why
                 val why = when (e) {
-                    is BackendException, is ManifestException -> e.message
+                    is BackendException, is ManifestException, is ModelFileChangedException -> e.message
                     else -> "${e.javaClass.simpleName}: ${e.message}"
                 }
                 Log.e(TAG, "EDGEKIT_BENCH_ERROR $why")

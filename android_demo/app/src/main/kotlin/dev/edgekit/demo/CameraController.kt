@@ -1,6 +1,8 @@
 package dev.edgekit.demo
 
+import android.Manifest
 import android.content.Context
+import android.content.pm.PackageManager
 import android.graphics.ImageFormat
 import android.graphics.Matrix
 import android.graphics.SurfaceTexture
@@ -38,6 +40,7 @@ class CameraController(
 ) {
     private class Chosen(val id: String, val sensorOrientation: Int, val frontFacing: Boolean, val analysis: Size, val preview: Size)
 
+    private val appContext: Context = context.applicationContext
     private val manager = context.getSystemService(Context.CAMERA_SERVICE) as CameraManager
     @Volatile private var chosen: Chosen? = null
     // Touched only inside the lifecycle's port calls (under its lock).
@@ -100,6 +103,12 @@ class CameraController(
                 }
             }, analysisHandler)
             reader = r
+            // The activity asks for the permission before it starts the camera, but it can be revoked from
+            // Settings at any time; checked here, beside the call, so Android lint's MissingPermission sees it.
+            // The SecurityException becomes the lifecycle's FAILED state with one line on screen.
+            if (appContext.checkSelfPermission(Manifest.permission.CAMERA) != PackageManager.PERMISSION_GRANTED) {
+                throw SecurityException("the camera permission is not granted")
+            }
             manager.openCamera(c.id, object : CameraDevice.StateCallback() {
                 override fun onOpened(camera: CameraDevice) = lifecycle.onOpened(generation, camera)
                 override fun onDisconnected(camera: CameraDevice) = lifecycle.onDeviceLost(generation, camera, null)

@@ -2,6 +2,8 @@ package dev.edgekit.demo
 
 import android.Manifest.permission.CAMERA
 import android.app.Activity
+import android.content.ActivityNotFoundException
+import android.content.Intent
 import android.content.pm.PackageManager
 import android.content.Context
 import android.content.res.Configuration
@@ -9,9 +11,12 @@ import android.hardware.display.DisplayManager
 import android.graphics.SurfaceTexture
 import android.media.Image
 import android.os.Build
+import android.net.Uri
 import android.os.Bundle
 import android.os.Handler
 import android.os.HandlerThread
+import android.provider.Settings
+import android.util.Log
 import android.view.TextureView
 import android.view.View
 import android.widget.AdapterView
@@ -37,7 +42,8 @@ import java.util.Locale
  * Lifecycle: the threads live from onCreate to onDestroy (quit there without joining). The camera is core's
  * CameraLifecycle state machine (CameraController): onPause stops it, onResume starts it. The model is core's
  * ModelSlot: loaded once on the analysis thread and kept across pause/resume (a resume during a load waits for
- * that load), replaced when the picker, threads or GPU box change, closed in onDestroy.
+ * that load), replaced when the picker, threads or GPU box change, and closed on the analysis thread after the last
+ * frame when onDestroy disposes it.
  */
 class MainActivity : Activity() {
     private lateinit var preview: TextureView
@@ -60,6 +66,7 @@ class MainActivity : Activity() {
     private lateinit var slot: ModelSlot<LoadKey, Classifier>
     private var resumed = false
     private var permissionAsked = false
+    private var permissionMessage = false   // the message shown is the camera permission's
     @Volatile private var region: dev.edgekit.core.Region? = null
 
     // Touched on the analysis thread only.
@@ -104,6 +111,9 @@ class MainActivity : Activity() {
             object : ModelSlot.Listener<LoadKey, Classifier> {
                 override fun loaded(key: LoadKey, model: Classifier) = loadedUi(model, key.options)
                 override fun failed(key: LoadKey, error: Exception) = loadFailed(key.name, describe(error))
+                override fun closeFailed(model: Classifier, error: Exception) {
+                    Log.w(TAG, "closing ${model.model.name} failed: ${error.message}", error)
+                }
             })
 
         val prefs = getSharedPreferences(PREFS, MODE_PRIVATE)
@@ -152,6 +162,10 @@ class MainActivity : Activity() {
             if (!permissionAsked) requestPermissions(arrayOf(CAMERA), REQUEST_CAMERA)
             permissionAsked = true
         } else {
+            if (permissionMessage) {   // granted in Settings (or the dialog) since the message was shown
+                permissionMessage = false
+                message.visibility = View.GONE
+            }
             startCamera()
         }
     }
@@ -165,7 +179,10 @@ class MainActivity : Activity() {
 
     override fun onDestroy() {
         camera.stop()
-        slot.dispose()     // closes the model now, or the one still loading when its load finishes
+        // The model is closed on the analysis thread, after the frame it may be classifying now (closing it here,
+        // on the main thread, would free native memory under a running inference); quitSafely runs that close
+        // before the thread ends. A load still running closes its model when it finishes.
+        slot.dispose()
         analysisThread.quitSafely()
         cameraThread.quitSafely()
         super.onDestroy()
@@ -178,8 +195,26 @@ class MainActivity : Activity() {
 
     override fun onRequestPermissionsResult(requestCode: Int, permissions: Array<out String>, grantResults: IntArray) {
         if (requestCode != REQUEST_CAMERA) return
-        if (grantResults.firstOrNull() == PackageManager.PERMISSION_GRANTED) startCamera()
-        else showMessage(getString(R.string.no_camera_permission))
+        if (grantResults.firstOrNull() == PackageManager.PERMISSION_GRANTED) {
+            startCamera()
+        } else if (!shouldShowRequestPermissionRationale(CAMERA)) {
+            // "Don't ask again" (or a second refusal, Android 11+): the dialog will not come back, only the app's
+            // page in Settings can grant the camera now, so the message opens it.
+            showMessage(getString(R.string.camera_permission_in_settings)) { openAppSettings() }
+            permissionMessage = true
+        } else {
+            showMessage(getString(R.string.no_camera_permission))
+            permissionMessage = true
+        }
+    }
+
+    /** The app's page in Settings (Permissions is one tap from there). */
+    private fun openAppSettings() {
+        try {
+            startActivity(Intent(Settings.ACTION_APPLICATION_DETAILS_SETTINGS, Uri.fromParts("package", packageName, null)))
+        } catch (e: ActivityNotFoundException) {
+            showMessage(getString(R.string.no_camera_permission))
+        }
     }
 
     private fun startCamera() {
@@ -257,6 +292,7 @@ class MainActivity : Activity() {
 
     private fun describe(e: Exception): String = when (e) {
         is ManifestException -> "this manifest cannot be honoured: ${e.message}"
+        is ModelFileChangedException -> e.message ?: "the model file changed after it was exported"
         is BackendException -> e.message ?: "the backend failed"
         is IOException -> "cannot read the bundled files: ${e.message}"
         else -> "${e.javaClass.simpleName}: ${e.message}"
@@ -314,12 +350,20 @@ class MainActivity : Activity() {
         }
     }
 
-    private fun showMessage(text: String) = runOnUiThread {
+    /** One line over the preview; `onTap` makes it a button (the permission's way to Settings), else it is text. */
+    private fun showMessage(text: String, onTap: (() -> Unit)? = null) = runOnUiThread {
         message.text = text
+        if (onTap == null) {
+            message.setOnClickListener(null)
+            message.isClickable = false
+        } else {
+            message.setOnClickListener { onTap() }
+        }
         message.visibility = View.VISIBLE
     }
 
     companion object {
+        private const val TAG = "edgekit"
         private const val REQUEST_CAMERA = 1
         private const val PREFS = "settings"
         private const val KEY_MODEL = "model"

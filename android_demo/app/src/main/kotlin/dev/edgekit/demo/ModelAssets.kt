@@ -9,6 +9,9 @@ import java.io.IOException
 import java.security.MessageDigest
 
 /** One artifact folder bundled by `edgekit android sync`: assets/models/<model>-<format>-<precision>/. */
+/** The bundled model file is not the one its manifest was written for (its sha256 differs). */
+class ModelFileChangedException(message: String) : java.io.IOException(message)
+
 class BundledModel(val name: String, val manifest: Manifest, val modelFile: File, val sizeBytes: Long, val sha256: String?)
 
 /**
@@ -22,7 +25,8 @@ class ModelAssets(private val context: Context) {
     fun names(): List<String> = (context.assets.list(ROOT) ?: emptyArray()).sorted()
 
     /**
-     * Parse and unpack one artifact. Throws ManifestException (a manifest the app cannot honour) or IOException.
+     * Parse and unpack one artifact. Throws ManifestException (a manifest the app cannot honour),
+     * ModelFileChangedException (the model file's sha256 is not the manifest's) or IOException.
      * The model file is copied out and hashed once per installed APK: a stamp beside the copy records the
      * manifest's sha256, the copy's size and modification time and the APK's install time, and while they all
      * match the copy is used as it is (no re-copy, no re-hash on every resume or reload).
@@ -47,7 +51,8 @@ class ModelAssets(private val context: Context) {
             val actual = sha256(tmp)
             if (expectedSha.isNotEmpty() && actual != expectedSha) {
                 tmp.delete()
-                throw ManifestException("$name/${manifest.file}: sha256 $actual differs from the manifest's $expectedSha")
+                throw ModelFileChangedException("$name/${manifest.file} changed after it was exported: its sha256 is " +
+                    "$actual, its manifest says $expectedSha (run `edgekit android sync` on the export and rebuild)")
             }
             if (!tmp.renameTo(target)) throw IOException("cannot move ${tmp.path} to ${target.path}")
             stampFile.writeText(stamp())

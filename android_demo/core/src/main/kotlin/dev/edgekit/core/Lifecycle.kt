@@ -148,8 +148,14 @@ class CameraLifecycle<D : Any, S : Any>(private val port: CameraPort<D, S>, priv
  * executor (the analysis thread) and kept across pause/resume: [request] with the key already loaded or loading
  * does nothing (a resume during a load waits for that load instead of starting another, and never blocks), a new
  * key loads once the executor is free, a load whose key is no longer wanted when it finishes is closed, and
- * [dispose] closes the model now or, if a load is running, when it finishes. Loads run one at a time because the
- * executor is serial; a failed load reports once and is tried again on the next [request] of its key.
+ * [dispose] closes the model on the executor, after whatever the executor is running (a frame inside the model)
+ * and before anything queued later, or, if a load is running, when it finishes. Loads run one at a time because
+ * the executor is serial; a failed load reports once and is tried again on the next [request] of its key.
+ *
+ * The model is used (frames) and closed on the executor's thread only: [current] and [drop] are called there,
+ * [dispose] may be called from any thread (the activity's onDestroy on the main thread) and never closes the
+ * model on the calling thread, because a native runtime closed under a running inference is a use-after-free.
+ * A close that throws is reported to [Listener.closeFailed], not swallowed.
  */
 class ModelSlot<K : Any, M : AutoCloseable>(
     private val executor: (Runnable) -> Unit,
@@ -159,6 +165,9 @@ class ModelSlot<K : Any, M : AutoCloseable>(
     interface Listener<K, M> {
         fun loaded(key: K, model: M)
         fun failed(key: K, error: Exception)
+
+        /** Closing `model` threw (on the executor's thread): the runtime may have kept its memory. */
+        fun closeFailed(model: M, error: Exception) {}
     }
 
     private val lock = Any()
@@ -179,8 +188,8 @@ class ModelSlot<K : Any, M : AutoCloseable>(
         executor(Runnable { load(key) })
     }
 
-    /** The model for the latest request, or null while it loads (or failed). Call on the executor's thread. */
-    fun current(): M? = synchronized(lock) { if (loadedKey == wanted) model else null }
+    /** The model for the latest request, or null while it loads, failed or after [dispose]. Call on the executor's thread. */
+    fun current(): M? = synchronized(lock) { if (!disposed && loadedKey == wanted) model else null }
 
     /** The current model failed while running: close it and forget it (the next request of its key reloads). */
     fun drop(failed: M) {
@@ -193,9 +202,15 @@ class ModelSlot<K : Any, M : AutoCloseable>(
         closeQuietly(close)
     }
 
-    /** Close the model (now, or when the load in flight finishes); further requests are ignored. Idempotent. */
+    /**
+     * Close the model on the executor (after the frame it may be running now; frames queued later see no model),
+     * or, if a load is in flight, when it finishes; further requests are ignored. From any thread; returns at
+     * once. Idempotent. The executor must still run what is posted to it (the app quits its analysis thread with
+     * quitSafely after this).
+     */
     fun dispose() {
         val close = synchronized(lock) {
+            if (disposed) return
             disposed = true
             wanted = null
             val m = model
@@ -203,7 +218,7 @@ class ModelSlot<K : Any, M : AutoCloseable>(
             loadedKey = null
             m
         }
-        if (close != null) closeQuietly(close)
+        if (close != null) executor(Runnable { closeQuietly(close) })
     }
 
     val isLoading: Boolean get() = synchronized(lock) { loading != null }
@@ -249,7 +264,11 @@ class ModelSlot<K : Any, M : AutoCloseable>(
         try {
             m.close()
         } catch (e: Exception) {
-            // a runtime that fails to close has nothing more to give back
+            try {
+                listener.closeFailed(m, e)
+            } catch (ignored: Exception) {
+                // the report itself failed: nothing more to do
+            }
         }
     }
 }

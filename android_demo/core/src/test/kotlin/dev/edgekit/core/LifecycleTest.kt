@@ -310,8 +310,82 @@ class LifecycleTest {
         assertSame(made[1], slot.current())
         slot.dispose()
         slot.dispose()                                   // close twice: once
-        assertEquals(1, made[1].closes)
         assertNull(slot.current())
+        assertEquals(0, made[1].closes, "dispose closes on the analysis thread, not on the caller's")
+        queue.runAll()
+        assertEquals(1, made[1].closes)
+    }
+
+    /** A model the analysis thread is running: closing it under the running inference is a native
+     *  use-after-free (ONNX Runtime, LiteRT) or a throwing destroy() that leaks the module (ExecuTorch). */
+    class RunningModel(val key: String) : AutoCloseable {
+        val running = AtomicInteger()
+        val events = Collections.synchronizedList(ArrayList<String>())
+        @Volatile var closedOn: String? = null
+        fun run(inside: CountDownLatch, proceed: CountDownLatch) {
+            running.incrementAndGet()
+            events.add("run")
+            inside.countDown()
+            proceed.await(30, TimeUnit.SECONDS)
+            events.add("run done")
+            running.decrementAndGet()
+        }
+        override fun close() {
+            check(running.get() == 0) { "closed during an inference" }
+            events.add("close")
+            closedOn = Thread.currentThread().name
+        }
+    }
+
+    /** onDestroy (main thread) while a frame is inside the model: the close waits for that frame, runs on the
+     *  analysis thread, and a frame queued after the dispose finds no model. */
+    @Test
+    fun disposeClosesOnTheAnalysisThreadAfterTheFrameInFlight() {
+        val analysis = Executors.newSingleThreadExecutor { r -> Thread(r, "analysis") }
+        val closeErrors = Collections.synchronizedList(ArrayList<String>())
+        val rec = object : ModelSlot.Listener<String, RunningModel> {
+            override fun loaded(key: String, model: RunningModel) {}
+            override fun failed(key: String, error: Exception) {}
+            override fun closeFailed(model: RunningModel, error: Exception) { closeErrors.add(error.message ?: "") }
+        }
+        val slot = ModelSlot({ r: Runnable -> analysis.execute(r) }, { key: String -> RunningModel(key) }, rec)
+        slot.request("a")
+        val m = analysis.submit<RunningModel?> { slot.current() }.get(30, TimeUnit.SECONDS)!!
+        val inside = CountDownLatch(1)
+        val proceed = CountDownLatch(1)
+        val frame = analysis.submit { slot.current()!!.run(inside, proceed) }   // a frame being classified
+        assertTrue(inside.await(30, TimeUnit.SECONDS))
+        val t0 = System.nanoTime()
+        slot.dispose()                                     // onDestroy on this (the main) thread
+        assertTrue((System.nanoTime() - t0) / 1e6 < 1000, "dispose waited for the frame")
+        assertEquals(listOf("run"), m.events, "closed while the frame was inside the model")
+        val late = analysis.submit<RunningModel?> { slot.current() }   // a frame that arrives after onDestroy
+        proceed.countDown()
+        frame.get(30, TimeUnit.SECONDS)
+        assertNull(late.get(30, TimeUnit.SECONDS))
+        analysis.shutdown()                                // quitSafely: what was posted before still runs
+        assertTrue(analysis.awaitTermination(30, TimeUnit.SECONDS))
+        assertEquals(listOf("run", "run done", "close"), m.events)
+        assertEquals("analysis", m.closedOn)
+        assertTrue(closeErrors.isEmpty(), closeErrors.toString())
+    }
+
+    /** A close that throws (ExecuTorch's destroy()) is reported, not swallowed. */
+    @Test
+    fun aCloseThatThrowsIsReported() {
+        val queue = Queue()
+        val errors = ArrayList<String>()
+        val slot = ModelSlot(queue, { _: String -> AutoCloseable { throw IllegalStateException("cannot destroy") } },
+            object : ModelSlot.Listener<String, AutoCloseable> {
+                override fun loaded(key: String, model: AutoCloseable) {}
+                override fun failed(key: String, error: Exception) {}
+                override fun closeFailed(model: AutoCloseable, error: Exception) { errors.add(error.message ?: "") }
+            })
+        slot.request("a")
+        queue.runAll()
+        slot.dispose()
+        queue.runAll()
+        assertEquals(listOf("cannot destroy"), errors)
     }
 
     @Test

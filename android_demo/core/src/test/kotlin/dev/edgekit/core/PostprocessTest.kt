@@ -57,4 +57,30 @@ class PostprocessTest {
         assertEquals(50.0, s.mean, 1e-12)
         assertThrows(IllegalArgumentException::class.java) { LatencySmoother(0) }
     }
+
+    /** The one-pass top-k equals a full sort (higher first, the lower index on a tie, NaN first) on scores with
+     *  many ties, and allocates only its result: no boxed indices per frame. */
+    @Test
+    fun topKEqualsAFullSortAndAllocatesOnlyItsResult() {
+        val random = java.util.Random(37)
+        val labels = List(1000) { "c$it" }
+        for (round in 0 until 200) {
+            val probs = FloatArray(1000) { (random.nextInt(if (round % 2 == 0) 20 else 100000)).toFloat() / 7f }
+            if (round % 10 == 3) probs[random.nextInt(1000)] = Float.NaN
+            for (k in listOf(0, 1, 3, 5, 1000, 1200)) {
+                val expected = probs.indices.sortedWith(compareByDescending<Int> { probs[it] }.thenBy { it }).take(k)
+                assertEquals(expected, Postprocess.topK(probs, k, labels).map { it.index }, "round $round, k $k")
+            }
+        }
+        val bean = java.lang.management.ManagementFactory.getThreadMXBean() as? com.sun.management.ThreadMXBean
+        org.junit.jupiter.api.Assumptions.assumeTrue(bean != null && bean.isThreadAllocatedMemorySupported,
+            "this JVM does not count allocated bytes per thread")
+        val probs = FloatArray(1000) { random.nextFloat() }
+        repeat(2000) { Postprocess.topK(probs, 3, labels) }           // warm-up (JIT)
+        val id = Thread.currentThread().id
+        val before = bean!!.getThreadAllocatedBytes(id)
+        repeat(100) { Postprocess.topK(probs, 3, labels) }
+        val perCall = (bean.getThreadAllocatedBytes(id) - before) / 100
+        assertTrue(perCall < 512, "top-3 of 1000 scores allocated $perCall bytes per call (a sort of boxed indices: ~30 KB)")
+    }
 }

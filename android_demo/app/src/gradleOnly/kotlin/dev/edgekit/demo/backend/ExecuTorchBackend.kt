@@ -34,16 +34,24 @@ class ExecuTorchBackend(private val manifest: Manifest, modelFile: File, options
     }
 
     override val runtime = "executorch"
-    override val runtimeVersion: String? = null
+    // ExecuTorch's Java API reports no version: the one the Gradle build resolves (gradle/libs.versions.toml,
+    // checked equal by tests/test_android_gradle.py), so each bench row names the runtime that ran it.
+    override val runtimeVersion: String? = "1.5.1"
     override val delegate: String? = "XNNPACK"
 
     init {
-        module = try {
+        val loaded = try {
             Module.load(modelFile.absolutePath, Module.LOAD_MODE_MMAP, options.threads)
         } catch (e: RuntimeException) {
             throw BackendException("ExecuTorch could not load ${modelFile.name}: ${e.message}", e)
         }
-        module.loadMethod("forward")
+        try {
+            loaded.loadMethod("forward")   // a bad program fails here: the module is destroyed, not leaked
+        } catch (e: Exception) {
+            try { loaded.destroy() } catch (ignored: Exception) { }
+            throw BackendException("ExecuTorch could not load the forward method of ${modelFile.name}: ${e.message}", e)
+        }
+        module = loaded
     }
 
     override fun run(input: InputTensor): FloatArray {

@@ -29,7 +29,9 @@ class LiteRtBackend(private val manifest: Manifest, modelFile: File, options: Ba
     private val outputBuffers: List<TensorBuffer>
 
     override val runtime = "litert"
-    override val runtimeVersion: String? = null
+    // The LiteRT Kotlin API reports no version: the one the Gradle build resolves (gradle/libs.versions.toml,
+    // checked equal by tests/test_android_gradle.py), so each bench row names the runtime that ran it.
+    override val runtimeVersion: String? = "2.3.0"
     override val delegate: String? = if (options.useGpu) "GPU" else "XNNPACK"
 
     init {

@@ -19,8 +19,9 @@ import java.nio.ByteOrder
  * onnxruntime_session_options_config_keys.h; its default differs between ORT's client and server builds, so it
  * is always set). The input and output tensors are made once over direct buffers the backend keeps: each run
  * copies the tensor's values into the input buffer and ONNX Runtime writes the logits into the pinned output,
- * so a frame allocates no buffer. Compiled in every build (the offline one included), and run on the JVM by
- * tests/test_android_ort_jvm.py against the same ONNX Runtime version.
+ * so a frame allocates no buffer. Compiled in every build (the offline one included). Uses no android.* class:
+ * tests/test_android_ort_jvm.py runs this file as it is on the JVM (app/ort_jvm.sh) against the native ONNX Runtime
+ * 1.29.0 the APK bundles (linux-x64 build) and compares its logits with Python onnxruntime's.
  */
 class OrtBackend(private val manifest: Manifest, modelFile: File, options: BackendOptions) : Backend {
     private val env: OrtEnvironment = OrtEnvironment.getEnvironment()
