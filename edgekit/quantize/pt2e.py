@@ -98,12 +98,42 @@ def leave_in_float(quantizer, module_names: Iterable[str]) -> None:
 
     def annotate_then_strip(model):
         model = annotate(model)
+        stripped = set()
         for node in model.graph.nodes:
             if any(test(node) for test in inside):
                 node.meta.pop("quantization_annotation", None)
+                stripped.add(node)
+        drop_orphaned_shares(model, stripped)
         return model
 
     quantizer.annotate = annotate_then_strip
+
+
+def drop_orphaned_shares(model, stripped: set) -> None:
+    """Remove the annotations that share a quantization spec with a node whose annotation was removed (litert-torch
+    annotates e.g. the ReLU6 after a conv as sharing the conv's output spec; left alone, torchao's prepare_pt2e fails
+    with a KeyError naming the conv), until none is left: such a node stays in float with the stripped one."""
+    from torchao.quantization.pt2e.quantizer import SharedQuantizationSpec
+
+    def refers_to_stripped(spec) -> bool:
+        if not isinstance(spec, SharedQuantizationSpec):
+            return False
+        target = spec.edge_or_node
+        nodes = target if isinstance(target, tuple) else (target,)
+        return any(node in stripped for node in nodes)
+
+    changed = True
+    while changed:
+        changed = False
+        for node in model.graph.nodes:
+            annotation = node.meta.get("quantization_annotation")
+            if annotation is None or node in stripped:
+                continue
+            specs = list((annotation.input_qspec_map or {}).values()) + [annotation.output_qspec]
+            if any(refers_to_stripped(spec) for spec in specs):
+                node.meta.pop("quantization_annotation", None)
+                stripped.add(node)
+                changed = True
 
 
 def only_quantize(quantizer, module_name: str):
