@@ -81,9 +81,15 @@ def export_float(request: ExportRequest, path: Path) -> None:
                                     opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                     dynamic_shapes=_named_dynamic_shapes(request.model, dynamic_shapes), verbose=False)
     program.save(str(path), external_data=False)
-    slim = onnxslim.slim(str(path))
     import onnx
 
+    scopes = {node.name: list(node.metadata_props) for node in onnx.load(str(path)).graph.node}
+    slim = onnxslim.slim(str(path))
+    # onnxslim drops the nodes' metadata, where the exporter records the PyTorch modules each node came from
+    # (`pkg.torch.onnx.name_scopes`): --keep-float and the int8 repair name layers by module
+    for node in slim.graph.node:
+        if not node.metadata_props and scopes.get(node.name):
+            node.metadata_props.extend(scopes[node.name])
     onnx.save(slim, str(path))
 
 
