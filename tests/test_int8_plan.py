@@ -138,3 +138,82 @@ def test_a_converter_crash_during_repair_is_a_step_not_a_failure():
 
 def test_score_prefers_a_pass_then_the_smaller_drop():
     assert score(Verdict("passed", 0.9)) < score(Verdict("failed", 0.2)) < score(Verdict("failed", 1.5)) < score(None)
+
+
+# ----------------------------------------------------------------------------- a model built to break int8
+
+FORMATS = ("onnx", "tflite", "executorch")
+
+
+def _export(run_dir, out, *extra):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", "export", "mobilenet_v2",
+                           "--checkpoint", str(run_dir / "best.pt"), "--int8", "--calib-size", "64",
+                           "--parity-size", "200", "--out", str(out), *extra],
+                          capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def broken_run(fixed_run, tmp_path_factory):
+    from int8_support import break_int8
+
+    return break_int8(fixed_run("mobilenet_v2").run_dir, tmp_path_factory.mktemp("broken") / "run").parent
+
+
+@pytest.fixture(scope="module")
+def repaired(broken_run, tmp_path_factory):
+    """The demo's export step (`edgekit export mobilenet_v2 --checkpoint ... --int8`) on the broken model, default
+    policy, in the three formats that run int8 here."""
+    out = tmp_path_factory.mktemp("repaired")
+    done = _export(broken_run, out, "--formats", ",".join(FORMATS))
+    return done, out / "mobilenet_v2"
+
+
+def test_the_broken_model_computes_what_the_trained_one_does(fixed_run, broken_run):
+    import torch
+
+    from int8_support import same_function
+
+    images = torch.rand(8, 3, 64, 64)
+    assert same_function(fixed_run("mobilenet_v2").best_checkpoint, broken_run / "best.pt", images) < 1e-3
+
+
+def test_strict_fails_the_broken_model_without_repairing_it(broken_run, tmp_path):
+    done = _export(broken_run, tmp_path, "--formats", "onnx", "--int8-policy", "strict")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 artifact(s) failed (onnx-int8)" in done.stderr and "Traceback" not in done.stderr
+    manifest_less = tmp_path / "mobilenet_v2" / "onnx-int8"
+    summary = json.loads((tmp_path / "mobilenet_v2" / "summary.json").read_text())
+    row = next(r for r in summary["artifacts"] if r["precision"] == "int8")
+    assert row["status"] == "failed verification" and row["parity"]["drop_points"] > 10
+    plan = row["int8_plan"]
+    assert plan["policy"] == "strict" and plan["outcome"] == "strict" and len(plan["steps"]) == 1
+    assert (manifest_less / "manifest.json").is_file()  # a failed artifact keeps its manifest saying so
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_the_default_policy_repairs_the_broken_model_by_keeping_its_two_layers_in_float(repaired, format_name):
+    from int8_support import BROKEN_LAYERS
+
+    done, folder = repaired
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    manifest = json.loads((folder / f"{format_name}-int8" / "manifest.json").read_text())
+    assert manifest["status"] == "verified"
+    plan = manifest["int8_plan"]
+    first, last = plan["steps"][0], plan["steps"][-1]
+    # the first step is what strict gives: the artifact as asked fails by far
+    assert first["action"] == "as asked" and first["status"] == "failed" and first["drop_points"] > 10
+    assert plan["outcome"] == "repaired" and manifest["parity"]["drop_points"] <= 1.0
+    # the two layers around the scaled channel are ranked worst, on calibration images, and kept in float
+    assert {entry["name"] for entry in plan["ranking"]["layers"][:2]} == set(BROKEN_LAYERS)
+    assert "gate" in plan["ranking"]["images"]
+    assert set(BROKEN_LAYERS) <= set(plan["keep_float"]) and len(plan["keep_float"]) <= 2
+    assert any(fix.startswith("2 layer(s) in float") for fix in plan["fixes"])
+    assert plan["cpu"]["int8_class"] and plan["cpu"]["name"]
+    # the summary carries the same plan, and the console's footnote says it in one line
+    summary = json.loads((folder / "summary.json").read_text())
+    row = next(r for r in summary["artifacts"] if r["format"] == format_name and r["precision"] == "int8")
+    assert row["int8_plan"]["keep_float"] == plan["keep_float"]
+    assert f"{format_name} int8: int8 repaired:" in " ".join(done.stdout.split())
