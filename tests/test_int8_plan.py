@@ -151,7 +151,7 @@ def _export(run_dir, out, *extra):
 
     return subprocess.run([sys.executable, "-m", "edgekit.cli.main", "export", "mobilenet_v2",
                            "--checkpoint", str(run_dir / "best.pt"), "--int8", "--calib-size", "64",
-                           "--parity-size", "200", "--out", str(out), *extra],
+                           "--out", str(out), *extra],
                           capture_output=True, text=True, timeout=1800)
 
 
@@ -194,7 +194,7 @@ def test_strict_fails_the_broken_model_without_repairing_it(broken_run, tmp_path
 
 
 @pytest.mark.parametrize("format_name", FORMATS)
-def test_the_default_policy_repairs_the_broken_model_by_keeping_its_two_layers_in_float(repaired, format_name):
+def test_the_default_policy_repairs_the_broken_model_by_keeping_its_layers_in_float(repaired, format_name):
     from int8_support import BROKEN_LAYERS
 
     done, folder = repaired
@@ -209,8 +209,12 @@ def test_the_default_policy_repairs_the_broken_model_by_keeping_its_two_layers_i
     # the two layers around the scaled channel are ranked worst, on calibration images, and kept in float
     assert {entry["name"] for entry in plan["ranking"]["layers"][:2]} == set(BROKEN_LAYERS)
     assert "gate" in plan["ranking"]["images"]
-    assert set(BROKEN_LAYERS) <= set(plan["keep_float"]) and len(plan["keep_float"]) <= 2
-    assert any(fix.startswith("2 layer(s) in float") for fix in plan["fixes"])
+    # both are needed (one alone leaves the scaled tensor quantized); two more at most if the gate's 500 images want
+    # them (the worst 1, 2, 4 are tried, then bisected down)
+    assert set(BROKEN_LAYERS) <= set(plan["keep_float"]) and len(plan["keep_float"]) <= 4
+    assert any(fix.endswith(f"layer(s) in float ({', '.join(plan['keep_float'])})") for fix in plan["fixes"])
+    one_layer = next(step for step in plan["steps"] if step["action"] == "keep float: 1 layer(s)")
+    assert one_layer["status"] == "failed" and one_layer["drop_points"] > 10
     assert plan["cpu"]["int8_class"] and plan["cpu"]["name"]
     # the summary carries the same plan, and the console's footnote says it in one line
     summary = json.loads((folder / "summary.json").read_text())

@@ -177,6 +177,23 @@ def inside_module(module_name: str, params_inside: bool = True):
     return accept
 
 
+def with_batchnorm(model: nn.Module, names: Sequence[str]) -> tuple[str, ...]:
+    """`names` and, after each conv, the BatchNorm2d that follows it in the same Sequential: a conv and its norm are
+    siblings in torchvision's blocks, the norm is folded into the conv, and a conv kept in float whose norm is still
+    annotated would have its output quantized all the same."""
+    names = tuple(names)
+    extra = []
+    for parent_name, parent in model.named_modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        children = list(parent.named_children())
+        for (conv_key, conv), (norm_key, norm) in zip(children, children[1:]):
+            conv_name = f"{parent_name}.{conv_key}" if parent_name else conv_key
+            if conv_name in names and isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                extra.append(f"{parent_name}.{norm_key}" if parent_name else norm_key)
+    return names + tuple(name for name in extra if name not in names)
+
+
 def check_module_names(model: nn.Module, names: Sequence[str]) -> None:
     known = {name for name, _ in model.named_modules()}
     unknown = [name for name in names if name not in known]
@@ -216,7 +233,7 @@ def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer, cali
     if calibration is None or len(calibration) == 0:
         raise EdgekitError("int8 quantization needs at least one calibration image")
     check_module_names(model, keep_float)
-    leave_in_float(quantizer, keep_float)
+    leave_in_float(quantizer, with_batchnorm(model, keep_float))
     model = model.eval()
     graph = torch.export.export(model, (example_input,)).module()
     prepared = prepare_pt2e(graph, quantizer)
