@@ -185,3 +185,51 @@ def test_bench_refuses_a_hostile_program_planted_inside_the_folder(exported_prog
     shutil.copy(exported_program / "source.pt2", folder / "source.pt2")  # sha256 no longer the recorded one
     run_cli(["bench", folder, *BENCH], capsys)
     assert "not the one exported" in _eager_row(folder)["reason"]
+
+
+# ----------------------------------------------------------------------------- output folders
+
+
+def test_a_symlink_planted_at_out_name_is_refused_and_nothing_is_written_through_it(tmp_path, capsys):
+    program = make_program(tmp_path / "tiny.pt2")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tiny").symlink_to(elsewhere)
+    result = run_cli(["export", program, "--formats", "onnx", *NORMALISATION, "--out", out], capsys)
+    assert_one_error(result, "is a symbolic link")
+    assert list(elsewhere.iterdir()) == []
+    (out / "tiny").unlink()
+    (out / "tiny").write_text("a file")
+    assert_one_error(run_cli(["export", program, "--formats", "onnx", *NORMALISATION, "--out", out], capsys),
+                     "is a file")
+
+
+def test_appending_to_a_log_never_follows_a_symlink(tmp_path):
+    from edgekit.fileio import open_append
+
+    target = tmp_path / "target.txt"
+    target.write_text("mine\n")
+    (tmp_path / "quantize.log").symlink_to(target)
+    with pytest.raises(EdgekitError, match="symbolic link"):
+        open_append(tmp_path / "quantize.log")
+    assert target.read_text() == "mine\n"
+    with open_append(tmp_path / "real.log") as log:
+        log.write("line\n")
+    assert (tmp_path / "real.log").read_text() == "line\n"
+
+
+def test_a_re_export_with_other_formats_leaves_only_what_its_summary_lists(exported_program, tmp_path, capsys):
+    from edgekit.artifacts import artifact_folders
+
+    folder = shutil.copytree(exported_program, tmp_path / "out" / "tiny")
+    program = shutil.copy(exported_program / "source.pt2", tmp_path / "tiny.pt2")
+    result = run_cli(["export", program, "--formats", "torchscript", *NORMALISATION, "--parity-size", "16",
+                      "--out", tmp_path / "out"], capsys)
+    assert result.code == 0, result.text
+    summary = json.loads((folder / "summary.json").read_text())
+    listed = sorted(f"{row['format']}-{row['precision']}" for row in summary["artifacts"] if row["status"] != "skipped")
+    assert listed == ["torchscript-fp32"]
+    assert [f.name for f in artifact_folders(folder)] == listed  # onnx-fp32 of the first export is gone
+    assert (folder / "source.pt2").is_file()

@@ -104,7 +104,9 @@ class Worker:
             text = self.stderr.read().decode("utf-8", "replace")
             if text.strip():
                 label = self.row.artifact or "pytorch eager fp32"
-                with open(self.log, "a", encoding="utf-8") as log:
+                from edgekit.fileio import open_append
+
+                with open_append(self.log) as log:
                     log.write(f"==> {label}, {self.row.threads} thread(s): the worker's stderr\n{text.rstrip()}\n")
         self.stderr.close()
 

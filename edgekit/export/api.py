@@ -86,6 +86,7 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
                      for r in summary.results if r.folder is not None or r.failed]
             moves += [(staging / name, out_dir / name) for name in (SUMMARY_NAME, LOG_NAME, PROGRAM_NAME)
                       if (staging / name).exists()]
+            moves += [(None, stale) for stale in _stale_artifacts(out_dir, moves)]  # the folder holds this run only
             replace_all(moves)  # everything in place, or (a rename failed) everything as it was
         finally:
             remove_path(staging)
@@ -245,8 +246,23 @@ def _check_out(out: Path) -> None:
 
 
 def _prepare_out(out: Path, model_name: str) -> Path:
+    from edgekit.fileio import own_folder
+
     _check_out(out)
-    return writable_folder(out / model_name, "--out")
+    return writable_folder(own_folder(out / model_name, "--out"), "--out")  # a planted symlink: refused
+
+
+def _stale_artifacts(out_dir: Path, moves: list) -> list[Path]:
+    """Artifact folders of an earlier export into `out_dir` that this one does not write or remove: they go too,
+    so that no command reports an artifact the new summary.json does not list (an earlier source.pt2 as well)."""
+    from edgekit.artifacts import artifact_folders
+
+    made = {final for _, final in moves}
+    stale = [folder for folder in artifact_folders(out_dir) if folder not in made]
+    program = out_dir / PROGRAM_NAME
+    if program not in made and (program.exists() or program.is_symlink()):
+        stale.append(program)
+    return stale
 
 
 def _remove_leftovers(out_dir: Path) -> None:
