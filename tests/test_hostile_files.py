@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,12 +40,12 @@ def hostile(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported_program(tmp_path_factory):
-    """A clean program exported to fp32 ONNX (a copy of its file kept as source.pt2)."""
+    """A clean program exported to fp32 ONNX and TFLite (a copy of its file kept as source.pt2)."""
     from edgekit import ExportOptions, export_model
 
     folder = tmp_path_factory.mktemp("program-export")
     program = make_program(folder / "tiny.pt2")
-    export_model(ExportOptions(model=str(program), out=folder / "out", formats=["onnx"], mean=(0.5, 0.5, 0.5),
+    export_model(ExportOptions(model=str(program), out=folder / "out", formats=["onnx", "tflite"], mean=(0.5, 0.5, 0.5),
                                std=(0.5, 0.5, 0.5), parity_size=16))
     return folder / "out" / "tiny"
 
@@ -111,12 +113,25 @@ def test_a_non_archive_empty_truncated_or_pickled_pt2_is_one_line_without_torchs
     assert "Traceback" not in result.text and "Ran into the following error" not in result.text
 
 
-def test_exporting_a_program_prints_no_torch_or_torchao_warning(exported_program, tmp_path, capsys):
+def _fresh_cli(*args) -> subprocess.CompletedProcess:
+    """`edgekit ARGS` in a new interpreter: warnings printed once per process (at an import) show there."""
+    return subprocess.run([sys.executable, "-m", "edgekit.cli.main", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_exporting_a_program_and_syncing_it_print_no_third_party_chatter(exported_program, tmp_path):
     program = shutil.copy(exported_program / "source.pt2", tmp_path / "again.pt2")
-    result = run_cli(["export", program, "--formats", "onnx", *NORMALISATION, "--parity-size", "16",
-                      "--out", tmp_path / "out"], capsys)
-    assert result.code == 0, result.text
-    assert "register_constant" not in result.text and "KernelPreference" not in result.text, result.text
+    result = _fresh_cli("export", program, "--formats", "onnx", *NORMALISATION, "--parity-size", "16",
+                        "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout + result.stderr
+    assert "register_constant" not in text and "KernelPreference" not in text, text
+    android_demo = tmp_path / "android_demo"
+    (android_demo / "app" / "src" / "main").mkdir(parents=True)
+    result = _fresh_cli("android", "sync", exported_program, "--app", android_demo, "--only", "tflite-fp32")
+    assert result.returncode == 0, result.stderr
+    assert "copied tiny-tflite-fp32" in result.stdout
+    assert "XNNPACK" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
 def _forge(folder: Path, **source) -> None:
@@ -231,5 +246,57 @@ def test_a_re_export_with_other_formats_leaves_only_what_its_summary_lists(expor
     summary = json.loads((folder / "summary.json").read_text())
     listed = sorted(f"{row['format']}-{row['precision']}" for row in summary["artifacts"] if row["status"] != "skipped")
     assert listed == ["torchscript-fp32"]
-    assert [f.name for f in artifact_folders(folder)] == listed  # onnx-fp32 of the first export is gone
+    assert [f.name for f in artifact_folders(folder)] == listed  # onnx and tflite of the first export are gone
     assert (folder / "source.pt2").is_file()
+
+
+# ----------------------------------------------------------------------------- labels and normalisation
+
+
+def _labels_refused(tmp_path, capsys, text: str, needle: str) -> None:
+    program = make_program(tmp_path / "tiny.pt2")
+    labels = tmp_path / "labels.txt"
+    labels.write_text(text, encoding="utf-8", newline="")
+    result = run_cli(["export", program, "--formats", "onnx", *NORMALISATION, "--labels", labels,
+                      "--out", tmp_path / "out"], capsys)
+    assert_one_error(result, needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_blank_line_inside_labels_is_refused_with_its_line_number(tmp_path, capsys):
+    _labels_refused(tmp_path, capsys, "cat\n\ndog\nbird\n", "line 2 is blank")
+
+
+def test_a_line_separator_inside_a_label_is_refused(tmp_path, capsys):
+    _labels_refused(tmp_path, capsys, "cat\ndo\u2028g\nbird\n", "U+2028")
+
+
+def test_labels_read_strictly_keep_order_and_warn_about_duplicates(tmp_path):
+    from edgekit.manifest import read_labels_input
+
+    path = tmp_path / "labels.txt"
+    path.write_bytes("crane\r\nmaillot\r\ncrane\r\n\r\n".encode())
+    labels, warnings = read_labels_input(path)
+    assert labels == ["crane", "maillot", "crane"]
+    assert len(warnings) == 1 and "'crane' (lines 1, 3)" in warnings[0]
+
+
+@pytest.mark.parametrize("flag, value", [("--std", "1e-40,1,1"), ("--std", "0,1,1"), ("--std", "inf,1,1"),
+                                         ("--mean", "nan,0,0"), ("--mean", "1e300,0,0")])
+def test_out_of_range_mean_or_std_is_a_usage_error(flag, value, tmp_path, capsys):
+    program = make_program(tmp_path / "tiny.pt2")
+    values = {"--mean": "0.5,0.5,0.5", "--std": "0.5,0.5,0.5", flag: value}
+    result = run_cli(["export", program, "--formats", "onnx", "--mean", values["--mean"], "--std", values["--std"],
+                      "--out", tmp_path / "out"], capsys)
+    assert result.code == 2, result.text
+    assert flag in result.text and "RuntimeWarning" not in result.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_library_refuses_a_std_that_overflows(tmp_path):
+    from edgekit import ExportOptions, export_model
+
+    with pytest.raises(EdgekitError, match="std must be from"):
+        export_model(ExportOptions(model=str(make_program(tmp_path / "tiny.pt2")), out=tmp_path / "out",
+                                   formats=["onnx"], mean=(0.5, 0.5, 0.5), std=(1e-40, 1.0, 1.0)))
+    assert not (tmp_path / "out").exists()

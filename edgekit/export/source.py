@@ -183,19 +183,24 @@ def _check_min_size(architecture, size: int) -> None:
 
 
 def choose_labels(origin: ModelSource, options: ExportOptions, classes: int, notes: list[str]) -> list[str]:
-    from edgekit.manifest import read_labels_file
-    from edgekit.manifest_schema import MAX_LABEL_LENGTH
+    from edgekit.manifest import read_labels_input
+    from edgekit.manifest_schema import LINE_BREAKS, MAX_LABEL_LENGTH
 
     if options.labels is not None:
         if isinstance(options.labels, (str, Path)):
             path = Path(options.labels)
             if not path.is_file():
                 raise EdgekitError(f"--labels {path}: not a file (one class name per line, the model's output order)")
-            labels, where = read_labels_file(path), f"--labels {path}"
+            (labels, duplicates), where = read_labels_input(path), f"--labels {path}"
+            notes.extend(duplicates)
         else:
             labels, where = [str(label) for label in options.labels], "labels"
+            if len(set(labels)) != len(labels):
+                twice = sorted({label for label in labels if labels.count(label) > 1})
+                notes.append(f"labels: {', '.join(map(repr, twice[:3]))} given more than once; predictions of those "
+                             "classes cannot be told apart")
         bad = [label for label in labels if not label.strip() or len(label) > MAX_LABEL_LENGTH
-               or any(c in label for c in "\r\n\x00")]
+               or any(c in label for c in LINE_BREAKS)]
         if bad or not labels:
             raise EdgekitError(f"{where}: every label must be a non-empty one-line name of at most {MAX_LABEL_LENGTH} "
                                f"characters" + (f", got {bad[0][:40]!r}" if bad else ", got none"))
