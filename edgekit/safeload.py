@@ -146,21 +146,28 @@ def _archive_root(names: list[str]) -> str | None:
     return roots.pop()
 
 
-def check_program_archive(path: Path) -> None:
+def check_program_archive(path: Path, data: bytes | None = None) -> None:
     """Raise NotAProgram for a file that is not a torch.export archive, EdgekitError (naming the entry) for an
     archive holding anything torch.export.load would unpickle or run beyond tensors (see the module docstring).
-    Reads the archive with zipfile; nothing in it is unpickled except through `load_tensors`."""
+    Reads the archive (`data`, the file's bytes, when given) with zipfile; nothing in it is unpickled except
+    through `load_tensors`."""
     path = Path(path)
     what = f"the program {path}"
-    if not zipfile.is_zipfile(path):
+    source = io.BytesIO(data) if data is not None else path
+    if not zipfile.is_zipfile(source):
         raise NotAProgram("not a zip archive")
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise NotAProgram(f"not a readable zip archive: {error}") from None
     with archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]
+        folded = [name.lower() for name in names]
+        if len(set(folded)) != len(folded):  # torch's reader (miniz) and zipfile need not pick the same twin, and
+            twice = next(name for name in names if folded.count(name.lower()) > 1)  # miniz can match ignoring case
+            raise EdgekitError(f"{what} holds two entries named {twice!r} (ignoring case); a torch.export archive "
+                               "holds each once")
         if "version" in names and "serialized_exported_program.json" in names:
             raise EdgekitError(f"{what} is in the pre-2.7 torch.export layout, which loads its tensors with a "
                                "fallback to unrestricted unpickling: save it again with torch.export.save")
@@ -330,15 +337,20 @@ def _refuse_outside(record: dict) -> Path:
 
 
 def load_program(path: Path | str):
-    """A torch.export program from a file someone else made: check_program_archive, torch.export.load with every
-    torch.load forced to weights_only and torch's own log and warnings kept off the console, check_program_graph."""
+    """A torch.export program from a file someone else made, read once into memory: check_program_archive on those
+    bytes, torch.export.load of the same bytes with every torch.load forced to weights_only and torch's own log and
+    warnings kept off the console, check_program_graph."""
     import logging
     import warnings
 
     import torch
 
     path = Path(path)
-    check_program_archive(path)
+    try:
+        data = path.read_bytes()  # checked and loaded from the same bytes: the file cannot change in between
+    except OSError as error:
+        raise EdgekitError(f"the program {path} cannot be read: {error.strerror or error}") from None
+    check_program_archive(path, data)
     loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export", "torch.export.pt2_archive")]
     levels = [logger.level for logger in loggers]
     try:
@@ -346,7 +358,7 @@ def load_program(path: Path | str):
             logger.setLevel(logging.CRITICAL)
         with forced_weights_only(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.load(str(path))
+            program = torch.export.load(io.BytesIO(data))
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)

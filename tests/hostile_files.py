@@ -33,6 +33,8 @@ HOSTILE_KINDS = {
     "extra_entry": "an unreferenced pickle entry with a payload beside the real ones",
     "aoti": "an AOTInductor entry (data/aotinductor/..., a shared library torch would load)",
     "old_format": "the pre-2.7 zip layout (version, serialized_state_dict.pt as a payload)",
+    "twin_entry": "models/model.json twice, one with the expr_str payload first and a clean one last (two zip "
+                  "readers need not pick the same one)",
 }
 
 
@@ -94,9 +96,12 @@ def _entries(path: Path) -> tuple[str, dict[str, bytes]]:
         return root, {name: archive.read(name) for name in names}
 
 
-def _write(path: Path, entries: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in entries.items():
+def _write(path: Path, entries: dict[str, bytes], twins: list[tuple[str, bytes]] = ()) -> Path:
+    import warnings
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile's "Duplicate name" for the twins
+        for name, data in [*twins, *entries.items()]:
             archive.writestr(name, data)
     return path
 
@@ -161,6 +166,13 @@ def make_hostile(kind: str, path: Path, marker: Path) -> Path:
                    "serialized_state_dict.pt": _torch_pickle(_TouchThen(marker, {})),
                    "serialized_constants.pt": _torch_pickle({}),
                    "serialized_example_inputs.pt": entries[f"{root}/data/sample_inputs/model.pt"]}
+    elif kind == "twin_entry":
+        name = f"{root}/models/model.json"
+        model = entries[name].decode()
+        expression = f"__import__('pathlib').Path({str(marker)!r}).touch() or 16"
+        hostile = model.replace('{"as_int": 16}', json.dumps({"as_expr": {"expr_str": expression,
+                                                                            "hint": {"as_int": 16}}}), 1)
+        return _write(path, entries, twins=[(name, hostile.encode())])
     else:
         raise ValueError(f"unknown hostile kind {kind!r}: one of {', '.join(HOSTILE_KINDS)}")
     return _write(path, entries)
