@@ -2,8 +2,9 @@
 
 The hostile files are real torch.export archives rewritten by tests/hostile_files.py: a payload in a weight entry,
 a tensor constant, an opaque/custom constant, the sample inputs, a legacy weights file, a shape expression, an
-unreferenced entry, an AOTInductor entry and the pre-2.7 layout. Each payload creates a marker file when it runs;
-every test asserts that the marker never appears."""
+unreferenced entry, an AOTInductor entry, the pre-2.7 layout and a twin entry. Each payload creates a marker file
+when it runs; every test asserts that the marker never appears. The refusals run no converter; the tests marked slow
+export a tiny program (ONNX, TFLite) once per module and bench, re-export or sync it."""
 from __future__ import annotations
 
 import hashlib
@@ -120,6 +121,7 @@ def _fresh_cli(*args) -> subprocess.CompletedProcess:
                           text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
 
 
+@pytest.mark.slow  # exports the tiny program to ONNX and TFLite (the module fixture) or again
 def test_exporting_a_program_and_syncing_it_print_no_third_party_chatter(exported_program, tmp_path):
     program = shutil.copy(exported_program / "source.pt2", tmp_path / "again.pt2")
     result = _fresh_cli("export", program, "--formats", "onnx", *NORMALISATION, "--parity-size", "16",
@@ -154,6 +156,7 @@ def _eager_row(folder: Path) -> dict:
 BENCH = ["--threads", "1", "--iterations", "4", "--rounds", "2", "--warmup", "1"]
 
 
+@pytest.mark.slow  # exports the tiny program to ONNX and TFLite (the module fixture) or again
 def test_bench_times_the_eager_baseline_from_the_folders_own_copy(exported_program, tmp_path, capsys):
     folder = shutil.copytree(exported_program, tmp_path / "received")
     source = json.loads((folder / "onnx-fp32" / "manifest.json").read_text())["source"]
@@ -169,6 +172,7 @@ def test_bench_times_the_eager_baseline_from_the_folders_own_copy(exported_progr
     assert _eager_row(folder)["status"] == "ok", _eager_row(folder)
 
 
+@pytest.mark.slow  # exports the tiny program to ONNX and TFLite (the module fixture) or again
 def test_bench_never_loads_a_program_a_received_manifest_names_outside_the_folder(exported_program, hostile,
                                                                                   tmp_path, capsys):
     path, marker = hostile["weight_pickle"]
@@ -187,6 +191,7 @@ def test_bench_never_loads_a_program_a_received_manifest_names_outside_the_folde
     assert "leads outside" in _eager_row(folder)["reason"] or "not a name" in _eager_row(folder)["reason"]
 
 
+@pytest.mark.slow  # exports the tiny program to ONNX and TFLite (the module fixture) or again
 def test_bench_refuses_a_hostile_program_planted_inside_the_folder(exported_program, hostile, tmp_path, capsys):
     folder = shutil.copytree(exported_program, tmp_path / "received")
     for kind in ("weight_pickle", "sample_inputs", "expr_str"):
@@ -236,6 +241,7 @@ def test_appending_to_a_log_never_follows_a_symlink(tmp_path):
     assert (tmp_path / "real.log").read_text() == "line\n"
 
 
+@pytest.mark.slow  # exports the tiny program to ONNX and TFLite (the module fixture) or again
 def test_a_re_export_with_other_formats_leaves_only_what_its_summary_lists(exported_program, tmp_path, capsys):
     from edgekit.artifacts import artifact_folders
 
