@@ -50,8 +50,8 @@ class TinyNet(nn.Module):
         return self.fc(x) + self.offset
 
 
-def make_program(path: Path, size: int = 16) -> Path:
-    torch.manual_seed(0)
+def make_program(path: Path, size: int = 16, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
     program = torch.export.export(TinyNet().eval(), (torch.randn(1, 3, size, size),))
     torch.export.save(program, str(path))
     return Path(path)

@@ -241,20 +241,34 @@ def test_appending_to_a_log_never_follows_a_symlink(tmp_path):
     assert (tmp_path / "real.log").read_text() == "line\n"
 
 
-@pytest.mark.slow  # exports the tiny program to ONNX and TFLite (the module fixture) or again
-def test_a_re_export_with_other_formats_leaves_only_what_its_summary_lists(exported_program, tmp_path, capsys):
+@pytest.mark.slow  # exports the tiny program again, twice
+def test_a_re_export_leaves_only_artifacts_its_summary_vouches_for(exported_program, tmp_path, capsys):
     from edgekit.artifacts import artifact_folders
+    from edgekit.export.summary import read_summary
+
+    def listed(folder: Path) -> dict[str, bool]:
+        rows = read_summary(folder)["artifacts"]
+        return {f"{r['format']}-{r['precision']}": bool(r.get("from_earlier_export")) for r in rows
+                if r["status"] != "skipped"}
 
     folder = shutil.copytree(exported_program, tmp_path / "out" / "tiny")
+    # the same program (same sha256) with another format: the earlier artifacts stay, listed and marked
     program = shutil.copy(exported_program / "source.pt2", tmp_path / "tiny.pt2")
     result = run_cli(["export", program, "--formats", "torchscript", *NORMALISATION, "--parity-size", "16",
                       "--out", tmp_path / "out"], capsys)
     assert result.code == 0, result.text
-    summary = json.loads((folder / "summary.json").read_text())
-    listed = sorted(f"{row['format']}-{row['precision']}" for row in summary["artifacts"] if row["status"] != "skipped")
-    assert listed == ["torchscript-fp32"]
-    assert [f.name for f in artifact_folders(folder)] == listed  # onnx and tflite of the first export are gone
-    assert (folder / "source.pt2").is_file()
+    assert listed(folder) == {"torchscript-fp32": False, "onnx-fp32": True, "tflite-fp32": True}
+    assert sorted(f.name for f in artifact_folders(folder)) == sorted(listed(folder))
+    # another program of the same name (other weights): what the earlier exports made is removed
+    (tmp_path / "other").mkdir()
+    other = make_program(tmp_path / "other" / "tiny.pt2", seed=1)
+    result = run_cli(["export", other, "--formats", "onnx", *NORMALISATION, "--parity-size", "16",
+                      "--out", tmp_path / "out"], capsys)
+    assert result.code == 0, result.text
+    assert listed(folder) == {"onnx-fp32": False}
+    assert [f.name for f in artifact_folders(folder)] == ["onnx-fp32"]
+    source = json.loads((folder / "onnx-fp32" / "manifest.json").read_text())["source"]
+    assert source["sha256"] == hashlib.sha256((folder / "source.pt2").read_bytes()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- labels and normalisation

@@ -86,7 +86,7 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
                      for r in summary.results if r.folder is not None or r.failed]
             moves += [(staging / name, out_dir / name) for name in (SUMMARY_NAME, LOG_NAME, PROGRAM_NAME)
                       if (staging / name).exists()]
-            moves += [(None, stale) for stale in _stale_artifacts(out_dir, moves)]  # the folder holds this run only
+            moves += [(None, stale) for stale in _earlier_artifacts(out_dir, staging, moves)]  # see carry_over
             replace_all(moves)  # everything in place, or (a rename failed) everything as it was
         finally:
             remove_path(staging)
@@ -252,17 +252,14 @@ def _prepare_out(out: Path, model_name: str) -> Path:
     return writable_folder(own_folder(out / model_name, "--out"), "--out")  # a planted symlink: refused
 
 
-def _stale_artifacts(out_dir: Path, moves: list) -> list[Path]:
-    """Artifact folders of an earlier export into `out_dir` that this one does not write or remove: they go too,
-    so that no command reports an artifact the new summary.json does not list (an earlier source.pt2 as well)."""
-    from edgekit.artifacts import artifact_folders
+def _earlier_artifacts(out_dir: Path, staging: Path, moves: list) -> list[Path]:
+    """What an earlier export into `out_dir` left that the new summary.json will not vouch for (removed with this
+    export's renames); the same model's earlier artifacts are kept and listed in it (summary.carry_over)."""
+    from edgekit.export.summary import carry_over
 
-    made = {final for _, final in moves}
-    stale = [folder for folder in artifact_folders(out_dir) if folder not in made]
-    program = out_dir / PROGRAM_NAME
-    if program not in made and (program.exists() or program.is_symlink()):
-        stale.append(program)
-    return stale
+    if not (staging / SUMMARY_NAME).exists():
+        return []
+    return carry_over(out_dir, staging / SUMMARY_NAME, {final for _, final in moves}, out_dir / PROGRAM_NAME)
 
 
 def _remove_leftovers(out_dir: Path) -> None:
