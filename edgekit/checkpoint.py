@@ -16,7 +16,6 @@ A checkpoint without `source` (every zoo checkpoint written before it existed) r
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,20 +69,20 @@ def atomic_torch_save(obj, path: Path | str) -> None:
 
 
 def read_checkpoint_dict(path: Path | str) -> dict:
-    """torch.load with weights_only=True, every failure turned into one clear message."""
+    """torch.load with weights_only=True (edgekit.safeload.load_tensors), every failure turned into one clear
+    message."""
     path = Path(path)
     if not path.is_file():
         raise EdgekitError(f"checkpoint not found: {path}")
+    from edgekit.safeload import UnsafePickle, load_tensors
+
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated zip, pickle of foreign objects, not a torch file at all
+        data = load_tensors(path)
+    except UnsafePickle as refusal:
+        raise EdgekitError(f"{refusal}: save the weights alone with torch.save(model.state_dict(), PATH) (or the "
+                           "model with torch.export.save)") from None
+    except Exception as error:  # truncated zip, not a torch file at all
         text = str(error)
-        if "Weights only load failed" in text or "weights_only" in text:
-            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-            what = f" (it pickles {found.group(1)})" if found else ""
-            raise EdgekitError(f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle"
-                               f"{what}; edgekit never runs pickled code: save the weights alone with "
-                               "torch.save(model.state_dict(), PATH) (or the model with torch.export.save)") from None
         first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
         raise EdgekitError(f"{path} is not a readable checkpoint (truncated or not a torch file): {first_line[:200]}") from None
     return data

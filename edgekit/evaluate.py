@@ -23,7 +23,7 @@ import numpy as np
 from edgekit import contracts, validate
 from edgekit.data.folder import Splits, load_splits
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write, atomic_write_text, writable_folder
+from edgekit.fileio import atomic_write, atomic_write_text, own_folder, writable_folder
 from edgekit.images import labelled_images, seeded_sample
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.predictor import Predictor, TorchPredictor
@@ -298,7 +298,7 @@ def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = N
             samples = seeded_sample(samples, options.max_images)
             description = f"{description}, a seeded sample of {options.max_images}"
         samples = align_labels(samples, data_classes, target.labels)
-        out = writable_folder(options.out or target.default_out, "--out")
+        out = writable_folder(options.out or own_folder(target.default_out, "eval's folder"), "--out")
         report = evaluate_predictor(target.predictor, samples, target.labels, target.preprocessing,
                                     batch_size=options.batch_size, on_progress=say)
         say.stage("plotting the confusion matrix")

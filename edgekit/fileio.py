@@ -12,6 +12,9 @@
                                       if the process is ended by Ctrl-C: edgekit.interrupts)
     writable_folder(path, what)       make sure an output folder exists and can be written, before any work:
                                       one EdgekitError (read-only, under a file, no permission) otherwise
+    own_folder(path, what)            `path` where edgekit chose the name (export's OUT/<model>, eval's default
+                                      folder): an existing symbolic link or non-folder there is refused
+    open_append(path)                 append to a log file, never through a symbolic link
     folder_lock(folder, on_wait)      an exclusive lock (fcntl.flock on the folder itself) held for the block; a
                                       second holder waits, told through on_wait()
     sha256_file(path)                 hex sha256 of a file, read in 1 MiB blocks
@@ -86,6 +89,35 @@ def writable_folder(path: Path | str, what: str = "--out", create: bool = True, 
         where = "" if probe == shown else f"{probe}: "
         raise EdgekitError(f"cannot write to {what} {shown}: {where}{error.strerror or error}") from None
     return path
+
+
+def own_folder(path: Path | str, what: str = "--out") -> Path:
+    """`path`, a folder whose name edgekit chose inside the user's output folder: a symbolic link there (planted to
+    send the output elsewhere) or a file is one EdgekitError; nothing is written through it."""
+    from edgekit.errors import EdgekitError
+
+    path = Path(path)
+    if path.is_symlink():
+        raise EdgekitError(f"{what}: {path} is a symbolic link (to {os.readlink(path)}); edgekit does not write "
+                           "through one: remove it or choose another --out")
+    if path.exists() and not path.is_dir():
+        raise EdgekitError(f"{what}: {path} is a file, not a folder")
+    return path
+
+
+def open_append(path: Path | str):
+    """A text stream appending to `path` (created when missing), opened without following a symbolic link: a link
+    planted there is an EdgekitError, not a write elsewhere."""
+    from edgekit.errors import EdgekitError
+
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as error:
+        if Path(path).is_symlink():
+            raise EdgekitError(f"{path} is a symbolic link; edgekit does not write through one") from None
+        raise
+    return os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="replace")
 
 
 def update_digest(digest, path: Path | str) -> None:

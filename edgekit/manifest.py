@@ -173,6 +173,42 @@ def read_labels_file(path: Path) -> list[str]:
     return [line for line in text.splitlines() if line]
 
 
+def read_labels_input(path: Path) -> tuple[list[str], list[str]]:
+    """--labels FILE, strictly: (labels, warnings). Lines end at "\n" (a "\r" before it is dropped); blank lines at
+    the end are ignored, a blank line before a name is an error (it would shift every later class by one), and so
+    is any other line-breaking character inside a line (U+2028, form feed, ...: split apart by readers that use
+    splitlines). A name given twice is a warning (ImageNet has two "crane"s), not an error."""
+    from edgekit.manifest_schema import LINE_BREAKS
+
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise EdgekitError(f"--labels {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise EdgekitError(f"--labels {path} cannot be read: {error.strerror or error}") from None
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            raise EdgekitError(f"--labels {path}: line {number} is blank; every class needs a name (a blank line "
+                               "would shift every later class by one)")
+        odd = next((c for c in line if c in LINE_BREAKS), None)
+        if odd is not None:
+            raise EdgekitError(f"--labels {path}: line {number} holds the line-breaking character U+{ord(odd):04X}; "
+                               "one name per line, separated by newlines only")
+    warnings = []
+    seen: dict[str, list[int]] = {}
+    for number, line in enumerate(lines, 1):
+        seen.setdefault(line, []).append(number)
+    twice = {name: numbers for name, numbers in seen.items() if len(numbers) > 1}
+    if twice:
+        shown = "; ".join(f"{name!r} (lines {', '.join(map(str, numbers))})" for name, numbers in list(twice.items())[:3])
+        warnings.append(f"--labels {path}: {len(twice)} name(s) given more than once: {shown}"
+                        + ("; ..." if len(twice) > 3 else "") + "; predictions of those classes cannot be told apart")
+    return lines, warnings
+
+
 def verify_files(manifest: Manifest, check_sha256: bool = True) -> None:
     """The model file exists inside the folder and (check_sha256) matches the manifest's sha256; labels.txt, where
     present, is UTF-8 and equals the manifest's labels. One EdgekitError for the first problem."""

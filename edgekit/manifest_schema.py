@@ -188,9 +188,13 @@ def _int(value, minimum: int) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
+# every character str.splitlines() breaks a line at (and NUL): a label holding one is not one line of labels.txt
+LINE_BREAKS = "\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
 def _label_ok(label) -> bool:
     return (isinstance(label, str) and label.strip() != "" and len(label) <= MAX_LABEL_LENGTH
-            and not any(c in label for c in "\r\n\x00"))
+            and not any(c in label for c in LINE_BREAKS))
 
 
 def plain_name(name: str) -> bool:

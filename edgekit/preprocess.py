@@ -26,6 +26,7 @@ CROP_FRACTION = 0.875  # resize to size/0.875 then centre-crop: the ImageNet eva
 
 ResizeRule = Literal["center_crop", "letterbox"]
 RESIZE_RULES = ("center_crop", "letterbox")
+MIN_STD, MAX_STD, MAX_MEAN = 1e-6, 1e6, 1e6  # normalisation a float32 image survives: (x - mean) / std stays finite
 MAX_IMG_SIZE = 4096  # a larger square input is a typo, not a phone model
 
 
@@ -80,15 +81,26 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def channel_problem(name: str, values) -> str | None:
+    """What is wrong with a mean or std (three finite numbers; |mean| at most MAX_MEAN, std from MIN_STD to
+    MAX_STD: beyond them (x - mean) / std overflows float32 or means nothing); None when nothing."""
+    if not isinstance(values, (list, tuple)) or len(values) != 3 or not all(_is_number(v) for v in values):
+        return f"{name} must be three finite numbers (R, G, B), got {values!r}"
+    if name == "std" and not all(MIN_STD <= v <= MAX_STD for v in values):
+        return f"std must be from {MIN_STD:g} to {MAX_STD:g} (positive), got {list(values)!r}"
+    if name == "mean" and not all(abs(v) <= MAX_MEAN for v in values):
+        return f"mean must be from {-MAX_MEAN:g} to {MAX_MEAN:g}, got {list(values)!r}"
+    return None
+
+
 def _problem(img_size, mean, std, resize) -> str | None:
     """What is wrong with these preprocessing values, in a few words; None when nothing."""
     if not isinstance(img_size, numbers.Integral) or isinstance(img_size, bool) or not 1 <= img_size <= MAX_IMG_SIZE:
         return f"img_size must be an integer from 1 to {MAX_IMG_SIZE}, got {img_size!r}"
     for name, values in (("mean", mean), ("std", std)):
-        if not isinstance(values, (list, tuple)) or len(values) != 3 or not all(_is_number(v) for v in values):
-            return f"{name} must be three finite numbers (R, G, B), got {values!r}"
-    if not all(v > 0 for v in std):
-        return f"std must be positive, got {list(std)!r}"
+        problem = channel_problem(name, values)
+        if problem:
+            return problem
     if resize not in RESIZE_RULES:
         return f"resize must be one of {', '.join(RESIZE_RULES)}, got {resize!r}"
     return None

@@ -282,7 +282,8 @@ def exported_mobilenet_v2(tmp_path_factory):
         run = make_fixed_run("mobilenet_v2", folder / "run")
         out = folder / "export"
         # TorchScript has no int8 and an explicitly named format must export every precision asked for: two calls
-        # into the same folder (summary.json holds the second call's rows; every artifact folder has its manifest).
+        # into the same folder (summary.json holds the second call's rows and, marked from_earlier_export, the
+        # first call's TorchScript row: same weights; every artifact folder has its manifest).
         export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32"],
                                    formats=["torchscript"], out=out))
         export_model(ExportOptions("mobilenet_v2", checkpoint=run.best_checkpoint, precisions=["fp32", "int8"],

@@ -80,6 +80,7 @@ def test_a_program_file_goes_through_export_int8_bench_report_and_android_sync(b
     for manifest in manifests.values():
         source = manifest["source"]
         assert source["kind"] == "program" and source["file"] == str(brought.program.resolve())
+        assert source["program"] == "source.pt2"  # its copy inside the folder: what bench rebuilds the baseline from
         assert source["sha256"] == manifest["weights"]["sha256"] and len(source["sha256"]) == 64
         assert manifest.labels == brought.classes and manifest.status == "verified"
         assert manifest.preprocessing.img_size == 64 and manifest.preprocessing.mean == (0.485, 0.456, 0.406)
@@ -90,7 +91,7 @@ def test_a_program_file_goes_through_export_int8_bench_report_and_android_sync(b
     rows = json.loads(ok(run_cli("bench", export, "--threads", 1, "--iterations", 4, "--warmup", 1, "--rounds", 1,
                                  "--json")).stdout)
     eager = [r for r in rows if r["format"] == "pytorch"]
-    assert len(eager) == 1 and eager[0]["status"] == "ok", eager  # rebuilt from the program file, in a worker
+    assert len(eager) == 1 and eager[0]["status"] == "ok", eager  # rebuilt from export/source.pt2, in a worker
     assert all(r["status"] == "ok" and r["speedup"] for r in rows if r["format"] != "pytorch"), rows
     image = shipped_images(1)[0]
     predicted = json.loads(ok(run_cli("predict", export / "tflite-int8", image, "--json")).stdout)

@@ -29,6 +29,28 @@ def baseline_spec(artifact: Artifact) -> dict:
             "source": source if isinstance(source, dict) else None, "export_dir": str(artifact.folder.parent)}
 
 
+def baseline_problem(spec: dict) -> str | None:
+    """Why the eager baseline of `spec` will not be rebuilt (said in its row instead of timing it), checked in the
+    parent without torch; None when it can be: a checkpoint (loaded weights-only), an architecture by name, or a
+    program inside the export folder with the recorded sha256 (edgekit.safeload.recorded_program; the worker then
+    loads it through edgekit.safeload, which refuses an archive holding anything but tensors)."""
+    from pathlib import Path
+
+    from edgekit.errors import EdgekitError
+    from edgekit.safeload import recorded_program
+
+    source = spec.get("source")
+    if spec.get("checkpoint") or not source or isinstance(source.get("architecture"), str):
+        return None
+    if source.get("kind") not in ("program", "module"):
+        return f"the manifest's source kind {source.get('kind')!r} cannot be rebuilt"
+    try:
+        recorded_program(source, Path(spec["export_dir"]))
+    except EdgekitError as error:
+        return str(error)
+    return None
+
+
 def build_baseline(spec: dict):
     from edgekit.checkpoint import load_checkpoint
     from edgekit.models import create_model

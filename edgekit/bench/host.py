@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from edgekit.artifacts import Artifact
-from edgekit.bench.baseline import baseline_spec, nchw_shape
+from edgekit.bench.baseline import baseline_problem, baseline_spec, nchw_shape
 from edgekit.bench.options import DEFAULT_ITERATIONS, BenchOptions, parse_threads  # noqa: F401  (parse_threads: the old home)
 from edgekit.bench.rows import BenchRow
 
@@ -104,7 +104,9 @@ class Worker:
             text = self.stderr.read().decode("utf-8", "replace")
             if text.strip():
                 label = self.row.artifact or "pytorch eager fp32"
-                with open(self.log, "a", encoding="utf-8") as log:
+                from edgekit.fileio import open_append
+
+                with open_append(self.log) as log:
                     log.write(f"==> {label}, {self.row.threads} thread(s): the worker's stderr\n{text.rstrip()}\n")
         self.stderr.close()
 
@@ -139,7 +141,13 @@ def bench_host(artifacts: list[Artifact], export_dir: Path, options: BenchOption
         for artifact in artifacts:
             baselines.setdefault(artifact.model, artifact)
         for model, artifact in baselines.items():
-            workers.append(Worker(_base_row(None, model, threads, host_name, export_dir), baseline_spec(artifact), log))
+            row, spec = _base_row(None, model, threads, host_name, export_dir), baseline_spec(artifact)
+            problem = baseline_problem(spec)
+            if problem:  # nothing is loaded from a program that is outside the folder or not the one exported
+                row.status, row.reason = "skipped", f"eager baseline not rebuilt: {problem}"
+                rows.append(row)
+                continue
+            workers.append(Worker(row, spec, log))
         for artifact in artifacts:
             row = _base_row(artifact, artifact.model, threads, host_name, export_dir)
             runs, why_not = artifact.runs_here()

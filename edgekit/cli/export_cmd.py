@@ -108,6 +108,11 @@ def _rgb(text: Optional[str], flag: str) -> Optional[tuple[float, float, float]]
         values = ()
     if len(values) != 3:
         raise typer.BadParameter(f"expects three comma-separated numbers R,G,B, got {text!r}", param_hint=f"'{flag}'")
+    from edgekit.preprocess import channel_problem
+
+    problem = channel_problem(flag.lstrip("-"), values)  # out of range (std 0, 1e-40, inf): a usage error too
+    if problem:
+        raise typer.BadParameter(problem, param_hint=f"'{flag}'")
     return values
 
 

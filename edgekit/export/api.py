@@ -88,6 +88,7 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
                      for r in summary.results if r.folder is not None or r.failed]
             moves += [(staging / name, out_dir / name) for name in (SUMMARY_NAME, LOG_NAME, PROGRAM_NAME)
                       if (staging / name).exists()]
+            moves += [(None, stale) for stale in _earlier_artifacts(out_dir, staging, moves)]  # see carry_over
             replace_all(moves)  # everything in place, or (a rename failed) everything as it was
         finally:
             remove_path(staging)
@@ -367,8 +368,20 @@ def _check_out(out: Path) -> None:
 
 
 def _prepare_out(out: Path, model_name: str) -> Path:
+    from edgekit.fileio import own_folder
+
     _check_out(out)
-    return writable_folder(out / model_name, "--out")
+    return writable_folder(own_folder(out / model_name, "--out"), "--out")  # a planted symlink: refused
+
+
+def _earlier_artifacts(out_dir: Path, staging: Path, moves: list) -> list[Path]:
+    """What an earlier export into `out_dir` left that the new summary.json will not vouch for (removed with this
+    export's renames); the same model's earlier artifacts are kept and listed in it (summary.carry_over)."""
+    from edgekit.export.summary import carry_over
+
+    if not (staging / SUMMARY_NAME).exists():
+        return []
+    return carry_over(out_dir, staging / SUMMARY_NAME, {final for _, final in moves}, out_dir / PROGRAM_NAME)
 
 
 def _remove_leftovers(out_dir: Path) -> None:

@@ -22,6 +22,8 @@ import warnings
 from pathlib import Path
 from typing import IO, Iterator
 
+from edgekit.fileio import open_append
+
 _saved: dict[str, IO[str]] = {}
 
 
@@ -59,7 +61,7 @@ def captured(log_path: Path | str | None) -> Iterator[IO[str]]:
     else:
         log_path = Path(log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
+        log = open_append(log_path)  # never through a symbolic link
     saved_fds = []
     try:
         for stream in (sys.stdout, sys.stderr):
@@ -109,6 +111,6 @@ def append_log(path: Path | str, text: str) -> Path | None:
     if not text.strip():
         return None
     path = Path(path)
-    with open(path, "a", encoding="utf-8") as log:
+    with open_append(path) as log:
         log.write(text if text.endswith("\n") else text + "\n")
     return path

@@ -183,19 +183,24 @@ def _check_min_size(architecture, size: int) -> None:
 
 
 def choose_labels(origin: ModelSource, options: ExportOptions, classes: int, notes: list[str]) -> list[str]:
-    from edgekit.manifest import read_labels_file
-    from edgekit.manifest_schema import MAX_LABEL_LENGTH
+    from edgekit.manifest import read_labels_input
+    from edgekit.manifest_schema import LINE_BREAKS, MAX_LABEL_LENGTH
 
     if options.labels is not None:
         if isinstance(options.labels, (str, Path)):
             path = Path(options.labels)
             if not path.is_file():
                 raise EdgekitError(f"--labels {path}: not a file (one class name per line, the model's output order)")
-            labels, where = read_labels_file(path), f"--labels {path}"
+            (labels, duplicates), where = read_labels_input(path), f"--labels {path}"
+            notes.extend(duplicates)
         else:
             labels, where = [str(label) for label in options.labels], "labels"
+            if len(set(labels)) != len(labels):
+                twice = sorted({label for label in labels if labels.count(label) > 1})
+                notes.append(f"labels: {', '.join(map(repr, twice[:3]))} given more than once; predictions of those "
+                             "classes cannot be told apart")
         bad = [label for label in labels if not label.strip() or len(label) > MAX_LABEL_LENGTH
-               or any(c in label for c in "\r\n\x00")]
+               or any(c in label for c in LINE_BREAKS)]
         if bad or not labels:
             raise EdgekitError(f"{where}: every label must be a non-empty one-line name of at most {MAX_LABEL_LENGTH} "
                                f"characters" + (f", got {bad[0][:40]!r}" if bad else ", got none"))
@@ -237,10 +242,14 @@ def imagenet_photo_samples(labels: list[str]):
 
 def save_program(source: Source, folder: Path) -> None:
     """A module export: its torch.export program as OUT/<name>/source.pt2 (recorded with its sha256), so that
-    bench's worker processes can rebuild the eager baseline without the caller's Python code."""
+    bench's worker processes can rebuild the eager baseline without the caller's Python code; a program export:
+    a copy of its file there (the same sha256)."""
     from edgekit.fileio import atomic_write, sha256_file
 
     origin = source.origin
+    if origin is not None and origin.kind == "program" and origin.file is not None:
+        _copy_program(origin, folder / PROGRAM_NAME)
+        return
     if origin is None or origin.kind != "module" or origin.program is None:
         return
     path = folder / PROGRAM_NAME
@@ -248,6 +257,19 @@ def save_program(source: Source, folder: Path) -> None:
     origin.program_file, origin.sha256 = PROGRAM_NAME, sha256_file(path)
     origin.weights = {"source": "module", "class": origin.module_class, "program": PROGRAM_NAME, "sha256": origin.sha256}
     source.weights = origin.weights
+
+
+def _copy_program(origin, path: Path) -> None:
+    """A program export: the very file loaded (same sha256) copied beside the export, so that bench rebuilds the
+    eager baseline from inside the folder and never from a path a manifest names."""
+    import shutil
+
+    from edgekit.fileio import atomic_write, sha256_file
+
+    atomic_write(path, lambda tmp: shutil.copyfile(origin.file, tmp))
+    if sha256_file(path) != origin.sha256:
+        raise EdgekitError(f"{origin.file} changed while it was being exported (sha256): export it again")
+    origin.program_file = PROGRAM_NAME
 
 
 __all__ = ["DEFAULT_NUM_CLASSES", "PHOTOS_NOTE", "RANDOM_WEIGHTS_WARNING", "Source", "load_source",

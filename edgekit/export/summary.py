@@ -131,3 +131,63 @@ def read_summary(folder: Path | str) -> dict:
                                               and all(isinstance(n, str) for n in data["notes"])):
         raise EdgekitError(f"{path}: 'notes' must be a list of strings")
     return data
+
+
+EARLIER_MARK = "from_earlier_export"  # a summary row kept from an earlier export into the same folder
+
+
+def carry_over(out_dir: Path, staged_summary: Path, made: set[Path], program: Path | None = None) -> list[Path]:
+    """After an export into `out_dir` (its summary.json staged at `staged_summary`, `made` the final paths it
+    writes or removes): the paths of an earlier export there that must go, and the rows that may stay.
+
+    An earlier artifact folder this export did not make stays only when it is the same model: the new summary's
+    `weights` (a file with its sha256: a checkpoint, a weights file, a program; compared by kind and sha256) are
+    the earlier summary's and the folder's own manifest's, and the earlier summary lists it. Its row is then added to the new summary.json, marked
+    `from_earlier_export`, so the summary vouches for every artifact in the folder. Anything else (random or other
+    weights, a folder the earlier summary does not list, an unreadable summary or manifest) is returned to be
+    removed, with `program` (an earlier source.pt2) unless it stays with them."""
+    from edgekit.artifacts import artifact_folders
+    from edgekit.manifest import read_manifest
+
+    stale = [folder for folder in artifact_folders(out_dir) if folder not in made]
+    if program is not None and program not in made and (program.exists() or program.is_symlink()):
+        stale.append(program)
+    if not stale:
+        return []
+    new = json.loads(staged_summary.read_text(encoding="utf-8"))
+    weights = new.get("weights")
+    try:
+        earlier = read_summary(out_dir) if (out_dir / SUMMARY_NAME).is_file() else None
+    except EdgekitError:
+        earlier = None
+    identity = _weights_identity(weights)
+    same = identity is not None and earlier is not None and _weights_identity(earlier.get("weights")) == identity
+    if not same:
+        return stale
+    rows = {Path(row["folder"]).name: row for row in earlier.get("artifacts", [])
+            if isinstance(row.get("folder"), str) and row.get("status") != "skipped"}
+    removed, kept = [], []
+    for folder in stale:
+        if folder == program:
+            continue
+        try:
+            manifest_weights = read_manifest(folder).raw.get("weights")
+        except EdgekitError:
+            manifest_weights = None
+        if folder.name in rows and _weights_identity(manifest_weights) == identity:
+            kept.append({**rows[folder.name], "folder": str(out_dir / folder.name), EARLIER_MARK: True})
+        else:
+            removed.append(folder)
+    if program in stale and not kept:
+        removed.append(program)
+    if kept:
+        new["artifacts"] = new.get("artifacts", []) + kept
+        atomic_write_json(staged_summary, new)
+    return removed
+
+
+def _weights_identity(weights) -> tuple | None:
+    """(kind, sha256) of a summary's or manifest's `weights`; None for random weights or no file."""
+    if isinstance(weights, dict) and isinstance(weights.get("sha256"), str):
+        return weights.get("source"), weights["sha256"]
+    return None

@@ -128,7 +128,9 @@ def find_cached(weights: WeightsEnum, download: bool = False) -> tuple[FoundWeig
             reason = str(getattr(error, "reason", None) or error).splitlines()[0][:160]
             return None, f"{path} not found and the download failed ({reason})"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from edgekit.safeload import load_tensors
+
+        state = load_tensors(path)  # weights_only: tensors and plain containers
     except Exception as error:
         return None, f"{path} is not a readable state dict ({type(error).__name__})"
     digest = sha256_file(path)

@@ -5,6 +5,8 @@ brought model passes before export: `capture` (torch.export at [1, 3, size, size
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 import torch
@@ -15,11 +17,32 @@ from edgekit.models.architecture import first_line
 
 
 def load_program(path: Path):
-    """torch.export.load, with one clear line for a file that is something else."""
+    """A program file loaded without running code from it (edgekit.safeload.load_program: the archive checked entry
+    by entry, nothing unpickled but tensors, the graph's calls checked), with one clear line for a file that is
+    something else or an archive that does not load."""
+    from edgekit.safeload import NotAProgram
+    from edgekit.safeload import load_program as load_checked
+
     try:
-        return torch.export.load(str(path))
-    except Exception as error:
+        return load_checked(path)
+    except EdgekitError:
+        raise
+    except NotAProgram as error:
         raise EdgekitError(_not_a_program(path, error)) from None
+    except Exception as error:  # a torch.export archive whose graph or tensors torch refuses
+        raise EdgekitError(f"{path} is a torch.export archive that does not load: {type(error).__name__}: "
+                           f"{first_line(error, 160)} (save it again with torch.export.save)") from None
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _not_a_program(path: Path, error: BaseException) -> str:
@@ -50,7 +73,8 @@ def _not_a_program(path: Path, error: BaseException) -> str:
 
 def program_module(program, path: Path) -> tuple[nn.Module, int | None, int | None]:
     """(module in eval mode, static batch or None, static square input size or None) of an ExportedProgram."""
-    from torchao.quantization.pt2e import allow_exported_model_train_eval, move_exported_model_to_eval
+    with _quiet_logger("torch.utils._pytree"):  # torchao's import: "KernelPreference ... register_constant()"
+        from torchao.quantization.pt2e import allow_exported_model_train_eval, move_exported_model_to_eval
 
     user_inputs = list(program.graph_signature.user_inputs)
     if len(user_inputs) != 1:

@@ -289,26 +289,16 @@ def _file_source(path: Path) -> ModelSource:
 
 def latency_model(record: dict, num_classes: int, export_dir: Path | None = None) -> nn.Module:
     """The eager fp32 model for bench's baseline, rebuilt in a worker process from a manifest's `source` record:
-    the architecture (its weights do not change latency), the program file when it is still the one exported
-    (sha256), or a module's program saved in the export folder. An EdgekitError says why not."""
-    from edgekit.fileio import sha256_file
+    the architecture (its weights do not change latency), or the program's copy inside the export folder
+    (source.pt2: a program or module export keeps one; sha256 checked; loaded through edgekit.safeload). Never a
+    file the record names outside the folder. An EdgekitError says why not."""
+    from edgekit.safeload import recorded_program
 
     kind = record.get("kind")
     options = record.get("model_options") if isinstance(record.get("model_options"), dict) else {}
     if isinstance(record.get("architecture"), str):
         return parse_architecture(record["architecture"]).build(int(record.get("num_classes") or num_classes), **options)
     if kind in ("program", "module"):
-        if kind == "program":
-            path = Path(str(record.get("file") or ""))
-        else:
-            from edgekit.manifest import inside
-
-            if export_dir is None or not isinstance(record.get("program"), str):
-                raise EdgekitError("the module's program is not recorded beside the export")
-            path = inside(export_dir, record["program"], "source.program")
-        if not path.is_file():
-            raise EdgekitError(f"the source program {path} is gone: the eager baseline cannot be rebuilt")
-        if record.get("sha256") and sha256_file(path) != record["sha256"]:
-            raise EdgekitError(f"the source program {path} changed since export (sha256): not the model exported")
-        return program_module(load_program(path), path)[0]
+        path = recorded_program(record, export_dir)  # inside the export folder, its sha256 the record's
+        return program_module(load_program(path), path)[0]  # the archive checked: nothing but tensors unpickled
     raise EdgekitError(f"the manifest's source kind {kind!r} cannot be rebuilt for the eager baseline")
