@@ -41,10 +41,17 @@ class Checkpoint:
     model_options: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     source: dict | None = None
+    task: str = "classification"  # or "detection": num_classes/labels are the object classes (no background)
 
     def build_model(self) -> nn.Module:
         """The architecture (zoo, torchvision: or timm:) with these weights, in eval mode; a clear error if they
         do not fit."""
+        if self.task == "detection":
+            from edgekit.train.detection import build_detector_for
+
+            model = build_detector_for(self.model_name, self.num_classes, self.preprocessing.img_size)
+            load_state_dict_checked(model, self.state_dict, source=f"checkpoint for {self.model_name}")
+            return model.eval()
         from edgekit.models.architecture import parse_architecture
 
         model = parse_architecture(self.model_name).build(self.num_classes, **self.model_options)
@@ -57,6 +64,8 @@ class Checkpoint:
                 "preprocessing": self.preprocessing.to_dict(), "state_dict": self.state_dict, "meta": self.meta}
         if self.source is not None:
             data["source"] = self.source
+        if self.task != "classification":  # a classifier's checkpoint is unchanged
+            data["task"] = self.task
         return data
 
 
@@ -98,7 +107,8 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
     return Checkpoint(model_name=data["model"], num_classes=int(data["num_classes"]), labels=list(data["labels"]),
                       preprocessing=Preprocessing.from_dict(data["preprocessing"]), state_dict=data["state_dict"],
                       model_options=dict(data.get("model_options", {})), meta=dict(data.get("meta", {})),
-                      source=dict(source) if isinstance(source, dict) else None)
+                      source=dict(source) if isinstance(source, dict) else None,
+                      task=str(data.get("task", "classification")))
 
 
 def load_state_dict_checked(model: nn.Module, state_dict: dict, source: str) -> None:

@@ -1,0 +1,295 @@
+"""Detection's side of training: where it differs from classification (loop.py keeps everything else).
+
+    data      a COCO or YOLO folder (edgekit.data.detection) or a prepared detection directory; its train/val
+              splits, else a seeded split by image (stratified by each image's rarest class)
+    dataset   images and boxes as tv_tensors; training: box-aware augmentation (torchvision.transforms.v2, as SSD:
+              photometric distortion, zoom out, IoU crop, horizontal flip, sanitize), then the resize rule; validation:
+              the resize rule only. The collate keeps lists (images of one size; a target dict per image)
+    model     a zoo SSDLite (or torchvision:ssdlite320_mobilenet_v3_large) for K classes + background, its input
+              transform set to img_size
+    step      torchvision's SSD in training mode with targets: the sum of its loss dict
+    validate  COCO mAP (edgekit.detection_metrics, pycocotools) of the predictions mapped back to image pixels;
+              "best" is the highest mAP@[.5:.95]
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgekit.data.detection import (DetectionImage, DetectionSet, coco_json, read_detection,
+                                    read_prepared_detection, stratification_groups)
+from edgekit.detection_metrics import ImagePredictions, MapReport, coco_map, resize_geometry, to_image_boxes
+from edgekit.errors import EdgekitError
+from edgekit.preprocess import Preprocessing
+from edgekit.train.events import Reporter
+
+BROUGHT = ("torchvision:ssdlite320_mobilenet_v3_large",)
+METRIC_COLUMNS = ("epoch", "train_loss", "val_map", "val_map50", "lr", "images_per_s", "seconds")
+MIN_BOX_SIDE = 1.0  # px after augmentation: thinner boxes are dropped (SanitizeBoundingBoxes), SSD refuses them
+
+
+def is_detector(model: str) -> bool:
+    """A zoo SSDLite or a brought torchvision detector (the registry's task, torch-free)."""
+    from edgekit.models import list_models
+
+    return model in BROUGHT or model in list_models("detection")
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass
+class DetectionSplits:
+    root: Path
+    classes: list[str]
+    train: list[DetectionImage]
+    val: list[DetectionImage]
+    test: list[DetectionImage]
+
+
+def is_prepared_detection(path: Path) -> bool:
+    return (path / "classes.txt").is_file() and (path / "train.json").is_file()
+
+
+def load_detection_splits(data: str | Path, val_fraction: float, seed: int) -> DetectionSplits:
+    """The data's own train/val(/test) splits, or a seeded split by image of an unsplit folder."""
+    path = Path(data)
+    dataset: DetectionSet = read_prepared_detection(path) if is_prepared_detection(path) else read_detection(path)
+    parts = {name: dataset.split(name) for name in ("train", "val", "test")}
+    if not parts["train"] and not parts["val"]:
+        from edgekit.data.folder import stratified_split
+
+        images = sorted(dataset.images, key=lambda i: i.name)
+        if len(images) < 2:
+            raise EdgekitError(f"{path}: {len(images)} image(s); a split needs at least 2")
+        groups = stratification_groups(images, len(dataset.classes))
+        by_path = {image.path: image for image in images}
+        split = stratified_split([(image.path, g) for image, g in zip(images, groups)],
+                                 {"train": 1.0 - val_fraction, "val": val_fraction}, seed)
+        parts = {name: sorted((by_path[p] for p, _ in split.get(name, [])), key=lambda i: i.name)
+                 for name in ("train", "val")}
+        parts["test"] = []
+    splits = DetectionSplits(dataset.root, list(dataset.classes), parts["train"], parts["val"], parts.get("test", []))
+    if not splits.classes:
+        raise EdgekitError(f"{path} names no classes")
+    if not splits.train:
+        raise EdgekitError(f"the training split of {path} is empty")
+    if not splits.val:
+        raise EdgekitError(f"the validation split of {path} is empty")
+    if not any(image.boxes for image in splits.train):
+        raise EdgekitError(f"the training split of {path} has no boxes")
+    return splits
+
+
+def write_detection_splits(directory: Path, splits: DetectionSplits) -> Path:
+    """The splits as a prepared detection directory (classes.txt, source.txt, train/val(/test).json; COCO files,
+    file names relative to source.txt): `read_prepared_detection` reads it back on --resume and in eval."""
+    from edgekit.fileio import atomic_write_json, atomic_write_text
+
+    directory.mkdir(parents=True, exist_ok=True)
+    root = Path(splits.root).resolve()
+    atomic_write_text(directory / "classes.txt", "".join(c + "\n" for c in splits.classes))
+    atomic_write_text(directory / "source.txt", f"{root}\n")
+    for name in ("train", "val", "test"):
+        images = getattr(splits, name)
+        if images or name != "test":
+            relative = [DetectionImage(i.path, Path(i.path).resolve().relative_to(root).as_posix(), name, i.width,
+                                       i.height, i.boxes, i.source) for i in images]
+            atomic_write_json(directory / f"{name}.json", coco_json(relative, splits.classes))
+    return directory
+
+
+def read_run_splits(directory: Path) -> DetectionSplits:
+    dataset = read_prepared_detection(directory)
+    return DetectionSplits(dataset.root, dataset.classes, dataset.split("train"), dataset.split("val"),
+                           dataset.split("test"))
+
+
+def train_augmentation(mean: tuple[float, float, float], hflip: bool):
+    """SSD's box-aware augmentation (Liu et al. 2016, as torchvision's detection reference): photometric
+    distortion, zoom out (canvas up to 4x, filled with the mean colour), IoU crop, horizontal flip; boxes that
+    leave the picture or get thinner than MIN_BOX_SIDE are dropped with their labels."""
+    from torchvision.transforms import v2
+
+    fill = [int(round(255 * m)) for m in mean]
+    steps = [v2.RandomPhotometricDistort(p=0.5), v2.RandomZoomOut(fill=fill, side_range=(1.0, 4.0), p=0.5),
+             v2.RandomIoUCrop()]
+    if hflip:
+        steps.append(v2.RandomHorizontalFlip(p=0.5))
+    steps += [v2.ClampBoundingBoxes(), v2.SanitizeBoundingBoxes(min_size=MIN_BOX_SIDE)]
+    return v2.Compose(steps)
+
+
+AUGMENTATION_RECORD = ["RandomPhotometricDistort(p=0.5)", "RandomZoomOut(side_range=(1, 4), fill=mean, p=0.5)",
+                       "RandomIoUCrop()", "RandomHorizontalFlip(p=0.5)", "ClampBoundingBoxes",
+                       f"SanitizeBoundingBoxes(min_size={MIN_BOX_SIDE})"]
+
+
+def apply_resize_rule(image, boxes, preprocessing: Preprocessing):
+    """(image, boxes) -> img_size x img_size under the rule: `resize` (plain, aspect not kept) or `letterbox` (the
+    longer side to img_size, centred, padded with the mean colour); boxes follow (tv_tensors dispatch)."""
+    from torchvision.transforms.v2 import functional as F
+
+    size = preprocessing.img_size
+    height, width = image.shape[-2:]
+    g = resize_geometry(width, height, size, preprocessing.resize)
+    new_w, new_h = round(width * g.scale_x), round(height * g.scale_y)
+    image = F.resize(image, [new_h, new_w], antialias=True)
+    boxes = F.resize(boxes, [new_h, new_w])
+    if preprocessing.resize == "letterbox":
+        padding = [g.pad_left, g.pad_top, size - new_w - g.pad_left, size - new_h - g.pad_top]
+        fill = [int(round(255 * m)) for m in preprocessing.mean]
+        image = F.pad(image, padding, fill=fill)
+        boxes = F.pad(boxes, padding)
+    return image, boxes
+
+
+class DetectionDataset(torch.utils.data.Dataset):
+    """(image float 3 x S x S in [0, 1], {"boxes": xyxy in the S x S frame, "labels": class index + 1}, index)."""
+
+    def __init__(self, images: list[DetectionImage], preprocessing: Preprocessing, augment=None):
+        self.images = images
+        self.preprocessing = preprocessing
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        from torchvision import tv_tensors
+        from torchvision.transforms.v2 import functional as F
+
+        from edgekit.preprocess import load_rgb
+
+        item = self.images[index]
+        try:
+            picture = np.asarray(load_rgb(item.path))
+        except EdgekitError:
+            raise
+        except Exception as error:
+            raise EdgekitError(f"cannot read {item.path}: {error}") from None
+        image = tv_tensors.Image(torch.from_numpy(picture.copy()).permute(2, 0, 1))
+        height, width = image.shape[-2:]
+        xyxy = torch.tensor([b.xyxy() for b in item.boxes], dtype=torch.float32).reshape(-1, 4)
+        boxes = tv_tensors.BoundingBoxes(xyxy, format="XYXY", canvas_size=(height, width))
+        labels = torch.tensor([b.label + 1 for b in item.boxes], dtype=torch.int64)
+        if self.augment is not None and len(labels):  # RandomIoUCrop needs boxes to measure overlaps against
+            image, target = self.augment(image, {"boxes": boxes, "labels": labels})
+            boxes, labels = target["boxes"], target["labels"]
+        image, boxes = apply_resize_rule(image, boxes, self.preprocessing)
+        if self.augment is not None:  # training: SSD refuses boxes without area
+            from torchvision.transforms import v2
+
+            _, target = v2.SanitizeBoundingBoxes(min_size=MIN_BOX_SIDE)(image, {"boxes": boxes, "labels": labels})
+            boxes, labels = target["boxes"], target["labels"]
+        image = F.to_dtype(image, torch.float32, scale=True).as_subclass(torch.Tensor)
+        return image, {"boxes": boxes.as_subclass(torch.Tensor).float(), "labels": labels}, index
+
+
+def collate(batch):
+    """Lists, not stacks: every image has its own number of boxes."""
+    images, targets, indices = zip(*batch)
+    return list(images), list(targets), list(indices)
+
+
+# ----------------------------------------------------------------------------- model
+
+def build_detector_for(model: str, num_classes: int, img_size: int) -> nn.Module:
+    """The detector for `num_classes` object classes (+ the background), its input transform at img_size
+    (torchvision's GeneralizedRCNNTransform with a fixed size: an image already at that size passes unchanged)."""
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    from edgekit.models.ssdlite import build_detector
+
+    detector = build_detector(model, num_classes=num_classes + 1)
+    t = detector.transform
+    detector.transform = GeneralizedRCNNTransform(img_size, img_size, t.image_mean, t.image_std, size_divisible=1,
+                                                  fixed_size=(img_size, img_size))
+    return detector
+
+
+def detector_preprocessing(model: nn.Module, img_size: int, resize: str) -> Preprocessing:
+    """The detector normalises inside its transform (ImageNet's for the zoo's); recorded for export."""
+    t = model.transform
+    return Preprocessing(img_size=img_size, mean=tuple(t.image_mean), std=tuple(t.image_std), resize=resize)
+
+
+def backbone_head_names(model: nn.Module, weights: str | Path) -> set[str]:
+    """--weights for a detector: the backbone's classification weights (edgekit.models.ssdlite.init_backbone);
+    every parameter outside the copied trunk (extra layers, heads) counts as new (the head)."""
+    from edgekit.models.ssdlite import init_backbone_from_file
+
+    if not hasattr(model, "backbone_name"):
+        raise EdgekitError("--weights for torchvision's detector is not supported in training")
+    init_backbone_from_file(model, weights)
+    return {name for name, _ in model.named_parameters()
+            if not name.startswith("backbone.") or name.startswith("backbone.extra.")}
+
+
+# ----------------------------------------------------------------------------- steps
+
+def train_epoch(model, loader, optimizer, scheduler, scaler, ctx, reporter: Reporter, description: str) -> dict:
+    """One pass: torchvision's SSD losses (box regression + classification) summed, one step per batch."""
+    model.train()
+    total_loss, count = 0.0, 0
+    reporter.start(description, len(loader))
+    start = time.perf_counter()
+    for images, targets, _ in loader:
+        images = [image.to(ctx.device, non_blocking=True) for image in images]
+        targets = [{k: v.to(ctx.device, non_blocking=True) for k, v in t.items()} for t in targets]
+        with ctx.autocast():
+            losses = model(images, targets)
+            loss = sum(losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total_loss += loss.detach().float().item() * len(images)
+        count += len(images)
+        elapsed = time.perf_counter() - start
+        reporter.advance(description, f"loss {total_loss / count:.3f}  {count / max(elapsed, 1e-9):.0f} img/s")
+    seconds = time.perf_counter() - start
+    reporter.finish(description)
+    if not math.isfinite(total_loss):
+        raise EdgekitError("the training loss became NaN/inf: lower --lr (or disable --amp)")
+    return {"train_loss": total_loss / max(count, 1), "lr": optimizer.param_groups[0]["lr"],
+            "images_per_s": count / max(seconds, 1e-9), "seconds": seconds}
+
+
+@torch.no_grad()
+def predict_images(model: nn.Module, loader, images: list[DetectionImage], preprocessing: Preprocessing, ctx,
+                   on_batch=None) -> list[ImagePredictions]:
+    """Detections of every image of `loader` (a DetectionDataset over `images`, no augmentation), decoded and
+    after NMS (torchvision's), mapped back to each image's own pixels."""
+    model.eval()
+    found: list[ImagePredictions | None] = [None] * len(images)
+    for batch, _, indices in loader:
+        batch = [image.to(ctx.device, non_blocking=True) for image in batch]
+        with ctx.autocast():
+            outputs = model(batch)
+        for output, index in zip(outputs, indices):
+            image = images[index]
+            width, height = image.width, image.height
+            if not width or not height:
+                from edgekit.preprocess import load_rgb
+
+                width, height = load_rgb(image.path).size
+            g = resize_geometry(width, height, preprocessing.img_size, preprocessing.resize)
+            boxes = to_image_boxes(output["boxes"].float().cpu().numpy(), g)
+            found[index] = ImagePredictions(boxes, output["scores"].float().cpu().numpy(),
+                                            output["labels"].cpu().numpy() - 1)
+        if on_batch is not None:
+            on_batch(len(batch))
+    return [f if f is not None else ImagePredictions(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
+            for f in found]
+
+
+def validate(model: nn.Module, loader, images: list[DetectionImage], classes: list[str],
+             preprocessing: Preprocessing, ctx) -> MapReport:
+    return coco_map(images, classes, predict_images(model, loader, images, preprocessing, ctx))
