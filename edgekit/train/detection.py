@@ -56,9 +56,14 @@ def is_prepared_detection(path: Path) -> bool:
     return (path / "classes.txt").is_file() and (path / "train.json").is_file()
 
 
-def load_detection_splits(data: str | Path, val_fraction: float, seed: int) -> DetectionSplits:
+def load_detection_splits(data: str | Path, val_fraction: float, seed: int, model: str = "a detector") -> DetectionSplits:
     """The data's own train/val(/test) splits, or a seeded split by image of an unsplit folder."""
+    from edgekit.data.detection import detection_layout
+
     path = Path(data)
+    if path.is_dir() and not is_prepared_detection(path) and detection_layout(path) is None:
+        raise EdgekitError(f"{model} is a detector: --data must be a COCO or YOLO folder or a prepared detection "
+                           f"directory, and {path} is neither (samples/detection-fashion is one)")
     dataset: DetectionSet = read_prepared_detection(path) if is_prepared_detection(path) else read_detection(path)
     parts = {name: dataset.split(name) for name in ("train", "val", "test")}
     if not parts["train"] and not parts["val"]:

@@ -202,7 +202,7 @@ def detection_run_splits(config: TrainConfig, run: RunDir, dist_info: DistInfo) 
     """As run_splits, for boxes: RUN/splits/ is a prepared detection directory (COCO files)."""
     if config.resume:
         return det.read_run_splits(run.splits_dir)
-    splits = det.load_detection_splits(config.data, config.val_fraction, config.seed)
+    splits = det.load_detection_splits(config.data, config.val_fraction, config.seed, config.model)
     if dist_info.is_main:
         from edgekit.fileio import writable_folder
 
