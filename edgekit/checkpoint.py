@@ -47,7 +47,7 @@ class Checkpoint:
         """The architecture (zoo, torchvision: or timm:) with these weights, in eval mode; a clear error if they
         do not fit."""
         if self.task == "detection":
-            from edgekit.train.detection import build_detector_for
+            from edgekit.detector import build_detector_for
 
             model = build_detector_for(self.model_name, self.num_classes, self.preprocessing.img_size)
             load_state_dict_checked(model, self.state_dict, source=f"checkpoint for {self.model_name}")

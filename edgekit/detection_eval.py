@@ -44,7 +44,7 @@ def checkpoint_task(path: Path) -> str:
 
 def detection_data(checkpoint: Path, data: Path | None, split: str) -> tuple[list[DetectionImage], list[str], str]:
     """(images, the data's classes, description) of the split to evaluate."""
-    from edgekit.train.detection import is_prepared_detection, read_run_splits
+    from edgekit.detector import is_prepared_detection
 
     if data is None:
         run = RunDir.of_checkpoint(checkpoint)
@@ -85,8 +85,7 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
     from edgekit.checkpoint import load_checkpoint
     from edgekit.detection_metrics import coco_map
     from edgekit.images import seeded_sample
-    from edgekit.train.detection import DetectionDataset, collate, predict_images
-    from edgekit.train.steps import StepContext
+    from edgekit.detector import DetectionDataset, collate, predict_images
 
     say = reporter(on_progress)
     path = Path(options.model)
@@ -103,11 +102,11 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
     images = align_boxes(images, data_classes, checkpoint.labels)
     out = writable_folder(options.out or path.parent / f"eval-{path.stem}", "--out")
     model = checkpoint.build_model()
-    ctx = StepContext(device=torch.device("cpu"), amp_dtype=None, channels_last=False)
     loader = torch.utils.data.DataLoader(DetectionDataset(images, checkpoint.preprocessing),
                                          batch_size=options.batch_size, shuffle=False, collate_fn=collate)
     with say.task("running the detector", len(images)) as advance:
-        predictions = predict_images(model, loader, images, checkpoint.preprocessing, ctx, on_batch=advance)
+        predictions = predict_images(model, loader, images, checkpoint.preprocessing, torch.device("cpu"),
+                                     on_batch=advance)
     say.stage("COCO mAP (pycocotools)")
     report = coco_map(images, checkpoint.labels, predictions)
     document = {"schema": contracts.DETECTION_EVAL, "task": "detection", **report.to_dict(),

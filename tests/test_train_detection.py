@@ -123,7 +123,7 @@ def ground_truth_predictions(images: list[DetectionImage]) -> list[ImagePredicti
 def test_ground_truth_through_the_resize_rule_scores_one(rule, tmp_path):
     """Non-square images: ground-truth boxes taken to the network's frame by the real resize (torchvision's, as the
     dataset does) and back by to_image_boxes score mAP 1.0; the same boxes given to the wrong images score low."""
-    from edgekit.train.detection import DetectionDataset
+    from edgekit.detector import DetectionDataset
 
     dataset = read_detection(SAMPLE)
     images = []

@@ -6,7 +6,7 @@
               photometric distortion, zoom out, IoU crop, horizontal flip, sanitize), then the resize rule; validation:
               the resize rule only. The collate keeps lists (images of one size; a target dict per image)
     model     a zoo SSDLite (or torchvision:ssdlite320_mobilenet_v3_large) for K classes + background, its input
-              transform set to img_size
+              transform set to img_size (edgekit.detector, shared with evaluation, as the dataset and the resize rule)
     step      torchvision's SSD in training mode with targets: the sum of its loss dict
     validate  COCO mAP (edgekit.detection_metrics, pycocotools) of the predictions mapped back to image pixels;
               "best" is the highest mAP@[.5:.95]
@@ -18,27 +18,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
 from torch import nn
 
 from edgekit.data.detection import (DetectionImage, DetectionSet, coco_json, read_detection,
                                     read_prepared_detection, stratification_groups)
-from edgekit.detection_metrics import ImagePredictions, MapReport, coco_map, resize_geometry, to_image_boxes
+from edgekit.detection_metrics import MapReport, coco_map
+from edgekit.detector import MIN_BOX_SIDE, is_prepared_detection, predict_images
 from edgekit.errors import EdgekitError
 from edgekit.preprocess import Preprocessing
 from edgekit.train.events import Reporter
 
-BROUGHT = ("torchvision:ssdlite320_mobilenet_v3_large",)
 METRIC_COLUMNS = ("epoch", "train_loss", "val_map", "val_map50", "lr", "images_per_s", "seconds")
-MIN_BOX_SIDE = 1.0  # px after augmentation: thinner boxes are dropped (SanitizeBoundingBoxes), SSD refuses them
-
-
-def is_detector(model: str) -> bool:
-    """A zoo SSDLite or a brought torchvision detector (the registry's task, torch-free)."""
-    from edgekit.models import list_models
-
-    return model in BROUGHT or model in list_models("detection")
 
 
 # ----------------------------------------------------------------------------- data
@@ -50,10 +40,6 @@ class DetectionSplits:
     train: list[DetectionImage]
     val: list[DetectionImage]
     test: list[DetectionImage]
-
-
-def is_prepared_detection(path: Path) -> bool:
-    return (path / "classes.txt").is_file() and (path / "train.json").is_file()
 
 
 def load_detection_splits(data: str | Path, val_fraction: float, seed: int, model: str = "a detector") -> DetectionSplits:
@@ -135,94 +121,7 @@ AUGMENTATION_RECORD = ["RandomPhotometricDistort(p=0.5)", "RandomZoomOut(side_ra
                        f"SanitizeBoundingBoxes(min_size={MIN_BOX_SIDE})"]
 
 
-def apply_resize_rule(image, boxes, preprocessing: Preprocessing):
-    """(image, boxes) -> img_size x img_size under the rule: `resize` (plain, aspect not kept) or `letterbox` (the
-    longer side to img_size, centred, padded with the mean colour); boxes follow (tv_tensors dispatch)."""
-    from torchvision.transforms.v2 import functional as F
-
-    size = preprocessing.img_size
-    height, width = image.shape[-2:]
-    g = resize_geometry(width, height, size, preprocessing.resize)
-    new_w, new_h = round(width * g.scale_x), round(height * g.scale_y)
-    image = F.resize(image, [new_h, new_w], antialias=True)
-    boxes = F.resize(boxes, [new_h, new_w])
-    if preprocessing.resize == "letterbox":
-        padding = [g.pad_left, g.pad_top, size - new_w - g.pad_left, size - new_h - g.pad_top]
-        fill = [int(round(255 * m)) for m in preprocessing.mean]
-        image = F.pad(image, padding, fill=fill)
-        boxes = F.pad(boxes, padding)
-    return image, boxes
-
-
-class DetectionDataset(torch.utils.data.Dataset):
-    """(image float 3 x S x S in [0, 1], {"boxes": xyxy in the S x S frame, "labels": class index + 1}, index)."""
-
-    def __init__(self, images: list[DetectionImage], preprocessing: Preprocessing, augment=None):
-        self.images = images
-        self.preprocessing = preprocessing
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        from torchvision import tv_tensors
-        from torchvision.transforms.v2 import functional as F
-
-        from edgekit.preprocess import load_rgb
-
-        item = self.images[index]
-        try:
-            picture = np.asarray(load_rgb(item.path))
-        except EdgekitError:
-            raise
-        except Exception as error:
-            raise EdgekitError(f"cannot read {item.path}: {error}") from None
-        image = tv_tensors.Image(torch.from_numpy(picture.copy()).permute(2, 0, 1))
-        height, width = image.shape[-2:]
-        xyxy = torch.tensor([b.xyxy() for b in item.boxes], dtype=torch.float32).reshape(-1, 4)
-        boxes = tv_tensors.BoundingBoxes(xyxy, format="XYXY", canvas_size=(height, width))
-        labels = torch.tensor([b.label + 1 for b in item.boxes], dtype=torch.int64)
-        if self.augment is not None and len(labels):  # RandomIoUCrop needs boxes to measure overlaps against
-            image, target = self.augment(image, {"boxes": boxes, "labels": labels})
-            boxes, labels = target["boxes"], target["labels"]
-        image, boxes = apply_resize_rule(image, boxes, self.preprocessing)
-        if self.augment is not None:  # training: SSD refuses boxes without area
-            from torchvision.transforms import v2
-
-            _, target = v2.SanitizeBoundingBoxes(min_size=MIN_BOX_SIDE)(image, {"boxes": boxes, "labels": labels})
-            boxes, labels = target["boxes"], target["labels"]
-        image = F.to_dtype(image, torch.float32, scale=True).as_subclass(torch.Tensor)
-        return image, {"boxes": boxes.as_subclass(torch.Tensor).float(), "labels": labels}, index
-
-
-def collate(batch):
-    """Lists, not stacks: every image has its own number of boxes."""
-    images, targets, indices = zip(*batch)
-    return list(images), list(targets), list(indices)
-
-
 # ----------------------------------------------------------------------------- model
-
-def build_detector_for(model: str, num_classes: int, img_size: int) -> nn.Module:
-    """The detector for `num_classes` object classes (+ the background), its input transform at img_size
-    (torchvision's GeneralizedRCNNTransform with a fixed size: an image already at that size passes unchanged)."""
-    from torchvision.models.detection.transform import GeneralizedRCNNTransform
-
-    from edgekit.models.ssdlite import build_detector
-
-    detector = build_detector(model, num_classes=num_classes + 1)
-    t = detector.transform
-    detector.transform = GeneralizedRCNNTransform(img_size, img_size, t.image_mean, t.image_std, size_divisible=1,
-                                                  fixed_size=(img_size, img_size))
-    return detector
-
-
-def detector_preprocessing(model: nn.Module, img_size: int, resize: str) -> Preprocessing:
-    """The detector normalises inside its transform (ImageNet's for the zoo's); recorded for export."""
-    t = model.transform
-    return Preprocessing(img_size=img_size, mean=tuple(t.image_mean), std=tuple(t.image_std), resize=resize)
-
 
 def backbone_head_names(model: nn.Module, weights: str | Path) -> set[str]:
     """--weights for a detector: the backbone's classification weights (edgekit.models.ssdlite.init_backbone);
@@ -267,34 +166,6 @@ def train_epoch(model, loader, optimizer, scheduler, scaler, ctx, reporter: Repo
             "images_per_s": count / max(seconds, 1e-9), "seconds": seconds}
 
 
-@torch.no_grad()
-def predict_images(model: nn.Module, loader, images: list[DetectionImage], preprocessing: Preprocessing, ctx,
-                   on_batch=None) -> list[ImagePredictions]:
-    """Detections of every image of `loader` (a DetectionDataset over `images`, no augmentation), decoded and
-    after NMS (torchvision's), mapped back to each image's own pixels."""
-    model.eval()
-    found: list[ImagePredictions | None] = [None] * len(images)
-    for batch, _, indices in loader:
-        batch = [image.to(ctx.device, non_blocking=True) for image in batch]
-        with ctx.autocast():
-            outputs = model(batch)
-        for output, index in zip(outputs, indices):
-            image = images[index]
-            width, height = image.width, image.height
-            if not width or not height:
-                from edgekit.preprocess import load_rgb
-
-                width, height = load_rgb(image.path).size
-            g = resize_geometry(width, height, preprocessing.img_size, preprocessing.resize)
-            boxes = to_image_boxes(output["boxes"].float().cpu().numpy(), g)
-            found[index] = ImagePredictions(boxes, output["scores"].float().cpu().numpy(),
-                                            output["labels"].cpu().numpy() - 1)
-        if on_batch is not None:
-            on_batch(len(batch))
-    return [f if f is not None else ImagePredictions(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
-            for f in found]
-
-
 def validate(model: nn.Module, loader, images: list[DetectionImage], classes: list[str],
              preprocessing: Preprocessing, ctx) -> MapReport:
-    return coco_map(images, classes, predict_images(model, loader, images, preprocessing, ctx))
+    return coco_map(images, classes, predict_images(model, loader, images, preprocessing, ctx.device, ctx.amp_dtype))

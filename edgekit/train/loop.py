@@ -21,6 +21,7 @@ from edgekit.models.architecture import parse_architecture
 from edgekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from edgekit.recipe import run_recipe
 from edgekit.rundir import METRIC_COLUMNS, RunDir
+from edgekit import detector
 from edgekit.train import detection as det
 from edgekit.train.config import TrainConfig, is_detection, resolve_config
 from edgekit.train.devices import (DistInfo, autocast_dtype, barrier, default_workers, deterministic,
@@ -91,7 +92,7 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
 
     if detection:
         architecture = None
-        model = det.build_detector_for(config.model, len(splits.classes), config.img_size)
+        model = detector.build_detector_for(config.model, len(splits.classes), config.img_size)
         preprocessing = detection_preprocessing(config, model, splits, run, dist_info)
         momentum = None
     else:
@@ -111,11 +112,11 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
     ctx = StepContext(device=device, amp_dtype=autocast_dtype(device, config.amp, prefer=config.amp_dtype), channels_last=channels_last)
     workers = default_workers(device, config.workers)
     if detection:
-        train_set = det.DetectionDataset(splits.train, preprocessing)
-        val_set = det.DetectionDataset(splits.val, preprocessing)
+        train_set = detector.DetectionDataset(splits.train, preprocessing)
+        val_set = detector.DetectionDataset(splits.val, preprocessing)
     else:
         train_set, val_set = datasets(splits, preprocessing)
-    collate = det.collate if detection else None
+    collate = detector.collate if detection else None
     per_process_batch = max(1, config.batch_size // dist_info.world_size)
     train_loader, generator = make_loader(train_set, per_process_batch, train=True, seed=config.seed,
                                           workers=workers, device=device, dist_info=dist_info, collate_fn=collate)
@@ -217,7 +218,7 @@ def detection_preprocessing(config: TrainConfig, model: nn.Module, splits, run: 
     """The detector's own normalisation (its transform's), img_size and resize rule; saved in config.json."""
     if config.resume:
         return run.preprocessing()
-    preprocessing = det.detector_preprocessing(model, config.img_size, config.resize)
+    preprocessing = detector.detector_preprocessing(model, config.img_size, config.resize)
     if dist_info.is_main:
         run.write_config({**config.to_dict(), "task": "detection"}, splits.classes, preprocessing, splits)
     return preprocessing
