@@ -98,11 +98,19 @@ def read_checkpoint_dict(path: Path | str) -> dict:
     return data
 
 
-def load_checkpoint(path: Path | str) -> Checkpoint:
+def load_checkpoint(path: Path | str, task: str = "classification") -> Checkpoint:
+    """The checkpoint at `path`; one of another task (a detector's where a classifier's is read: export, quantize,
+    bench, predict) is refused in one line. `edgekit eval` reads a detector's with task="detection"."""
     data = read_checkpoint_dict(path)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise EdgekitError(f"{path} is not an edgekit checkpoint (no '{CHECKPOINT_FORMAT}' marker); "
                            "for a bare state dict use --weights instead")
+    found = str(data.get("task", "classification"))
+    if found != task:
+        if found == "detection":
+            raise EdgekitError(f"{path} is a detector's checkpoint ({data.get('model')}): `edgekit eval` takes it; "
+                               "export, quantize, bench and predict of detectors are not there yet (docs/detection.md)")
+        raise EdgekitError(f"{path} is a {found} checkpoint, not a {task} one")
     source = data.get("source")
     return Checkpoint(model_name=data["model"], num_classes=int(data["num_classes"]), labels=list(data["labels"]),
                       preprocessing=Preprocessing.from_dict(data["preprocessing"]), state_dict=data["state_dict"],

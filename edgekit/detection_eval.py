@@ -92,9 +92,7 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
     if path.is_dir():
         raise EdgekitError(f"{path}: exported detectors are not evaluated yet (docs/detection.md); pass RUN/best.pt")
     say.stage("opening the model")
-    checkpoint = load_checkpoint(path)
-    if checkpoint.task != "detection":
-        raise EdgekitError(f"{path} is a {checkpoint.task} checkpoint, not a detector's")
+    checkpoint = load_checkpoint(path, task="detection")
     images, data_classes, description = detection_data(path, options.data, options.split)
     if options.max_images is not None and options.max_images < len(images):
         images = seeded_sample(images, options.max_images)

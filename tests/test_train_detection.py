@@ -191,6 +191,15 @@ def test_bad_input_gives_one_error_line(cli, tmp_path, tiny_detection_data):
     assert_one_error_line(done, "--crop-scale-min applies to classifiers")
 
 
+def test_stages_that_take_only_classifiers_refuse_a_detector_in_one_line(cli, detection_run, tmp_path):
+    image = next(SAMPLE.glob("val/*.jpg"))
+    done = cli("predict", str(detection_run.best_checkpoint), str(image))
+    assert_one_error_line(done, "is a detector's checkpoint")
+    done = cli("export", MODEL, "--checkpoint", str(detection_run.best_checkpoint), "--out", str(tmp_path / "export"))
+    assert_one_error_line(done, "is a detector")
+    assert not (tmp_path / "export").exists()
+
+
 def test_eval_of_a_detector_on_a_class_folder_is_refused(cli, detection_run, tmp_path):
     class_folder = tmp_path / "classes" / "a"
     class_folder.mkdir(parents=True)
