@@ -211,3 +211,20 @@ def test_coco_map_refuses_mismatched_lists():
     dataset = read_detection(SAMPLE)
     with pytest.raises(EdgekitError, match="prediction lists"):
         coco_map(dataset.split("val"), dataset.classes, [])
+
+
+def test_backbone_weights_frozen_backbone_and_letterbox(tiny_detection_data, tmp_path):
+    """--weights: a zoo classifier's checkpoint starts the backbone (its head dropped); with
+    --freeze-backbone-epochs the trunk's convolutions stay as loaded; --resize letterbox is recorded."""
+    from edgekit.checkpoint import read_state_dict
+    from edgekit.train import train
+
+    weights = Path(__file__).resolve().parent / "fixtures" / "weights" / "mobilenet_v2.pt"
+    result = train(tiny_config(tiny_detection_data, tmp_path / "run", weights=str(weights), freeze_backbone_epochs=1,
+                               resize="letterbox"), show_progress=False)
+    saved = torch.load(result.best_checkpoint, weights_only=True)
+    assert saved["preprocessing"]["resize"] == "letterbox"
+    classifier = read_state_dict(weights)
+    conv = "features.3.conv.1.0.weight"  # a trunk convolution (no running statistics)
+    assert torch.equal(saved["state_dict"][f"backbone.{conv}"], classifier[conv])
+    assert "head_names" in torch.load(result.last_checkpoint, weights_only=True)
