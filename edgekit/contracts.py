@@ -11,9 +11,10 @@ whose `schema` is another version; a breaking change bumps the number here and i
     RUN/best.pt, last.pt, qat.pt           CHECKPOINT          train, quantize --qat      eval, quantize, export, bench
     RUN/config.json                        RUN_CONFIG          train (rundir)             eval, quantize, export (rundir)
     PREPARED/prepare.json (+ split lists)  PREPARED            data prepare               train, eval, export (data/folder)
-    PREPARED/prepare.json (+ COCO splits)  PREPARED_DETECTION  data prepare (detection)   data/detection (training: to come)
+    PREPARED/prepare.json (+ COCO splits)  PREPARED_DETECTION  data prepare (detection)   data/detection, train, eval
     AUDIT/audit.json of a detection folder DETECTION_AUDIT     data audit (detection)     people, scripts
     eval-*/eval.json                       EVAL                eval                       people, scripts
+    eval-*/eval.json of a detector         DETECTION_EVAL      eval (detection_eval)      people, scripts
     RUN/sensitivity.json                   SENSITIVITY         quantize --sensitivity     people, scripts
     fixtures/index.json                    ANDROID_FIXTURES    android fixtures           android_demo/core JUnit tests
     app assets/models/<name>/              APP_ASSETS          android sync               the app (ModelAssets)
@@ -29,6 +30,7 @@ PREPARED = "edgekit-prepared/1"
 PREPARED_DETECTION = "edgekit-prepared-detection/1"
 DETECTION_AUDIT = "edgekit-detection-audit/1"
 EVAL = "edgekit-eval/1"
+DETECTION_EVAL = "edgekit-detection-eval/1"
 SENSITIVITY = "edgekit-sensitivity/1"
 ANDROID_FIXTURES = "edgekit-android-fixtures/1"
 APP_ASSETS = "edgekit-app-assets/1"

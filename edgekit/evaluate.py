@@ -285,10 +285,16 @@ class EvalResult:
 
 def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = None) -> EvalResult:
     """Evaluate a checkpoint or an artifact (in its own runtime); write eval.json (docs/contracts.md) and the
-    confusion-matrix plot; return the report. What the runtime and libraries print (LiteRT's delegate line, Python
+    confusion-matrix plot; return the report. A detector's checkpoint gives edgekit.detection_eval's
+    DetectionEvalResult (COCO mAP; its `task` is "detection"). What the runtime and libraries print (LiteRT's delegate line, Python
     warnings) goes to eval.log beside them, never to the console."""
     from edgekit.export.quiet import captured, read_back
 
+    if Path(options.model).is_file():
+        from edgekit.detection_eval import checkpoint_task, evaluate_detection
+
+        if checkpoint_task(Path(options.model)) == "detection":  # COCO mAP instead of top-1 (edgekit.detection_eval)
+            return evaluate_detection(options, on_progress)
     say = reporter(on_progress)
     with captured(None) as chatter:
         say.stage("opening the model")

@@ -24,8 +24,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CROP_FRACTION = 0.875  # resize to size/0.875 then centre-crop: the ImageNet evaluation convention
 
-ResizeRule = Literal["center_crop", "letterbox"]
-RESIZE_RULES = ("center_crop", "letterbox")
+ResizeRule = Literal["center_crop", "letterbox", "resize"]
+RESIZE_RULES = ("center_crop", "letterbox")  # a classifier's rules (`edgekit train/export --resize`)
+DETECTION_RESIZE_RULES = ("resize", "letterbox")  # a detector's: never a crop that cuts boxes
+ALL_RESIZE_RULES = RESIZE_RULES + ("resize",)
 MIN_STD, MAX_STD, MAX_MEAN = 1e-6, 1e6, 1e6  # normalisation a float32 image survives: (x - mean) / std stays finite
 MAX_IMG_SIZE = 4096  # a larger square input is a typo, not a phone model
 
@@ -101,8 +103,8 @@ def _problem(img_size, mean, std, resize) -> str | None:
         problem = channel_problem(name, values)
         if problem:
             return problem
-    if resize not in RESIZE_RULES:
-        return f"resize must be one of {', '.join(RESIZE_RULES)}, got {resize!r}"
+    if resize not in ALL_RESIZE_RULES:
+        return f"resize must be one of {', '.join(ALL_RESIZE_RULES)}, got {resize!r}"
     return None
 
 
@@ -194,6 +196,8 @@ def normalised_float64(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
         out = np.empty((3, size, size))
         out[:] = mean  # padding: the mean itself, so (mean - mean) / std = 0 exactly
         out[:, top:top + new_h, left:left + new_w] = resized
+    elif pre.resize == "resize":  # a detector's plain resize: both sides to img_size, the aspect not kept
+        out = resample_axis(resample_axis(x, size, 2), size, 1)
     else:
         new_h, new_w, top, left = center_crop_geometry(h, w, size)
         resized = resample_axis(resample_axis(x, new_w, 2), new_h, 1)

@@ -150,9 +150,10 @@ class RunDir:
         parts = {name: getattr(splits, name) for name in ("train", "val", "test") if name != "test" or splits.test}
         return write_prepared_splits(self.splits_dir, splits.classes, Path(splits.root).resolve(), parts)
 
-    def write_metrics(self, history: list[dict]) -> Path:
+    def write_metrics(self, history: list[dict], columns: tuple[str, ...] = METRIC_COLUMNS) -> Path:
+        """One row per epoch; a detector's columns are edgekit.train.detection.METRIC_COLUMNS (val_map, ...)."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
         return atomic_write_text(self.metrics_path, buffer.getvalue())

@@ -178,12 +178,13 @@ def test_refusals_name_the_problem():
     from edgekit.models.architecture import parse_architecture
 
     with pytest.raises(EdgekitError, match="ssdlite_mobilenet_v2 is a detector"):
-        parse_architecture("ssdlite_mobilenet_v2")  # train/export/eval of detectors: not yet
+        parse_architecture("ssdlite_mobilenet_v2")  # export of detectors: not yet (training: test_train_detection.py)
 
 
 @pytest.mark.parametrize("command", [["train", "ssdlite_mobilenet_v2", "--epochs", "1"],
                                      ["export", "ssdlite_mobilenet_v2", "--out", "unused"]])
 def test_train_and_export_refuse_a_detector_in_one_line(command, cli, tmp_path, monkeypatch):
+    """export: not yet; train: on its default data, a class folder (a detector trains on a COCO or YOLO folder)."""
     monkeypatch.chdir(tmp_path)
     done = cli(*command)
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr

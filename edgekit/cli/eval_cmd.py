@@ -17,14 +17,14 @@ MODEL_HELP = ("An edgekit checkpoint (RUN/best.pt), or an artifact folder from `
 
 def eval_command(
     model: Path = typer.Argument(..., help=MODEL_HELP),
-    data: Optional[Path] = typer.Option(None, "--data", help="Class folder or prepared directory. Default: the run's recorded splits beside the checkpoint (for an artifact: the checkpoint it was exported from), else the shipped samples."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Class folder or prepared directory (a detector: a COCO or YOLO folder or a prepared detection directory). Default: the run's recorded splits beside the checkpoint (for an artifact: the checkpoint it was exported from), else the shipped samples."),
     split: str = typer.Option("val", "--split", help="val, test, train or all (every image of --data)."),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="Evaluate a seeded sample of this many images (seed 0: the same draw as `edgekit export --parity-size N`, so an artifact's figure matches its manifest's parity)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where eval.json and confusion_matrix.png go. Default: eval-<checkpoint name>/ beside the checkpoint, eval-<artifact folder>/ beside the artifact folder."),
     batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (artifacts exported with batch 1 run one at a time)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (`top1` in percent with its 95 % interval) instead of a table."),
 ) -> None:
-    """Accuracy with its 95 % interval, top-5, macro precision/recall/F1, per-class figures and a confusion matrix."""
+    """Accuracy with its 95 % interval, top-5, macro precision/recall/F1, per-class figures and a confusion matrix; a detector's checkpoint: COCO mAP@[.5:.95], mAP@.5 and AP per class (pycocotools)."""
     from edgekit.evaluate import EvalOptions, evaluate
 
     options = EvalOptions(model, data=data, split=split, max_images=max_images, out=out, batch_size=batch_size)
@@ -33,7 +33,26 @@ def eval_command(
     if as_json:
         typer.echo(json.dumps(result.document, indent=2))
         return
+    if getattr(result, "task", "classification") == "detection":
+        show_detection_eval(result)
+        return
     show_eval(result)
+
+
+def show_detection_eval(result) -> None:
+    """COCO AP per class and the summary, within 80 columns."""
+    report = result.report
+    out = render.out()
+    out.print(f"{result.model_name} ({result.kind}) on {result.description}", soft_wrap=True, markup=False)
+    table = render.table(None, ["class", ("AP", "right"), ("AP@.5", "right"), ("boxes", "right")])
+    fmt = lambda v: "—" if v is None else f"{v:.3f}"
+    for row in report.per_class:
+        table.add_row(row["class"], fmt(row["ap"]), fmt(row["ap50"]), str(row["boxes"]))
+    out.print(table)
+    out.print(f"mAP@[.5:.95] [bold]{report.map:.3f}[/]  mAP@.5 {report.map50:.3f}  mAP@.75 {report.map75:.3f}  "
+              "(pycocotools)")
+    out.print(f"{report.num_images} images, {report.num_boxes} boxes, {report.num_detections} detections")
+    out.print(f"wrote {result.json_path}", markup=False, soft_wrap=True)
 
 
 def show_eval(result) -> None:

@@ -51,6 +51,9 @@ class RichTrainDisplay:
 
 
 def epoch_line(row: dict, is_best: bool) -> str:
+    if "val_map" in row:  # a detector
+        return (f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.3f}  val mAP {row['val_map']:.3f} "
+                f"mAP@.5 {row['val_map50']:.3f}  {row['images_per_s']:.0f} img/s" + ("  [green]best[/]" if is_best else ""))
     return (f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}  "
             f"val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}  {row['images_per_s']:.0f} img/s"
             + ("  [green]best[/]" if is_best else ""))
@@ -94,13 +97,13 @@ def train_command(
     weights: Optional[Path] = typer.Option(None, "--weights", rich_help_panel="Transfer learning", help="Transfer learning: a state dict (torchvision's own ImageNet .pth, a timm .safetensors), or a checkpoint; every tensor matching by name and shape is loaded, the rest (the head) is new."),
     freeze_backbone_epochs: int = typer.Option(D("freeze_backbone_epochs"), "--freeze-backbone-epochs", rich_help_panel="Transfer learning", help="With --weights: train only the new head for the first N epochs."),
     option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE (repeatable), e.g. --option width_mult=0.5."),
-    resize: str = typer.Option(D("resize"), "--resize", help="center_crop (resize then crop the centre) or letterbox (fit and pad)."),
+    resize: Optional[str] = typer.Option(D("resize"), "--resize", help="center_crop (resize then crop the centre) or letterbox (fit and pad); a detector: resize (plain, both sides to --img-size) or letterbox, never a crop. Default: center_crop for a classifier, resize for a detector."),
     normalization: str = typer.Option(D("normalization"), "--normalization", help="dataset (mean/std of the training split) or imagenet (for ImageNet weights)."),
     val_fraction: float = typer.Option(D("val_fraction"), "--val-fraction", help="Fraction of each class held out for validation (raw class folders only)."),
     max_train_images: Optional[int] = typer.Option(D("max_train_images"), "--max-train-images", help="Train on a seeded, class-balanced subset of this many images."),
     resume: bool = typer.Option(D("resume"), "--resume", help="Continue the run in --out from its last.pt (same settings as it started with)."),
 ) -> None:
-    """Train MODEL on a class folder; writes best.pt, last.pt, metrics and curves to the run directory."""
+    """Train MODEL on a class folder (a detector, ssdlite_*: on a COCO or YOLO folder); writes best.pt, last.pt, metrics and curves to the run directory."""
     from edgekit.train import train
 
     flags = dict(locals())
@@ -109,7 +112,8 @@ def train_command(
     config = TrainConfig(**{name: flags[name] for name in TRAIN_FLAGS})
     with RichTrainDisplay(console) as display:
         result = train(config, on_event=display)
-    console.print(f"best validation accuracy [bold]{result.best_val_acc:.4f}[/]  run: {result.run_dir}")
+    what = "mAP@[.5:.95]" if result.task == "detection" else "accuracy"
+    console.print(f"best validation {what} [bold]{result.best_val_acc:.4f}[/]  run: {result.run_dir}")
     console.print(f"  best checkpoint: {result.best_checkpoint}\n  last checkpoint: {result.last_checkpoint}")
 
 

@@ -256,8 +256,8 @@ def parse_architecture(spec: str) -> Architecture:
                                f"(timm {timm.__version__}: timm.list_models())")
         return Architecture("timm", name)
     if spec in list_models("detection"):
-        raise EdgekitError(f"{spec} is a detector: edgekit builds it (edgekit.models.ssdlite) and lists it in "
-                           "`edgekit models`, but training, evaluation and export of detectors are not there yet "
+        raise EdgekitError(f"{spec} is a detector: `edgekit train` and `edgekit eval` take it (edgekit.train.detection, "
+                           "edgekit.detection_eval), but export, quantize and bench of detectors are not there yet "
                            "(docs/detection.md)")
     if spec in list_models():
         return Architecture("zoo", spec)

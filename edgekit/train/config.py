@@ -41,7 +41,8 @@ class TrainConfig:
     weights: str | None = None  # transfer learning: a state dict / checkpoint; matching tensors are loaded
     freeze_backbone_epochs: int = 0  # with weights: train only the new head for the first N epochs
     model_options: dict = field(default_factory=dict)
-    resize: Literal["center_crop", "letterbox"] = "center_crop"
+    # None: the task's default, center_crop for a classifier, resize for a detector (never a crop that cuts boxes)
+    resize: Literal["center_crop", "letterbox", "resize"] | None = None
     normalization: Literal["dataset", "imagenet"] = "dataset"  # imagenet: for ImageNet-pretrained weights
     crop_scale_min: float | None = None  # RandomResizedCrop's smallest area fraction; None: edgekit.recipe
     hflip: bool | None = None  # random horizontal flips; None: edgekit.recipe (the mirror test) decides
@@ -75,19 +76,56 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     """Fill defaults; on --resume take the saved run's config, keeping only the runtime knobs."""
     if config.resume:
         return resumed_config(config)
+    if is_detection(config.model):
+        return _resolved(config, *detection_sizes(config))
     from edgekit.models.architecture import parse_architecture
 
     architecture = parse_architecture(config.model)  # unknown model: a clear error before anything is written
     img_size = config.img_size if config.img_size is not None else architecture.default_img_size()  # 0 is refused, not 224
     if img_size < architecture.min_img_size():
         raise EdgekitError(f"{config.model} needs images of at least {architecture.min_img_size()} px, got --img-size {img_size}")
-    check_options(config)
+    resize = config.resize or "center_crop"
+    check_options(TrainConfig(**{**config.to_dict(), "resize": resize}))
+    return _resolved(config, img_size, resize)
+
+
+def is_detection(model: str) -> bool:
+    """A detector (edgekit.models.ssdlite's zoo SSDLites, torchvision:ssdlite320_mobilenet_v3_large): trained by
+    edgekit.train.detection's steps inside the same loop."""
+    from edgekit.models import list_models
+
+    return model == "torchvision:ssdlite320_mobilenet_v3_large" or model in list_models("detection")
+
+
+# options of class folders and classifiers that have no meaning for a detector: refused when set
+# (a detector normalises with its own mean/std, recorded in the preprocessing; --normalization is not read)
+CLASSIFICATION_ONLY = {"crop_scale_min": None, "max_train_images": None, "label_smoothing": 0.1}
+
+
+def detection_sizes(config: TrainConfig) -> tuple[int, str]:
+    from edgekit.models.ssdlite import DETECTION_IMG_SIZE
+    from edgekit.preprocess import DETECTION_RESIZE_RULES
+
+    img_size = config.img_size if config.img_size is not None else DETECTION_IMG_SIZE
+    if img_size < 64:
+        raise EdgekitError(f"{config.model} needs images of at least 64 px, got --img-size {img_size}")
+    resize = config.resize or "resize"
+    if resize not in DETECTION_RESIZE_RULES:
+        raise EdgekitError(f"--resize for a detector is resize or letterbox (a centre crop would cut boxes), got {resize}")
+    for name, default in CLASSIFICATION_ONLY.items():
+        if getattr(config, name) != default:
+            raise EdgekitError(f"--{name.replace('_', '-')} applies to classifiers, not to {config.model}")
+    check_options(TrainConfig(**{**config.to_dict(), "resize": "letterbox"}))
+    return img_size, resize
+
+
+def _resolved(config: TrainConfig, img_size: int, resize: str) -> TrainConfig:
     out = config.out or str(default_run_dir(config.model))
     if RunDir(Path(out)).last.exists():
         raise EdgekitError(f"{out} already holds a run (last.pt); use --resume to continue it or another --out")
     if config.weights and not Path(config.weights).is_file():
         raise EdgekitError(f"weights file not found: {config.weights}")
-    return TrainConfig(**{**config.to_dict(), "img_size": img_size, "out": out})
+    return TrainConfig(**{**config.to_dict(), "img_size": img_size, "resize": resize, "out": out})
 
 
 def check_options(config: TrainConfig) -> None:

@@ -47,7 +47,7 @@ def datasets(splits: Splits, preprocessing: Preprocessing) -> tuple[ImageListDat
 
 
 def make_loader(dataset, batch_size: int, *, train: bool, seed: int, workers: int, device: torch.device,
-                dist_info: DistInfo) -> tuple[DataLoader, torch.Generator]:
+                dist_info: DistInfo, collate_fn=None) -> tuple[DataLoader, torch.Generator]:
     """Seeded sampling: the generator is re-seeded per epoch (see `reseed_epoch`), so a resumed
     run draws the same batches and worker seeds as an uninterrupted one."""
     generator = torch.Generator().manual_seed(seed)
@@ -60,7 +60,7 @@ def make_loader(dataset, batch_size: int, *, train: bool, seed: int, workers: in
         sampler = SequentialSampler(dataset)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-                        drop_last=train and len(dataset) > batch_size, generator=generator)
+                        drop_last=train and len(dataset) > batch_size, generator=generator, collate_fn=collate_fn)
     return loader, generator
 
 
