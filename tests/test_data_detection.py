@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from edgekit.data.detection import (audit_detection, detection_layout, prepare_detection, read_detection,
-                                    read_prepared_detection)
+from edgekit.data.detection import detection_layout, read_detection, read_prepared_detection
+from edgekit.data.detection_prepare import audit_detection, prepare_detection
 from edgekit.data.prepare import PrepareOptions
 from edgekit.errors import EdgekitError
 from edgekit.paths import DETECTION_SAMPLE_DIR, REPO_ROOT

@@ -113,7 +113,7 @@ def _class_table(summary: dict) -> Table:
 
 
 def _detection_audit(data_dir: Path, out: Path) -> None:
-    from edgekit.data.detection import audit_detection, write_detection_audit
+    from edgekit.data.detection_prepare import audit_detection, write_detection_audit
 
     with _progress() as progress:
         on_start, on_file = _hooks(progress, "decoding images")
@@ -226,7 +226,7 @@ def prepare_command(
 
 
 def _detection_prepare(data_dir: Path, out: Path, options: PrepareOptions, overwrite: bool) -> None:
-    from edgekit.data.detection import prepare_detection
+    from edgekit.data.detection_prepare import prepare_detection
 
     with _progress() as progress:
         on_start, on_file = _hooks(progress, "decoding images")

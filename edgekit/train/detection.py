@@ -20,8 +20,8 @@ from pathlib import Path
 
 from torch import nn
 
-from edgekit.data.detection import (DetectionImage, DetectionSet, coco_json, read_detection,
-                                    read_prepared_detection, stratification_groups)
+from edgekit.data.detection import DetectionImage, DetectionSet, coco_json, read_detection, read_prepared_detection
+from edgekit.data.detection_prepare import stratification_groups
 from edgekit.detection_metrics import MapReport, coco_map
 from edgekit.detector import MIN_BOX_SIDE, is_prepared_detection, predict_images
 from edgekit.errors import EdgekitError
