@@ -22,6 +22,8 @@ source does not carry, and checks it before anything is written:
 """
 from __future__ import annotations
 
+import io
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,7 +255,12 @@ def save_program(source: Source, folder: Path) -> None:
     if origin is None or origin.kind != "module" or origin.program is None:
         return
     path = folder / PROGRAM_NAME
-    atomic_write(path, lambda tmp: torch.export.save(origin.program, str(tmp)))
+    def write(tmp: Path) -> None:  # through a buffer: torch warns about a file name not ending in .pt2
+        buffer = io.BytesIO()
+        torch.export.save(origin.program, buffer)
+        tmp.write_bytes(buffer.getvalue())
+
+    atomic_write(path, write)
     origin.program_file, origin.sha256 = PROGRAM_NAME, sha256_file(path)
     origin.weights = {"source": "module", "class": origin.module_class, "program": PROGRAM_NAME, "sha256": origin.sha256}
     source.weights = origin.weights
