@@ -72,12 +72,11 @@ class ProfileOptions:
     def __post_init__(self):
         import os
 
-        validate.count("--threads", self.threads)
+        for name, low in (("threads", 1), ("runs", 1), ("warmup", 0)):
+            object.__setattr__(self, name, validate.count(f"--{name}", getattr(self, name), low=low))
         cores = os.cpu_count() or 1
         if self.threads > cores:
             raise EdgekitError(f"--threads {self.threads} exceeds the {cores} cores of this host")
-        validate.count("--runs", self.runs)
-        validate.count("--warmup", self.warmup, low=0)
 
 
 @dataclass
@@ -185,6 +184,10 @@ def profile_artifact(artifact, options: ProfileOptions) -> ArtifactProfile:
             entry, runtime, tensor, options)
     except EdgekitError as error:
         entry.status, entry.reason = "failed", str(error)
+        return entry
+    except Exception as error:  # a runtime or its profiler refusing this file: the entry says so, others go on
+        text = " ".join(str(error).split())[:240] or type(error).__name__
+        entry.status, entry.reason = "failed", f"{type(error).__name__}: {text}"
         return entry
     if entry.ops_ms is not None and entry.run_ms:
         entry.op_ratio = entry.ops_ms / entry.run_ms
