@@ -88,11 +88,12 @@ def test_litert_says_it_has_no_op_times_and_lists_its_ops(profiled):
 def test_the_cli_table_fits_80_columns(profiled, cli, monkeypatch):
     folder, _ = profiled
     monkeypatch.setenv("COLUMNS", "80")
-    done = cli("profile", folder, "--runs", "2", "--warmup", "0", "--no-write")
+    done = cli("profile", folder, "--runs", "2", "--warmup", "0", "--no-write", "--layers", "3")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines and max(len(line) for line in lines) <= 80, "\n".join(lines)
-    for word in ("onnx: ms per run", "executorch: ms per run", "tflite: op counts", "ops/run", "not available"):
+    for word in ("onnx: ms per run", "executorch: ms per run", "tflite: op counts", "ops/run", "not available",
+                 "onnx-fp32: the 3 slowest layers", "features."):
         assert word in done.stdout
 
 

@@ -21,12 +21,17 @@ def profile_command(
     threads: int = typer.Option(1, "--threads", help="Threads, pinned in every runtime as bench pins them."),
     runs: int = typer.Option(20, "--runs", help="Profiled iterations; each op's median over them is used."),
     warmup: int = typer.Option(5, "--warmup", help="Iterations before profiling, not recorded."),
+    layers: int = typer.Option(0, "--layers", help="Also list each timed artifact's N slowest layers with the PyTorch module each came from (profile.json holds them all)."),
     write: bool = typer.Option(True, "--write/--no-write", help="Write profile.json into the export folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON on stdout (tables go to stderr)."),
 ) -> None:
     """Time each artifact's ops in its own runtime (ORT's profiler, ETDump; LiteRT: op counts), per op type and layer, fp32 beside int8."""
     from edgekit.profile import ProfileOptions, profile
 
+    if layers < 0:
+        from edgekit.errors import EdgekitError
+
+        raise EdgekitError(f"--layers must be at least 0, got {layers}")
     options = ProfileOptions(threads=threads, runs=runs, warmup=warmup, write=write)
     with render.ProgressDisplay(render.err()) as display:
         result = profile(path, options, on_progress=display)
@@ -40,6 +45,10 @@ def profile_command(
     for table in op_tables(result.artifacts, notes):
         out.print(table)
     out.print(totals_table(result.artifacts, notes))
+    if layers > 0:
+        for entry in result.artifacts:
+            if entry.status == "ok":
+                out.print(layers_table(entry, layers))
     if result.bench_note:
         notes.add(result.bench_note)
     notes.print(out)
@@ -112,6 +121,17 @@ def totals_table(entries, notes: render.Footnotes):
             status = f"[red]{e.status}[/] {notes.add(f'{e.artifact}: {e.reason}')}"
         table.add_row(e.artifact, _ms(e.ops_ms), _ms(e.run_ms), f"{e.op_ratio:.2f}" if e.op_ratio else "",
                       _ms(e.bench_p50_ms), f"{e.bench_ratio:.2f}" if e.bench_ratio else "", status)
+    return table
+
+
+def layers_table(entry, count: int):
+    """The `count` slowest layers of one artifact: the runtime's name, the module (where known), op type, ms."""
+    table = render.table(f"{entry.artifact}: the {count} slowest layers (ms per run)",
+                         ["layer", "module", "op type", ("ms", "right")])
+    for layer in entry.layers[:count]:
+        table.add_row(layer.name, layer.module or "", layer.op_type, _ms(layer.ms))
+    if entry.reason and not any(layer.module for layer in entry.layers):
+        table.caption = f"modules: {entry.reason}"
     return table
 
 
