@@ -300,8 +300,8 @@ def render(data: ReportData) -> str:
             f"<h1>{esc(data.model)}</h1>"
             f'<p class="sub">edgekit report · {esc(headline)} · {created}</p>'
             f'<div class="facts">{fact_html}</div>{notes}'
-            + section_figures(data) + section_export(data) + section_int8_plans(data) + section_host(data) + section_device(data)
-            + section_profile(data)
+            + section_figures(data) + section_profile(data) + section_export(data) + section_int8_plans(data)
+            + section_host(data) + section_device(data)
             + f"<footer>Written by edgekit {esc(__version__)} from summary.json, the manifests, bench.json and "
               f"profile.json in "
               f"{esc(data.folder)}. Self-contained: no script, no external resource.</footer></main></body></html>")
