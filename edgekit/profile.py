@@ -19,9 +19,9 @@ The profilers are the runtimes' own:
 
 The whole run is timed in the same process with the profiler off (bench's timed call: `invoke` on a prepared
 input, perf_counter around it), and op times are set against its median; bench.json's p50 at the same thread
-count is the second yardstick; the profiled runs' median is kept too (the profiler's overhead). More than 20 % apart is flagged
-with the reason. Threads are pinned as bench pins them (edgekit.runtime). Nothing here prints; torch-free
-to import.
+count is the second yardstick; the profiled runs' median is kept too (the profiler's overhead). More than
+20 % apart is flagged with the reason. Threads are pinned as bench pins them (edgekit.runtime). Nothing here
+prints; torch-free to import.
 """
 from __future__ import annotations
 
