@@ -531,15 +531,27 @@ def read_profile(path: Path | str) -> tuple[dict, list[ArtifactProfile]]:
     return document, entries
 
 
+ONNX_INTEGER_KERNELS = re.compile(r"^(QLinear|Q(?=Gemm$|MatMul$|Attention$))|(?<=Conv)Integer$|(?<=MatMul)Integer$")
+
+
+def op_family(format_name: str, op_type: str) -> str:
+    """The float op an integer kernel computes, so fp32 and int8 line up side by side: ONNX Runtime's QLinearConv,
+    QGemm, QLinearAdd, ConvInteger -> Conv, Gemm, Add, Conv (profile.json keeps the runtime's own op type; ETDump
+    kinds already drop the data type, LiteRT's builtins are the same in both)."""
+    return ONNX_INTEGER_KERNELS.sub("", op_type) if format_name == "onnx" else op_type
+
+
 def side_by_side(entries: list[ArtifactProfile]) -> dict[str, list[tuple[str, float | None, float | None]]]:
-    """format -> [(op type, fp32 ms, int8 ms)], the larger first; formats with op times at fp32 or int8 only."""
+    """format -> [(op type, fp32 ms, int8 ms)], the larger first (integer kernels under their float op:
+    `op_family`); formats with op times at fp32 or int8 only."""
     table: dict[str, dict[str, dict[str, float | None]]] = {}
     for entry in entries:
         if entry.status != "ok" or entry.precision not in ("fp32", "int8"):
             continue
         kinds = table.setdefault(entry.format, {})
         for op in entry.op_types:
-            kinds.setdefault(op.op_type, {})[entry.precision] = op.ms
+            family = kinds.setdefault(op_family(entry.format, op.op_type), {})
+            family[entry.precision] = (family.get(entry.precision) or 0.0) + (op.ms or 0.0)
     return {fmt: sorted(((kind, v.get("fp32"), v.get("int8")) for kind, v in kinds.items()),
                         key=lambda r: -max(r[1] or 0.0, r[2] or 0.0))
             for fmt, kinds in table.items()}

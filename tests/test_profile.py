@@ -143,3 +143,21 @@ def test_the_report_draws_the_profile_and_survives_a_bad_one(profiled, tmp_path)
     (copy / PROFILE_JSON).write_text('{"schema": "edgekit-profile/1", "artifacts": [7]}')
     page = render_report(copy)
     assert "not profiled" in page and "artifacts[0]" in page
+
+
+def test_integer_kernels_line_up_under_their_float_op():
+    from edgekit.profile import op_family
+
+    assert [op_family("onnx", k) for k in ("QLinearConv", "QGemm", "QLinearAdd", "ConvInteger", "QuantizeLinear")] == [
+        "Conv", "Gemm", "Add", "Conv", "QuantizeLinear"]
+    assert op_family("tflite", "QLinearConv") == "QLinearConv"  # only ONNX Runtime names its integer kernels apart
+
+
+def test_side_by_side_puts_fp32_beside_int8_per_format(profiled):
+    from edgekit.profile import side_by_side
+
+    _, result = profiled
+    table = side_by_side(result.artifacts)
+    assert set(table) == {"onnx", "executorch"}  # LiteRT gives no op times
+    conv = next(row for row in table["onnx"] if row[0] == "Conv")
+    assert conv[1] > 0 and conv[2] > 0

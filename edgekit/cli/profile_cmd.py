@@ -61,7 +61,9 @@ def _ms(value: float | None) -> str:
 
 
 def op_tables(entries, notes: render.Footnotes) -> list:
-    """Per format: op types, fp32 ms (share) beside int8 ms (share); formats without op times list counts."""
+    """Integer kernels are counted under the float op they compute (edgekit.profile.op_family). Per format: op types, fp32 ms (share) beside int8 ms (share); formats without op times list counts."""
+    from edgekit.profile import op_family
+
     tables = []
     formats = list(dict.fromkeys(e.format for e in entries if e.status in ("ok", "counts-only")))
     for fmt in formats:
@@ -69,9 +71,14 @@ def op_tables(entries, notes: render.Footnotes) -> list:
         precisions = [p for p in ("fp32", "fp16", "int8") if p in by_precision]
         timed = any(by_precision[p].status == "ok" for p in precisions)
         kinds: dict[str, dict[str, tuple]] = {}
+        renamed: set[str] = set()
         for precision in precisions:
             for op in by_precision[precision].op_types:
-                kinds.setdefault(op.op_type, {})[precision] = (op.ms, op.count)
+                family = op_family(fmt, op.op_type)
+                ms, count = kinds.setdefault(family, {}).get(precision, (None, 0))
+                kinds[family][precision] = (None if op.ms is None else (ms or 0.0) + op.ms, count + op.count)
+                if family != op.op_type:
+                    renamed.add(f"{op.op_type} as {family}")
         ordered = sorted(kinds, key=lambda k: (-max((v[0] or 0.0) for v in kinds[k].values()),
                                                -max(v[1] for v in kinds[k].values()), k))
         unit = "ms per run" if timed else "op counts"
@@ -103,6 +110,9 @@ def op_tables(entries, notes: render.Footnotes) -> list:
         untimed = [by_precision[p] for p in precisions if by_precision[p].status == "counts-only"]
         if untimed:
             table.caption = f"op times: {notes.add(untimed[0].reason or 'not available')}"
+        elif renamed:
+            table.caption = (f"integer kernels under their float op "
+                             f"{notes.add(f'{fmt}: ' + ', '.join(sorted(renamed)) + ' (profile.json keeps the names)')}")
         tables.append(table)
     return tables
 
