@@ -95,6 +95,13 @@ class Layer:
 
 
 @dataclass
+class ModuleTime:
+    module: str       # a PyTorch module name, e.g. features.1.conv.0.0
+    ms: float | None  # the sum of its layers' times per run; None where the runtime gives no op times
+    count: int        # the runtime's nodes that came from it
+
+
+@dataclass
 class ArtifactProfile:
     artifact: str
     model: str
@@ -116,6 +123,7 @@ class ArtifactProfile:
     flag: str | None = None         # more than 20 % apart, and why
     op_types: list[OpType] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
+    modules: list[ModuleTime] = field(default_factory=list)  # the layers summed by PyTorch module, where mapped
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,6 +224,18 @@ def _time_runs(runtime, tensor: np.ndarray, options: ProfileOptions) -> float:
 
 def _median_ms(seconds: list[float]) -> float:
     return statistics.median(seconds) * 1000.0
+
+
+def _by_module(layers: list[Layer]) -> list[ModuleTime]:
+    totals: dict[str, float] = collections.defaultdict(float)
+    counts: collections.Counter = collections.Counter()
+    timed = all(layer.ms is not None for layer in layers)
+    for layer in layers:
+        if layer.module:
+            counts[layer.module] += 1
+            totals[layer.module] += layer.ms or 0.0
+    rows = [ModuleTime(name, totals[name] if timed else None, counts[name]) for name in counts]
+    return sorted(rows, key=lambda r: (-(r.ms or 0.0), r.module))
 
 
 def _by_type(layers: list[Layer]) -> list[OpType]:
@@ -345,7 +365,7 @@ def _profile_tflite(entry: ArtifactProfile, runtime, tensor: np.ndarray, options
     for op in plain._get_ops_details():
         name = names.get(int(op["outputs"][0]), "") if len(op["outputs"]) else ""
         entry.layers.append(Layer(name or f"op {op['index']}", str(op["op_name"]), None, litert_module(name)))
-    entry.op_types = _by_type(entry.layers)
+    entry.op_types, entry.modules = _by_type(entry.layers), _by_module(entry.layers)
     entry.status, entry.reason = "counts-only", LITERT_NO_TIMES
 
 
@@ -403,7 +423,7 @@ def _profile_executorch(entry: ArtifactProfile, runtime, tensor: np.ndarray, opt
 
 def _finish(entry: ArtifactProfile, seconds: list[float], options: ProfileOptions) -> None:
     entry.layers.sort(key=lambda layer: -(layer.ms or 0.0))
-    entry.op_types = _by_type(entry.layers)
+    entry.op_types, entry.modules = _by_type(entry.layers), _by_module(entry.layers)
     entry.ops_ms = sum(layer.ms or 0.0 for layer in entry.layers)
     entry.profiled_run_ms, entry.status = _median_ms(seconds), "ok"
 
@@ -486,7 +506,7 @@ def _entry_problem(data) -> str | None:
     for name in ("reason", "runtime", "runtime_version", "profiler", "flag"):
         if data.get(name) is not None and not isinstance(data[name], str):
             return f"'{name}' must be a string or null, got {data[name]!r}"[:200]
-    for name, keys in (("op_types", ("op_type",)), ("layers", ("name", "op_type"))):
+    for name, keys in (("op_types", ("op_type",)), ("layers", ("name", "op_type")), ("modules", ("module",))):
         items = data.get(name, [])
         if not isinstance(items, list):
             return f"'{name}' must be a list"
@@ -494,8 +514,8 @@ def _entry_problem(data) -> str | None:
             if not isinstance(item, dict) or any(not isinstance(item.get(k), str) for k in keys) or (
                     item.get("ms") is not None and not _number(item["ms"])):
                 return f"'{name}[{index}]' must be an object with {', '.join(keys)} and ms (a number or null)"
-            if name == "op_types" and not (isinstance(item.get("count"), int) and not isinstance(item["count"], bool)
-                                           and item["count"] >= 0):
+            counted = isinstance(item.get("count"), int) and not isinstance(item["count"], bool) and item["count"] >= 0
+            if name in ("op_types", "modules") and not counted:
                 return f"'{name}[{index}].count' must be a non-negative integer"
             if name == "layers" and item.get("module") is not None and not isinstance(item["module"], str):
                 return f"'{name}[{index}].module' must be a string or null"
@@ -527,6 +547,7 @@ def read_profile(path: Path | str) -> tuple[dict, list[ArtifactProfile]]:
         known = {k: v for k, v in data.items() if k in ArtifactProfile.__dataclass_fields__}
         known["op_types"] = [OpType(o["op_type"], o.get("ms"), o["count"]) for o in data.get("op_types", [])]
         known["layers"] = [Layer(x["name"], x["op_type"], x.get("ms"), x.get("module")) for x in data.get("layers", [])]
+        known["modules"] = [ModuleTime(m["module"], m.get("ms"), m["count"]) for m in data.get("modules", [])]
         entries.append(ArtifactProfile(**known))
     return document, entries
 

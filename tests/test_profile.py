@@ -75,6 +75,8 @@ def test_onnx_layers_map_to_pytorch_modules(profiled):
     onnx = next(e for e in result.artifacts if e.artifact == "onnx-fp32")
     modules = [layer.module for layer in onnx.layers if layer.module]
     assert modules and any(m.startswith("features.") for m in modules), onnx.layers[:5]
+    assert {m.module for m in onnx.modules} == set(modules)
+    assert sum(m.count for m in onnx.modules) == len(modules) and all(m.ms >= 0 for m in onnx.modules)
 
 
 def test_litert_says_it_has_no_op_times_and_lists_its_ops(profiled):
@@ -83,6 +85,7 @@ def test_litert_says_it_has_no_op_times_and_lists_its_ops(profiled):
         assert entry.reason.startswith("not available") and entry.ops_ms is None and entry.op_ratio is None
         assert entry.run_ms > 0 and entry.op_types and all(op.ms is None for op in entry.op_types)
         assert any(op.op_type == "CONV_2D" for op in entry.op_types)
+        assert any(m.module == "features.0.0" and m.ms is None for m in entry.modules)  # litert-torch's names
 
 
 def test_the_cli_table_fits_80_columns(profiled, cli, monkeypatch):
