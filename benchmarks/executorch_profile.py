@@ -14,38 +14,23 @@ from __future__ import annotations
 import argparse
 import collections
 import platform
-import re
-import tempfile
 from pathlib import Path
 
 
 def profile(pte: Path, runs: int, warmup: int, size: int) -> dict[str, tuple[float, int]]:
+    """kind -> (summed median ms, operators), through the library's ETDump reader (edgekit.profile)."""
     import torch
-    from executorch.devtools import Inspector
-    from executorch.extension.pybindings import portable_lib
 
-    module = portable_lib._load_for_executorch(str(pte), enable_etdump=True, debug_buffer_size=0)
+    from edgekit.profile import etdump_events, etdump_kind
+
     image = torch.randn(1, 3, size, size).contiguous()  # the Python runtime needs contiguous inputs
-    for _ in range(warmup):
-        module.forward([image])
-    with tempfile.TemporaryDirectory() as scratch:
-        dump = Path(scratch) / "run.etdp"
-        module = portable_lib._load_for_executorch(str(pte), enable_etdump=True, debug_buffer_size=0)
-        for _ in range(runs):
-            module.forward([image])
-        module.write_etdump_result_to_file(str(dump))
-        inspector = Inspector(etdump_path=str(dump))
+    medians, _ = etdump_events(pte, image, runs, warmup)
     totals: dict[str, float] = collections.defaultdict(float)
     counts: collections.Counter = collections.Counter()
-    for block in inspector.event_blocks:
-        if block.name != "Execute":
-            continue
-        for event in block.events:
-            if event.perf_data is None:
-                continue
-            kind = re.sub(r"\(.*?\)", "", re.sub(r" #\d+$", "", event.name)).replace("  ", " ").strip()
-            totals[kind] += event.perf_data.p50
-            counts[kind] += 1
+    for name, ms in medians.items():
+        kind = etdump_kind(name)
+        totals[kind] += ms
+        counts[kind] += 1
     return {kind: (totals[kind], counts[kind]) for kind in totals}
 
 

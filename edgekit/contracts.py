@@ -8,6 +8,7 @@ whose `schema` is another version; a breaking change bumps the number here and i
     OUT/<model>/<fmt>-<prec>/labels.txt    (the manifest's)    export                     edgekit.manifest, the app
     OUT/<model>/summary.json               SUMMARY             export (export/summary)    report
     OUT/<model>/bench.json, bench.csv      BENCH               bench (bench/results)      bench --compare, report; the app's rows
+    OUT/<model>/profile.json               PROFILE             profile (edgekit/profile)  report
     RUN/best.pt, last.pt, qat.pt           CHECKPOINT          train, quantize --qat      eval, quantize, export, bench
     RUN/config.json                        RUN_CONFIG          train (rundir)             eval, quantize, export (rundir)
     PREPARED/prepare.json (+ split lists)  PREPARED            data prepare               train, eval, export (data/folder)
@@ -24,6 +25,7 @@ from __future__ import annotations
 MANIFEST = "edgekit-manifest/1"
 SUMMARY = "edgekit-summary/1"
 BENCH = "edgekit-bench/1"
+PROFILE = "edgekit-profile/1"
 CHECKPOINT = "edgekit-checkpoint/1"
 RUN_CONFIG = "edgekit-run/1"
 PREPARED = "edgekit-prepared/1"

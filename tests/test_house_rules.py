@@ -46,7 +46,7 @@ def test_the_scan_sees_imports_inside_functions(tmp_path):
 def _light_modules() -> list[str]:
     from edgekit.formats import FORMATS
 
-    return ["edgekit.cli.main", "edgekit.formats", "edgekit.manifest",
+    return ["edgekit.cli.main", "edgekit.formats", "edgekit.manifest", "edgekit.profile",
             *(f"edgekit.runtime.{name}" for name in FORMATS)]
 
 

@@ -94,9 +94,11 @@ def _root(version: bool = typer.Option(False, "--version", callback=_print_versi
     """Train a lightweight image classifier and ship it to a phone: every artifact checked."""
 
 # each stage module adds its commands to `app`
-from edgekit.cli import models_cmd, data_cmd, train_cmd, eval_cmd, quantize_cmd, export_cmd, bench_cmd, report_cmd  # noqa: E402
+from edgekit.cli import (models_cmd, data_cmd, train_cmd, eval_cmd, quantize_cmd, export_cmd, bench_cmd,  # noqa: E402
+                         profile_cmd, report_cmd)
 
-for stage in (models_cmd, data_cmd, train_cmd, eval_cmd, quantize_cmd, export_cmd, bench_cmd, report_cmd):
+for stage in (models_cmd, data_cmd, train_cmd, eval_cmd, quantize_cmd, export_cmd, bench_cmd, profile_cmd,
+              report_cmd):
     stage.register(app)
 from edgekit.cli import android_cmd  # noqa: E402
 android_cmd.register(app)

@@ -4,7 +4,8 @@
     render_report(export_dir) -> str             the page as a string
 
 The page reads summary.json (export status, parity, sizes), each artifact's manifest.json and, when
-`edgekit bench` has run, bench.json (host and phone rows, accuracy with its interval from bench --data).
+`edgekit bench` has run, bench.json (host and phone rows, accuracy with its interval from bench --data), and,
+when `edgekit profile` has run, profile.json (time per op type, fp32 beside int8, per format).
 Figures are matplotlib PNGs inlined as data: URIs; styles are inline; the page loads nothing from
 anywhere, so it opens offline and can be mailed as one file. `edgekit.report.check` renders it in
 headless Chromium and inspects the screenshot (scripts/check_report.sh).

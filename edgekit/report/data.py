@@ -1,4 +1,4 @@
-"""What the report reads: an export folder's summary.json, each artifact's manifest.json, and bench.json.
+"""What the report reads: an export folder's summary.json, each artifact's manifest.json, bench.json and profile.json.
 
     load_export(export_dir) -> ReportData     EdgekitError in one line when it is not an export folder
     pareto_front(points) -> set of indices    lower latency and higher accuracy win
@@ -13,6 +13,7 @@ from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
 from edgekit.export.summary import read_summary
 from edgekit.manifest import MANIFEST_NAME, inside
+from edgekit.profile import PROFILE_JSON, read_profile
 
 NOT_VERIFIED = "not verified now"  # an artifact folder gone, changed since export (sha256) or unreadable now
 
@@ -51,6 +52,9 @@ class ReportData:
     bench: dict | None
     rows: list[BenchRow] = field(default_factory=list)
     bench_problem: str | None = None   # bench.json present but unreadable: said on the page
+    profile: dict | None = None        # profile.json (edgekit profile), validated
+    profiles: list = field(default_factory=list)  # edgekit.profile.ArtifactProfile per artifact
+    profile_problem: str | None = None  # profile.json present but unreadable or invalid: said on the page
 
     @property
     def model(self) -> str:
@@ -117,6 +121,11 @@ def load_export(export_dir: Path | str) -> ReportData:
             data.bench, data.rows = read_bench(folder / BENCH_JSON)
         except EdgekitError as error:
             data.bench_problem = str(error)
+    if (folder / PROFILE_JSON).is_file():
+        try:
+            data.profile, data.profiles = read_profile(folder / PROFILE_JSON)
+        except EdgekitError as error:
+            data.profile_problem = str(error)
     return data
 
 

@@ -2,6 +2,7 @@
 
     accuracy_latency_png(points, front, title) -> str | None     None when nothing was benchmarked
     sizes_png(names, sizes_mb) -> str | None
+    op_types_png(side_by_side, title) -> str | None              None when no format has op times
 """
 from __future__ import annotations
 
@@ -98,4 +99,32 @@ def sizes_png(names: list[str], sizes_mb: list[float], formats: list[str]) -> st
     ax.set_xlim(0, max(sizes_mb) * 1.22 if sizes_mb else 1)
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_title("size per artifact", fontsize=10.5)
+    return _png(fig)
+
+
+def op_types_png(by_format: dict[str, list[tuple[str, float | None, float | None]]], title: str,
+                 top: int = 8) -> str | None:
+    """Per format, the `top` op types' time per run, fp32 bar beside int8 bar (edgekit profile)."""
+    formats = [f for f, rows in by_format.items() if rows]
+    if not formats:
+        return None
+    heights = [min(top, len(by_format[f])) for f in formats]
+    fig, axes = plt.subplots(len(formats), 1, figsize=(7.2, 0.36 * sum(heights) + 1.1 * len(formats) + 0.4),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, fmt in zip(axes[:, 0], formats):
+        rows = by_format[fmt][:top]
+        y = list(range(len(rows)))
+        fp32 = [r[1] or 0.0 for r in rows]
+        int8 = [r[2] or 0.0 for r in rows]
+        ax.barh([v - 0.2 for v in y], fp32, height=0.38, color=colour(fmt), label="fp32")
+        ax.barh([v + 0.2 for v in y], int8, height=0.38, color=colour(fmt), alpha=0.45, hatch="//", label="int8")
+        ax.set_yticks(y)
+        ax.set_yticklabels([r[0] for r in rows], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(fmt, fontsize=9.5, loc="left")
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    axes[-1, 0].set_xlabel("ms per run (median of the profiled runs)")
+    fig.suptitle(title, fontsize=10.5)
+    fig.tight_layout()
     return _png(fig)

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from edgekit.bench.rows import BenchRow
 from edgekit.report.data import ReportData, pareto_front
-from edgekit.report.figures import Point, accuracy_latency_png, sizes_png
+from edgekit.report.figures import Point, accuracy_latency_png, op_types_png, sizes_png
 from edgekit.version import __version__
 
 CSS = """
@@ -252,6 +252,35 @@ def section_figures(data: ReportData) -> str:
     return "<h2>Trade-offs</h2>" + budget_line(data, threads) + f'<div class="figs">{"".join(figs)}</div>'
 
 
+def section_profile(data: ReportData) -> str:
+    """Per-op-type time, fp32 beside int8, per format (profile.json from `edgekit profile`); the page works
+    without it."""
+    from edgekit.profile import side_by_side
+
+    if data.profile is None:
+        problem = f" ({esc(data.profile_problem)})" if data.profile_problem else ""
+        return (f'<h2>Where the time goes</h2><p class="note">not profiled: run <code>edgekit profile '
+                f'{esc(data.folder)}</code>{problem}</p>')
+    host = data.profile.get("host", {})
+    cpu, threads = host.get("cpu", "this host"), data.profile.get("threads")
+    png = op_types_png(side_by_side(data.profiles), f"time per op type, fp32 vs int8, {threads} thread(s), {cpu}")
+    rows = []
+    for e in data.profiles:
+        note = e.flag or (e.reason if e.status != "ok" else "") or ""
+        rows.append([esc(e.artifact), esc(e.status), num(e.ops_ms, 3), num(e.run_ms, 3), num(e.op_ratio, 2),
+                     num(e.bench_p50_ms, 3), num(e.bench_ratio, 2), esc(note)])
+    figure = (f'<div class="fig"><img alt="time per op type" src="data:image/png;base64,{png}">'
+              "<p>Each format's op types by time per run (the median over the profiled runs), fp32 beside int8, "
+              "measured by the runtime's own profiler.</p></div>") if png else (
+        '<div class="fig"><p class="empty">no op times to plot (no profiled artifact gave op times)</p></div>')
+    return ("<h2>Where the time goes</h2>"
+            f'<p class="sub">{esc(cpu)} · profiled {esc(data.profile.get("created"))} · '
+            f'<code>{esc(data.profile.get("command"))}</code></p>'
+            f'<div class="figs">{figure}</div>'
+            + table(["artifact", "status", "ops ms", "run ms", "ops/run", "bench p50", "ops/bench", "notes"],
+                    rows, {2, 3, 4, 5, 6}))
+
+
 def render(data: ReportData) -> str:
     summary = data.summary
     facts = [("model", data.model), ("weights", weights_text(summary.get("weights"))),
@@ -271,6 +300,8 @@ def render(data: ReportData) -> str:
             f"<h1>{esc(data.model)}</h1>"
             f'<p class="sub">edgekit report · {esc(headline)} · {created}</p>'
             f'<div class="facts">{fact_html}</div>{notes}'
-            + section_figures(data) + section_export(data) + section_int8_plans(data) + section_host(data) + section_device(data)
-            + f"<footer>Written by edgekit {esc(__version__)} from summary.json, the manifests and bench.json in "
+            + section_figures(data) + section_profile(data) + section_export(data) + section_int8_plans(data)
+            + section_host(data) + section_device(data)
+            + f"<footer>Written by edgekit {esc(__version__)} from summary.json, the manifests, bench.json and "
+              f"profile.json in "
               f"{esc(data.folder)}. Self-contained: no script, no external resource.</footer></main></body></html>")

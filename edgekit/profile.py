@@ -1,0 +1,578 @@
+"""`profile(path, ProfileOptions(...))`: where each artifact's time goes, op by op, in its own runtime.
+
+    result = profile("export/mobilenet_v2", ProfileOptions(threads=1, runs=20))
+    result.artifacts     ArtifactProfile per artifact: per op type and per source layer (ms per run), the sum of
+                         op times against the whole run's time measured alongside and against bench.json's p50
+    result.json_path     profile.json beside bench.json (schema edgekit-profile/1, docs/contracts.md)
+
+The profilers are the runtimes' own:
+
+    onnx        ONNX Runtime's profiler (SessionOptions.enable_profiling): the trace's "Node" kernel events,
+                by op type and node name; node names are mapped to PyTorch modules through the graph (the
+                exporter's recorded scopes, else the weight a Conv/Gemm reads; `OnnxModules`)
+    executorch  ETDump read by executorch.devtools' Inspector: the XNNPACK delegate's per-operator events, by
+                operator kind (the name without its `#N` and its layout/type in brackets). No ETRecord is kept
+                at export, so operators are not mapped to modules
+    tflite      ai-edge-litert's Python Interpreter has no op profiler (no profiling hook or results in its API,
+                and the pip package ships no benchmark_model binary): the op list with counts, no times, said so;
+                ops are mapped to modules through the tensor names litert-torch writes
+
+The whole run is timed in the same process with the profiler off (bench's timed call: `invoke` on a prepared
+input, perf_counter around it), and op times are set against its median; bench.json's p50 at the same thread
+count is the second yardstick; the profiled runs' median is kept too (the profiler's overhead). More than
+20 % apart is flagged with the reason. Threads are pinned as bench pins them (edgekit.runtime). Nothing here
+prints; torch-free to import.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import numbers
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edgekit import contracts, validate
+from edgekit.errors import EdgekitError
+from edgekit.progress import OnProgress, Reporter, reporter
+
+PROFILE_SCHEMA = contracts.PROFILE
+PROFILE_JSON = "profile.json"
+AGREEMENT = 0.20  # op times within 20 % of the whole run (and of bench's p50), else flagged
+PROFILED_FORMATS = ("onnx", "tflite", "executorch")
+LITERT_NO_TIMES = ("not available: ai-edge-litert's Python Interpreter exposes no op profiler (no profiling "
+                   "option or results in its API; the pip package ships no benchmark_model binary): op counts only")
+ETDUMP_NO_MODULES = "no ETRecord is kept at export: XNNPACK operators are not mapped to PyTorch modules"
+ORT_OUTSIDE = ("ORT's node events cover kernels only: the executor's scheduling, memory allocation, input and "
+               "output copies and the Python call are outside them")
+ET_OUTSIDE = ("ETDump's operator events cover XNNPACK kernels only: the delegate call, memory planning, input "
+              "and output copies and the Python call are outside them")
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """threads  the thread count, pinned in every runtime as bench pins it (default 1)
+    runs     profiled iterations (each op's median over them is used)
+    warmup   iterations before profiling, not recorded
+    write    write profile.json into the export folder
+    """
+
+    threads: int = 1
+    runs: int = 20
+    warmup: int = 5
+    write: bool = True
+
+    def __post_init__(self):
+        import os
+
+        for name, low in (("threads", 1), ("runs", 1), ("warmup", 0)):
+            object.__setattr__(self, name, validate.count(f"--{name}", getattr(self, name), low=low))
+        cores = os.cpu_count() or 1
+        if self.threads > cores:
+            raise EdgekitError(f"--threads {self.threads} exceeds the {cores} cores of this host")
+
+
+@dataclass
+class OpType:
+    op_type: str
+    ms: float | None  # per run; None where the runtime gives no op times
+    count: int        # nodes of this type
+
+
+@dataclass
+class Layer:
+    name: str              # the runtime's node or operator name
+    op_type: str
+    ms: float | None
+    module: str | None = None  # the PyTorch module it came from, where the runtime's names allow
+
+
+@dataclass
+class ModuleTime:
+    module: str       # a PyTorch module name, e.g. features.1.conv.0.0
+    ms: float | None  # the sum of its layers' times per run; None where the runtime gives no op times
+    count: int        # the runtime's nodes that came from it
+
+
+@dataclass
+class ArtifactProfile:
+    artifact: str
+    model: str
+    format: str
+    precision: str
+    threads: int
+    status: str                     # ok, counts-only (no op times), skipped, failed
+    reason: str | None = None
+    runtime: str | None = None
+    runtime_version: str | None = None
+    profiler: str | None = None     # what measured the ops
+    runs: int | None = None
+    run_ms: float | None = None     # the whole run's median wall time, same process and threads, profiler off
+    profiled_run_ms: float | None = None  # the same with the profiler on (its overhead shows as the difference)
+    ops_ms: float | None = None     # the sum of op times per run
+    op_ratio: float | None = None   # ops_ms / run_ms
+    bench_p50_ms: float | None = None
+    bench_ratio: float | None = None  # ops_ms / bench_p50_ms
+    flag: str | None = None         # more than 20 % apart, and why
+    op_types: list[OpType] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+    modules: list[ModuleTime] = field(default_factory=list)  # the layers summed by PyTorch module, where mapped
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ProfileResult:
+    artifacts: list[ArtifactProfile]
+    host: dict
+    export_dir: Path
+    options: ProfileOptions
+    json_path: Path | None = None
+    bench_note: str | None = None  # bench.json absent or unreadable: why no bench comparison
+
+
+# ---------------------------------------------------------------------------------------------------- the stage
+def profile(path: Path | str, options: ProfileOptions | None = None,
+            on_progress: OnProgress | Reporter | None = None) -> ProfileResult:
+    """Profile every artifact under `path` (an export folder or one artifact folder); see the module docstring."""
+    from edgekit.artifacts import export_folder_of, find_artifacts
+    from edgekit.bench.host import host_description
+    from edgekit.export.quiet import captured
+    from edgekit.fileio import writable_folder
+
+    options = options or ProfileOptions()
+    say = reporter(on_progress)
+    artifacts = find_artifacts(path)
+    export_dir = export_folder_of(path)
+    if options.write:
+        writable_folder(export_dir, "the export folder (profile.json goes there)", create=False)
+    bench_p50, bench_note = _bench_p50(export_dir, options.threads)
+    results = []
+    with say.task("profiling", len(artifacts)) as advance:
+        for artifact in artifacts:
+            say.stage(f"profiling {artifact.name} ({options.threads} thread(s), {options.runs} runs)")
+            with captured(None):  # what the runtimes print goes nowhere near the console
+                entry = profile_artifact(artifact, options)
+            _compare(entry, bench_p50.get(artifact.name))
+            results.append(entry)
+            advance(1)
+    host = host_description()
+    result = ProfileResult(results, {"cpu": host["cpu"], "cores": host["cores"]}, export_dir, options,
+                           bench_note=bench_note)
+    if options.write:
+        result.json_path = write_profile(result)
+    return result
+
+
+def profile_artifact(artifact, options: ProfileOptions) -> ArtifactProfile:
+    """One artifact profiled in its own runtime; a format without a profiler here is a skipped entry."""
+    entry = ArtifactProfile(artifact.name, artifact.model, artifact.format, artifact.precision, options.threads,
+                            "skipped")
+    if artifact.format not in PROFILED_FORMATS:
+        entry.reason = f"no op profiler is wired for {artifact.format} (profiled: {', '.join(PROFILED_FORMATS)})"
+        return entry
+    runs, why_not = artifact.runs_here()
+    if not runs:
+        entry.reason = why_not
+        return entry
+    try:
+        runtime = artifact.runtime(threads=options.threads)  # checks the file against its manifest, pins threads
+        tensor = runtime.to_input(_example(artifact.input_shape))
+        entry.runtime, entry.runtime_version = runtime.runtime, runtime.runtime_version
+        entry.runs, entry.run_ms = options.runs, _time_runs(runtime, tensor, options)
+        {"onnx": _profile_onnx, "tflite": _profile_tflite, "executorch": _profile_executorch}[artifact.format](
+            entry, runtime, tensor, options)
+    except EdgekitError as error:
+        entry.status, entry.reason = "failed", str(error)
+        return entry
+    except Exception as error:  # a runtime or its profiler refusing this file: the entry says so, others go on
+        text = " ".join(str(error).split())[:240] or type(error).__name__
+        entry.status, entry.reason = "failed", f"{type(error).__name__}: {text}"
+        return entry
+    if entry.ops_ms is not None and entry.run_ms:
+        entry.op_ratio = entry.ops_ms / entry.run_ms
+    return entry
+
+
+def _example(shape) -> np.ndarray:
+    from edgekit.bench.sessions import example_input
+
+    return example_input([int(d) for d in shape])
+
+
+def _time_runs(runtime, tensor: np.ndarray, options: ProfileOptions) -> float:
+    """The whole run's median (ms) with no profiler: bench's timed call (edgekit.runtime's `invoke` on a
+    prepared input) after the warm-up."""
+    prepared = runtime.prepare(np.ascontiguousarray(tensor))
+    for _ in range(1 + options.warmup):
+        runtime.invoke(prepared)
+    seconds = []
+    for _ in range(options.runs):
+        started = time.perf_counter()
+        runtime.invoke(prepared)
+        seconds.append(time.perf_counter() - started)
+    return _median_ms(seconds)
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000.0
+
+
+def _by_module(layers: list[Layer]) -> list[ModuleTime]:
+    totals: dict[str, float] = collections.defaultdict(float)
+    counts: collections.Counter = collections.Counter()
+    timed = all(layer.ms is not None for layer in layers)
+    for layer in layers:
+        if layer.module:
+            counts[layer.module] += 1
+            totals[layer.module] += layer.ms or 0.0
+    rows = [ModuleTime(name, totals[name] if timed else None, counts[name]) for name in counts]
+    return sorted(rows, key=lambda r: (-(r.ms or 0.0), r.module))
+
+
+def _by_type(layers: list[Layer]) -> list[OpType]:
+    totals: dict[str, float] = collections.defaultdict(float)
+    counts: collections.Counter = collections.Counter()
+    timed = all(layer.ms is not None for layer in layers)
+    for layer in layers:
+        counts[layer.op_type] += 1
+        totals[layer.op_type] += layer.ms or 0.0
+    rows = [OpType(kind, totals[kind] if timed else None, counts[kind]) for kind in counts]
+    return sorted(rows, key=lambda r: (-(r.ms or 0.0), -r.count, r.op_type))
+
+
+# ---------------------------------------------------------------------------------------------------- ONNX Runtime
+WEIGHT_NAME = re.compile(r"^(?P<module>.+)\.weight(_DequantizeLinear_Output|_quantized)?$")
+ACTIVATIONS = ("Clip", "Relu", "HardSigmoid", "HardSwish", "Sigmoid")
+
+
+class OnnxModules:
+    """ORT's node names -> the PyTorch module each came from, read off the ONNX graph: the scopes the dynamo
+    exporter records (`pkg.torch.onnx.name_scopes`) where present, else the weight a Conv/Gemm reads
+    (`features.1.conv.0.0.weight` -> `features.1.conv.0.0`). ORT renames what it optimises: `_token_N` and
+    `_quant` suffixes keep the source node's name, `<value>_nchwc` names the value the fused node writes (a
+    fused activation's output: its conv's module). A node with neither (an add, a reshape) maps to nothing."""
+
+    def __init__(self, model_path: Path):
+        import onnx
+
+        from edgekit.quantize.onnx_static import node_scopes
+
+        graph = onnx.load(str(model_path), load_external_data=False).graph
+        self.nodes = {node.name: node for node in graph.node}
+        self.producers = {value: node for node in graph.node for value in node.output}
+        self.scopes = {node.name: scopes[-1] for node in graph.node if (scopes := node_scopes(node))}
+
+    def _of_node(self, node, depth: int = 0) -> str | None:
+        if node.name in self.scopes:
+            return self.scopes[node.name]
+        for value in node.input[1:2] if node.op_type in ("Conv", "Gemm", "MatMul") else ():
+            match = WEIGHT_NAME.match(value)
+            if match:
+                return match.group("module")
+        if node.op_type in ACTIVATIONS and depth < 2 and node.input and node.input[0] in self.producers:
+            return self._of_node(self.producers[node.input[0]], depth + 1)
+        return None
+
+    def module(self, ort_name: str) -> str | None:
+        for candidate in (ort_name, re.sub(r"_token_\d+$", "", ort_name), re.sub(r"_quant$", "", ort_name),
+                          re.sub(r"_nchwc$", "", ort_name)):
+            if candidate in self.nodes:
+                return self._of_node(self.nodes[candidate])
+            if candidate in self.producers:
+                return self._of_node(self.producers[candidate])
+        return None
+
+
+def _profile_onnx(entry: ArtifactProfile, runtime, tensor: np.ndarray, options: ProfileOptions) -> None:
+    import onnxruntime
+
+    entry.profiler = "onnxruntime SessionOptions.enable_profiling (Node kernel events)"
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = onnxruntime.SessionOptions()
+        settings.intra_op_num_threads = options.threads  # as edgekit.runtime.onnx pins them
+        settings.inter_op_num_threads = 1
+        settings.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        settings.enable_profiling = True
+        settings.profile_file_prefix = str(Path(scratch) / "ort")
+        session = onnxruntime.InferenceSession(str(runtime.path), settings, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: tensor}
+        for _ in range(1 + options.warmup):
+            session.run(None, feed)
+        seconds = []
+        for _ in range(options.runs):
+            started = time.perf_counter()
+            session.run(None, feed)
+            seconds.append(time.perf_counter() - started)
+        trace = json.loads(Path(session.end_profiling()).read_text())
+    # model_run events mark each run: keep the node events of the last `runs` of them (warm-up dropped)
+    events = trace if isinstance(trace, list) else trace.get("traceEvents", [])
+    windows = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                     if e.get("cat") == "Session" and e.get("name") == "model_run")[-options.runs:]
+    if len(windows) != options.runs:
+        raise EdgekitError(f"{runtime.path}: ORT's trace holds {len(windows)} model_run events, expected at least "
+                           f"{options.runs}")
+    durations: dict[str, list[float]] = collections.defaultdict(list)
+    op_types: dict[str, str] = {}
+    start = windows[0][0]
+    for event in events:
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time") or event.get("ts", 0) < start:
+            continue
+        node = name[:-len("_kernel_time")]
+        durations[node].append(float(event.get("dur", 0)))
+        op_types[node] = str(event.get("args", {}).get("op_name", "?"))
+    modules = OnnxModules(runtime.path)
+    entry.layers = [Layer(node, op_types[node], statistics.median(durs) / 1000.0, modules.module(node))
+                    for node, durs in durations.items()]
+    _finish(entry, seconds, options)
+
+
+# ---------------------------------------------------------------------------------------------------- LiteRT
+def litert_module(tensor_name: str) -> str | None:
+    """litert-torch names an op's output tensor by the module path it came from, fused ops' paths joined by ';'
+    (`...MobileNetV2/torch.nn.modules.container.Sequential_features/...Conv2dNormActivation_0/...Conv2d_0;1`):
+    the last path, as a PyTorch module name (`features.0.0`); None for a name of another form."""
+    paths = [p for p in tensor_name.split(";") if "/" in p]
+    if not paths:
+        return None
+    parts = []
+    for piece in paths[-1].split("/")[1:]:  # the first piece is the root module's class
+        tail = piece[piece.rfind(".") + 1:]
+        if "_" not in tail:
+            return None
+        parts.append(tail.split("_", 1)[1])
+    return ".".join(parts) or None
+
+
+def _profile_tflite(entry: ArtifactProfile, runtime, tensor: np.ndarray, options: ProfileOptions) -> None:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    entry.profiler = "none (op list from the interpreter without delegates)"
+    plain = Interpreter(model_path=str(runtime.path),
+                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    plain.allocate_tensors()
+    names = {t["index"]: t["name"] for t in plain.get_tensor_details()}
+    entry.layers = []
+    for op in plain._get_ops_details():
+        name = names.get(int(op["outputs"][0]), "") if len(op["outputs"]) else ""
+        entry.layers.append(Layer(name or f"op {op['index']}", str(op["op_name"]), None, litert_module(name)))
+    entry.op_types, entry.modules = _by_type(entry.layers), _by_module(entry.layers)
+    entry.status, entry.reason = "counts-only", LITERT_NO_TIMES
+
+
+# ---------------------------------------------------------------------------------------------------- ExecuTorch
+def etdump_kind(name: str) -> str:
+    """An XNNPACK event's operator kind: the name without its `#N` and its layout/type in brackets."""
+    return re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", re.sub(r" #\d+$", "", name))).strip()
+
+
+ET_WHOLE = ("Method::execute", "DELEGATE_CALL")
+
+
+def etdump_events(pte: Path, image, runs: int, warmup: int) -> tuple[dict[str, float], list[float]]:
+    """Each ETDump event's median time (ms) over `runs` after `warmup` (a fresh program for the recorded runs)
+    and the wall seconds of each recorded run. ExecuTorch reads a non-contiguous input as if contiguous: `image`
+    must be a contiguous torch tensor. Used by `profile` and benchmarks/executorch_profile.py."""
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings import portable_lib
+
+    module = portable_lib._load_for_executorch(str(pte), enable_etdump=True, debug_buffer_size=0)
+    for _ in range(warmup):
+        module.forward([image])
+    seconds = []
+    with tempfile.TemporaryDirectory() as scratch:
+        dump = Path(scratch) / "run.etdp"
+        module = portable_lib._load_for_executorch(str(pte), enable_etdump=True, debug_buffer_size=0)
+        for _ in range(runs):
+            started = time.perf_counter()
+            module.forward([image])
+            seconds.append(time.perf_counter() - started)
+        module.write_etdump_result_to_file(str(dump))
+        inspector = Inspector(etdump_path=str(dump))
+    medians: dict[str, float] = {}
+    for block in inspector.event_blocks:
+        if block.name != "Execute":
+            continue
+        for event in block.events:
+            if event.perf_data is not None:
+                medians[event.name] = float(event.perf_data.p50)
+    return medians, seconds
+
+
+def _profile_executorch(entry: ArtifactProfile, runtime, tensor: np.ndarray, options: ProfileOptions) -> None:
+    import torch
+
+    entry.profiler = "ETDump (executorch.devtools Inspector), XNNPACK operator events"
+    image = torch.from_numpy(np.ascontiguousarray(tensor)).contiguous()
+    medians, seconds = etdump_events(runtime.path, image, options.runs, 1 + options.warmup)
+    entry.layers = [Layer(name, etdump_kind(name), ms) for name, ms in medians.items() if name not in ET_WHOLE]
+    if not entry.layers:
+        raise EdgekitError(f"{runtime.path}: ETDump recorded no operator events")
+    _finish(entry, seconds, options)
+    entry.reason = ETDUMP_NO_MODULES
+
+
+def _finish(entry: ArtifactProfile, seconds: list[float], options: ProfileOptions) -> None:
+    entry.layers.sort(key=lambda layer: -(layer.ms or 0.0))
+    entry.op_types, entry.modules = _by_type(entry.layers), _by_module(entry.layers)
+    entry.ops_ms = sum(layer.ms or 0.0 for layer in entry.layers)
+    entry.profiled_run_ms, entry.status = _median_ms(seconds), "ok"
+
+
+# ---------------------------------------------------------------------------------------------------- yardsticks
+def _bench_p50(export_dir: Path, threads: int) -> tuple[dict[str, float], str | None]:
+    """artifact folder name -> bench.json's host p50 at `threads`; a note when there is no usable bench.json."""
+    from edgekit.bench.results import BENCH_JSON, read_bench
+
+    path = export_dir / BENCH_JSON
+    if not path.exists():
+        return {}, f"no {BENCH_JSON} in {export_dir}: op times are set against the unprofiled runs only"
+    try:
+        rows = read_bench(path)[1]
+    except EdgekitError as error:
+        return {}, f"{BENCH_JSON} not used: {error}"
+    return {row.artifact: row.p50_ms for row in rows if row.device == "host" and row.threads == threads
+            and row.status == "ok" and row.p50_ms and row.artifact}, None
+
+
+def _compare(entry: ArtifactProfile, bench_p50: float | None) -> None:
+    entry.bench_p50_ms = bench_p50
+    if entry.ops_ms is None:
+        return
+    if bench_p50:
+        entry.bench_ratio = entry.ops_ms / bench_p50
+    problems = []
+    for what, ratio in (("the unprofiled runs' median", entry.op_ratio), ("bench.json's p50", entry.bench_ratio)):
+        if ratio is not None and abs(ratio - 1.0) > AGREEMENT:
+            problems.append(f"{ratio:.0%} of {what}")
+    if problems:
+        why = ORT_OUTSIDE if entry.format == "onnx" else ET_OUTSIDE
+        if any(r is not None and r > 1.0 + AGREEMENT for r in (entry.op_ratio, entry.bench_ratio)):
+            why = (f"the profiler slows what it times (profiled runs: median {entry.profiled_run_ms:.3f} ms against "
+                   f"{entry.run_ms:.3f} ms unprofiled)" if entry.profiled_run_ms and entry.run_ms else
+                   "the profiler slows what it times")
+            if entry.bench_ratio is not None and entry.bench_ratio > 1.0 + AGREEMENT:
+                why += "; bench timed another process at another moment (other work on the CPU)"
+        entry.flag = f"op times sum to {' and '.join(problems)}: {why}"
+
+
+# ---------------------------------------------------------------------------------------------------- profile.json
+def write_profile(result: ProfileResult) -> Path:
+    import shlex
+    import sys
+
+    from edgekit import __version__
+    from edgekit.fileio import atomic_write_json
+
+    document = {"schema": PROFILE_SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "edgekit": __version__, "host": result.host,
+                "command": " ".join(shlex.quote(a) for a in ["edgekit", *sys.argv[1:]]),
+                "threads": result.options.threads, "runs": result.options.runs, "warmup": result.options.warmup,
+                "bench_note": result.bench_note, "artifacts": [a.to_dict() for a in result.artifacts]}
+    path = result.export_dir / PROFILE_JSON
+    atomic_write_json(path, document)
+    return path
+
+
+STATUSES = ("ok", "counts-only", "skipped", "failed")
+
+
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _entry_problem(data) -> str | None:
+    if not isinstance(data, dict):
+        return f"must be an object, got {type(data).__name__}"
+    for name in ("artifact", "model", "format", "precision", "status"):
+        if not isinstance(data.get(name), str):
+            return f"'{name}' must be a string, got {data.get(name)!r}"[:200]
+    if data["status"] not in STATUSES:
+        return f"'status' must be one of {', '.join(STATUSES)}, got {data['status']!r}"[:200]
+    if not (isinstance(data.get("threads"), int) and not isinstance(data["threads"], bool) and data["threads"] >= 1):
+        return f"'threads' must be a positive integer, got {data.get('threads')!r}"[:200]
+    for name in ("run_ms", "profiled_run_ms", "ops_ms", "op_ratio", "bench_p50_ms", "bench_ratio"):
+        if data.get(name) is not None and not _number(data[name]):
+            return f"'{name}' must be a non-negative finite number or null, got {data[name]!r}"[:200]
+    for name in ("reason", "runtime", "runtime_version", "profiler", "flag"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            return f"'{name}' must be a string or null, got {data[name]!r}"[:200]
+    for name, keys in (("op_types", ("op_type",)), ("layers", ("name", "op_type")), ("modules", ("module",))):
+        items = data.get(name, [])
+        if not isinstance(items, list):
+            return f"'{name}' must be a list"
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or any(not isinstance(item.get(k), str) for k in keys) or (
+                    item.get("ms") is not None and not _number(item["ms"])):
+                return f"'{name}[{index}]' must be an object with {', '.join(keys)} and ms (a number or null)"
+            counted = isinstance(item.get("count"), int) and not isinstance(item["count"], bool) and item["count"] >= 0
+            if name in ("op_types", "modules") and not counted:
+                return f"'{name}[{index}].count' must be a non-negative integer"
+            if name == "layers" and item.get("module") is not None and not isinstance(item["module"], str):
+                return f"'{name}[{index}].module' must be a string or null"
+    return None
+
+
+def read_profile(path: Path | str) -> tuple[dict, list[ArtifactProfile]]:
+    """profile.json read back, every field checked (it may come from elsewhere): one EdgekitError line naming the
+    file and the field otherwise."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise EdgekitError(f"{path} does not exist") from None
+    except OSError as error:
+        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise EdgekitError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(document, dict) or document.get("schema") != PROFILE_SCHEMA \
+            or not isinstance(document.get("artifacts"), list):
+        raise EdgekitError(f"{path} is not an {PROFILE_SCHEMA} file (profile.json from `edgekit profile`)")
+    if not isinstance(document.get("host", {}), dict):
+        raise EdgekitError(f"{path}: 'host' must be an object")
+    entries = []
+    for index, data in enumerate(document["artifacts"]):
+        problem = _entry_problem(data)
+        if problem:
+            raise EdgekitError(f"{path}: artifacts[{index}]: {problem}")
+        known = {k: v for k, v in data.items() if k in ArtifactProfile.__dataclass_fields__}
+        known["op_types"] = [OpType(o["op_type"], o.get("ms"), o["count"]) for o in data.get("op_types", [])]
+        known["layers"] = [Layer(x["name"], x["op_type"], x.get("ms"), x.get("module")) for x in data.get("layers", [])]
+        known["modules"] = [ModuleTime(m["module"], m.get("ms"), m["count"]) for m in data.get("modules", [])]
+        entries.append(ArtifactProfile(**known))
+    return document, entries
+
+
+ONNX_INTEGER_KERNELS = re.compile(r"^(QLinear|Q(?=Gemm$|MatMul$|Attention$))|(?<=Conv)Integer$|(?<=MatMul)Integer$")
+
+
+def op_family(format_name: str, op_type: str) -> str:
+    """The float op an integer kernel computes, so fp32 and int8 line up side by side: ONNX Runtime's QLinearConv,
+    QGemm, QLinearAdd, ConvInteger -> Conv, Gemm, Add, Conv (profile.json keeps the runtime's own op type; ETDump
+    kinds already drop the data type, LiteRT's builtins are the same in both)."""
+    return ONNX_INTEGER_KERNELS.sub("", op_type) if format_name == "onnx" else op_type
+
+
+def side_by_side(entries: list[ArtifactProfile]) -> dict[str, list[tuple[str, float | None, float | None]]]:
+    """format -> [(op type, fp32 ms, int8 ms)], the larger first (integer kernels under their float op:
+    `op_family`); formats with op times at fp32 or int8 only."""
+    table: dict[str, dict[str, dict[str, float | None]]] = {}
+    for entry in entries:
+        if entry.status != "ok" or entry.precision not in ("fp32", "int8"):
+            continue
+        kinds = table.setdefault(entry.format, {})
+        for op in entry.op_types:
+            family = kinds.setdefault(op_family(entry.format, op.op_type), {})
+            family[entry.precision] = (family.get(entry.precision) or 0.0) + (op.ms or 0.0)
+    return {fmt: sorted(((kind, v.get("fp32"), v.get("int8")) for kind, v in kinds.items()),
+                        key=lambda r: -max(r[1] or 0.0, r[2] or 0.0))
+            for fmt, kinds in table.items()}
