@@ -221,3 +221,12 @@ def test_the_default_policy_repairs_the_broken_model_by_keeping_its_layers_in_fl
     row = next(r for r in summary["artifacts"] if r["format"] == format_name and r["precision"] == "int8")
     assert row["int8_plan"]["keep_float"] == plan["keep_float"]
     assert f"{format_name} int8: int8 repaired:" in " ".join(done.stdout.split())
+
+
+def test_an_artifact_that_cannot_run_here_is_not_repaired_and_says_nothing_of_it():
+    builds = Builds(lambda s: 1.2)
+    asked = Int8Settings("minmax", 200)
+    first = Attempt(asked, Verdict("not run", None, agreement=None))
+    chosen, plan = plan_repair("coreml", first, builds, max_drop=1.0, policy="repair", ranking=lambda: ([], {}),
+                               more_images=800, require_integer=False, cpu=VNNI)
+    assert chosen is first and plan.outcome == "not run" and not builds.asked and plan.summary_line() == ""

@@ -69,7 +69,7 @@ class Int8Plan:
 
     policy: str
     max_drop: float
-    outcome: str  # "met as asked", "repaired", "not repaired", "strict"
+    outcome: str  # "met as asked", "repaired", "not repaired", "strict", "not run", "not judged"
     settings: Int8Settings
     steps: list[PlanStep] = field(default_factory=list)
     ranking: dict | None = None  # {"images": ..., "layers": worst first (at most 16), "seconds": ...}
@@ -106,7 +106,7 @@ class Int8Plan:
         tried = len(self.steps) - 1
         if self.outcome == "repaired":
             return (f"int8 repaired: {'; '.join(self.fixes)} (drop {start} -> {end} points, {tried} attempt(s))")
-        if self.outcome == "not repaired":
+        if self.outcome == "not repaired" and tried:
             return (f"int8 repair tried {tried} fix(es) ({', '.join(s.action for s in self.steps[1:])}); "
                     f"best drop {end} points > --max-drop {self.max_drop}")
         return ""
@@ -153,6 +153,9 @@ def plan_repair(format_name: str, first: Attempt, build: Callable[[Int8Settings]
     plan = Int8Plan(policy, max_drop, "met as asked", first.settings, cpu=cpu)
     plan.steps.append(_step("as asked", first, kept=True))
     if first.parity is not None and first.parity.status == "passed":
+        return first, plan
+    if first.parity is not None and first.parity.status in ("not run", "not judged"):
+        plan.outcome = first.parity.status  # nothing measured to repair (Core ML on Linux; random weights)
         return first, plan
     if policy == "strict" or not repairable(first.parity):
         plan.outcome = "strict" if policy == "strict" else "not repaired"
