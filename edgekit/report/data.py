@@ -13,7 +13,7 @@ from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
 from edgekit.export.summary import read_summary
 from edgekit.manifest import MANIFEST_NAME, inside
-from edgekit.profile import PROFILE_JSON, read_profile
+from edgekit.profile_data import PROFILE_JSON, read_profile
 
 NOT_VERIFIED = "not verified now"  # an artifact folder gone, changed since export (sha256) or unreadable now
 

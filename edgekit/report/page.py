@@ -255,7 +255,7 @@ def section_figures(data: ReportData) -> str:
 def section_profile(data: ReportData) -> str:
     """Per-op-type time, fp32 beside int8, per format (profile.json from `edgekit profile`); the page works
     without it."""
-    from edgekit.profile import side_by_side
+    from edgekit.profile_data import side_by_side
 
     if data.profile is None:
         problem = f" ({esc(data.profile_problem)})" if data.profile_problem else ""
