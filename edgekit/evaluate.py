@@ -288,7 +288,7 @@ def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = N
     confusion-matrix plot; return the report. A detector's checkpoint gives edgekit.detection_eval's
     DetectionEvalResult (COCO mAP; its `task` is "detection"). What the runtime and libraries print (LiteRT's delegate line, Python
     warnings) goes to eval.log beside them, never to the console."""
-    from edgekit.export.quiet import captured, read_back
+    from edgekit.logcapture import captured, read_back
 
     if Path(options.model).is_file():
         from edgekit.detection_eval import checkpoint_task, evaluate_detection
@@ -347,7 +347,7 @@ class PredictResult:
 def predict(options: PredictOptions, on_progress: OnProgress | Reporter | None = None) -> PredictResult:
     """Top-k labels with probabilities per image, preprocessed exactly as at evaluation time. What the runtime
     prints while it loads and runs (LiteRT's delegate line) is dropped: predict writes no files to keep it in."""
-    from edgekit.export.quiet import captured
+    from edgekit.logcapture import captured
 
     missing = [p for p in options.images if not p.is_file()]
     if missing:

@@ -23,7 +23,7 @@ import torch
 from edgekit.errors import EdgekitError
 from edgekit.export.base import ExportRequest, first_line
 from edgekit.export.options import ExportEvent, ExportOptions
-from edgekit.export.quiet import captured
+from edgekit.logcapture import captured
 from edgekit.export.source import (PHOTOS_NOTE, PROGRAM_NAME, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples,
                                    load_source, save_program)
 from edgekit.export.summary import SUMMARY_NAME, STATUS_SYMBOLS, ArtifactResult, ExportSummary, write_summary  # noqa: F401

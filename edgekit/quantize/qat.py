@@ -25,7 +25,7 @@ from edgekit.data.datasets import ImageListDataset, train_transform
 from edgekit.data.folder import subset_per_class
 from edgekit.errors import EdgekitError
 from edgekit.recipe import DEFAULT_CROP_SCALE
-from edgekit.export.quiet import append_log, captured, read_back
+from edgekit.logcapture import append_log, captured, read_back
 from edgekit.fileio import writable_folder
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.quantize.calibration import calibration_for

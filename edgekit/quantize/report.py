@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.export.quiet import append_log, captured, read_back
+from edgekit.logcapture import append_log, captured, read_back
 from edgekit.fileio import writable_folder
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.quantize.options import PtqOptions, SensitivityOptions
