@@ -24,7 +24,8 @@ from edgekit import contracts, validate
 from edgekit.data.folder import Splits, load_splits
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write, atomic_write_text, own_folder, writable_folder
-from edgekit.images import labelled_images, seeded_sample
+from edgekit.image_sets import labelled_images
+from edgekit.images import seeded_sample
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.predictor import Predictor, TorchPredictor
 from edgekit.preprocess import Preprocessing

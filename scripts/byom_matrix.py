@@ -119,7 +119,7 @@ def pt2e_reference(model, img_size: int, classes: list[str]) -> float:
     """int8 agreement with fp32 of the PT2E graph (XNNPACK quantizer, the export's calibration images) in PyTorch."""
     import torch
 
-    from edgekit.images import calibration_images
+    from edgekit.image_sets import calibration_images
     from edgekit.preprocess import Preprocessing
     from edgekit.quantize.calibration import load_calibration_images
     from edgekit.quantize.pt2e import quantize_pt2e, run_graph, xnnpack_quantizer

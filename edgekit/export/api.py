@@ -394,7 +394,7 @@ def _remove_leftovers(out_dir: Path) -> None:
 
 def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str, int]:
     """(images, their description, how many images the chosen set holds in all)."""
-    from edgekit.images import calibration_images
+    from edgekit.image_sets import calibration_images
     from edgekit.quantize.calibration import load_calibration_images
 
     choice = calibration_images(options.calib, source.checkpoint, source.kind, options.calib_size, options.seed,

@@ -220,7 +220,7 @@ def choose_labels(origin: ModelSource, options: ExportOptions, classes: int, not
     if not origin.brought:
         return generic
     if options.val is not None:
-        from edgekit.images import labelled_images
+        from edgekit.image_sets import labelled_images
 
         found = labelled_images(Path(options.val), what="--val")
         if len(found.classes) != classes:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.export.options import MAX_PARITY_IMAGES
-from edgekit.images import labelled_images, seeded_sample
+from edgekit.image_sets import labelled_images
+from edgekit.images import seeded_sample
 from edgekit.preprocess import Preprocessing
 from edgekit.rundir import run_or_sample_splits
 from edgekit.stats import paired_drop_interval
