@@ -31,7 +31,8 @@ from edgekit.predictor import Predictor, TorchPredictor
 from edgekit.preprocess import Preprocessing
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.rundir import RunDir, run_or_sample_splits
-from edgekit.stats import INTERVAL_METHOD, confusion_matrix, softmax, top_k_accuracy, wilson_interval
+from edgekit.stats import (INTERVAL_METHOD, confusion_matrix, softmax, top1_accuracy, top_k_accuracy,
+                           wilson_interval)
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
 
@@ -107,7 +108,7 @@ def report_from_logits(logits: np.ndarray, labels: np.ndarray, classes: list[str
     per_class = [{"class": c, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                   "support": int(support[i])} for i, c in enumerate(classes)]
     return EvalReport(predictor=name, classes=list(classes), num_images=len(labels),
-                      accuracy=float((predicted == labels).mean()), top5_accuracy=top_k_accuracy(logits, labels, 5),
+                      accuracy=top1_accuracy(logits, labels), top5_accuracy=top_k_accuracy(logits, labels, 5),
                       macro_precision=float(precision[present].mean()), macro_recall=float(recall[present].mean()),
                       macro_f1=float(f1[present].mean()), per_class=per_class, confusion_matrix=matrix,
                       logits=logits, labels=labels)
