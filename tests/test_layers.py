@@ -16,11 +16,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "edgekit"
 # Lowest first. The one definition of the order; docs/architecture.md mirrors it.
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"edgekit", "version", "errors", "validate", "progress", "paths", "contracts", "interrupts", "fileio",
-              "logcapture", "formats", "cpu", "stats", "preprocess", "images"}),
+              "logcapture", "formats", "cpu", "stats", "preprocess", "images", "recipe"}),
     ("files and runtimes", {"runtime", "manifest_schema", "manifest", "safeload", "weightfile", "predictor",
                             "artifacts"}),
-    ("data, runs and models", {"data", "recipe", "rundir", "image_sets", "checkpoint", "models",
-                               "detection_metrics", "detector"}),
+    ("data and models", {"data", "models", "detection_metrics", "detector"}),
+    ("runs and checkpoints", {"rundir", "image_sets", "checkpoint", "model_source"}),
     ("stages", {"train", "detection_eval", "quantize"}),
     ("stages that use stages", {"evaluate", "export"}),
     ("measuring", {"bench", "android"}),
@@ -182,4 +182,4 @@ def test_the_scan_sees_circles_and_arrows_inside_functions(tmp_path):
     assert edges["edgekit.data.folder"] == {"edgekit.images"}
     assert cycles(edges) == [["edgekit.data.folder", "edgekit.images"]]
     assert circle_through(cycles(edges)[0], edges) == ["edgekit.data.folder", "edgekit.images", "edgekit.data.folder"]
-    assert arrows_back_up(edges) == ["edgekit.images -> edgekit.data.folder (base -> data, runs and models)"]
+    assert arrows_back_up(edges) == ["edgekit.images -> edgekit.data.folder (base -> data and models)"]

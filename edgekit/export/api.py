@@ -53,7 +53,7 @@ class ExportFailed(EdgekitError):
 
 def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], None] | None = None) -> ExportSummary:
     """Export `options.model` (a zoo name, torchvision:NAME, timm:NAME, a .pt2 program or an nn.Module: see
-    edgekit.models.source) to each (format, precision); raise EdgekitError on bad input or, unless
+    edgekit.model_source) to each (format, precision); raise EdgekitError on bad input or, unless
     options.allow_mismatch, when an artifact failed to export or failed verification (after writing
     summary.json). Progress and warnings go to `on_event`; converters' own output to OUT/<model>/export.log."""
     if not isinstance(options, ExportOptions):
