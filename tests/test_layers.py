@@ -1,7 +1,7 @@
 """The house drawn as layers (docs/architecture.md, "Layers"): every edgekit module parsed with `ast`, every import
 counted (one inside a function too: it hides a dependency without removing it), and two rules kept:
 
-- no import circle between edgekit modules;
+- no import circle between edgekit modules, nor between rooms;
 - no arrow back up: a room imports only rooms of its own layer or of layers below (LAYERS, lowest first).
 
 A room is a top-level module (`edgekit/images.py` -> "images") or a subpackage (`edgekit/data/` -> "data"); every
@@ -152,6 +152,21 @@ def test_no_import_circle():
     assert not found, "import circles between edgekit modules:\n" + "\n".join(found)
 
 
+def room_edges(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    rooms: dict[str, set[str]] = {room(module): set() for module in edges}
+    for source, targets in edges.items():
+        rooms[room(source)].update(room(target) for target in targets if room(target) != room(source))
+    return rooms
+
+
+def test_no_circle_between_rooms():
+    """Within one layer too: two rooms that import each other (through any of their modules) are one room drawn
+    as two."""
+    edges = room_edges(import_edges())
+    found = [" -> ".join(circle_through(component, edges)) for component in cycles(edges)]
+    assert not found, "rooms that import each other:\n" + "\n".join(found)
+
+
 def test_no_arrow_back_up():
     found = arrows_back_up(import_edges())
     assert not found, "imports from a lower layer to a higher one:\n" + "\n".join(found)
@@ -182,4 +197,5 @@ def test_the_scan_sees_circles_and_arrows_inside_functions(tmp_path):
     assert edges["edgekit.data.folder"] == {"edgekit.images"}
     assert cycles(edges) == [["edgekit.data.folder", "edgekit.images"]]
     assert circle_through(cycles(edges)[0], edges) == ["edgekit.data.folder", "edgekit.images", "edgekit.data.folder"]
+    assert cycles(room_edges(edges)) == [["data", "images"]]
     assert arrows_back_up(edges) == ["edgekit.images -> edgekit.data.folder (base -> data and models)"]
