@@ -8,7 +8,7 @@
                                                      weights: the shipped photographs). `edgekit export --int8` and
                                                      `edgekit quantize` use this one rule.
 
-The seeded draws themselves are edgekit.images' (a base room); this room sits beside data/ and rundir.py.
+The seeded draws themselves are edgekit.images' (a base room); this room sits above data/, beside rundir.py.
 """
 from __future__ import annotations
 

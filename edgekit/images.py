@@ -7,7 +7,7 @@ torch-free, a base room: it imports no data/ and no run directory).
     imagenet_photos()                                the shipped ImageNet photographs with their class index
 
 Which labelled images a stage evaluates on and which images calibrate int8 read a prepared directory or a run:
-`edgekit.image_sets` (one layer up) holds those choices.
+`edgekit.image_sets` (above data/, beside rundir.py) holds those choices.
 """
 from __future__ import annotations
 
