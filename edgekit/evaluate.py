@@ -24,13 +24,15 @@ from edgekit import contracts, validate
 from edgekit.data.folder import Splits, load_splits
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write, atomic_write_text, own_folder, writable_folder
-from edgekit.images import labelled_images, seeded_sample
+from edgekit.image_sets import labelled_images
+from edgekit.images import seeded_sample
 from edgekit.paths import SAMPLE_DATA_DIR
 from edgekit.predictor import Predictor, TorchPredictor
 from edgekit.preprocess import Preprocessing
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.rundir import RunDir, run_or_sample_splits
-from edgekit.stats import INTERVAL_METHOD, confusion_matrix, softmax, top_k_accuracy, wilson_interval
+from edgekit.stats import (INTERVAL_METHOD, confusion_matrix, softmax, top1_accuracy, top_k_accuracy,
+                           wilson_interval)
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
 
@@ -106,7 +108,7 @@ def report_from_logits(logits: np.ndarray, labels: np.ndarray, classes: list[str
     per_class = [{"class": c, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                   "support": int(support[i])} for i, c in enumerate(classes)]
     return EvalReport(predictor=name, classes=list(classes), num_images=len(labels),
-                      accuracy=float((predicted == labels).mean()), top5_accuracy=top_k_accuracy(logits, labels, 5),
+                      accuracy=top1_accuracy(logits, labels), top5_accuracy=top_k_accuracy(logits, labels, 5),
                       macro_precision=float(precision[present].mean()), macro_recall=float(recall[present].mean()),
                       macro_f1=float(f1[present].mean()), per_class=per_class, confusion_matrix=matrix,
                       logits=logits, labels=labels)
@@ -288,7 +290,7 @@ def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = N
     confusion-matrix plot; return the report. A detector's checkpoint gives edgekit.detection_eval's
     DetectionEvalResult (COCO mAP; its `task` is "detection"). What the runtime and libraries print (LiteRT's delegate line, Python
     warnings) goes to eval.log beside them, never to the console."""
-    from edgekit.export.quiet import captured, read_back
+    from edgekit.logcapture import captured, read_back
 
     if Path(options.model).is_file():
         from edgekit.detection_eval import checkpoint_task, evaluate_detection
@@ -347,7 +349,7 @@ class PredictResult:
 def predict(options: PredictOptions, on_progress: OnProgress | Reporter | None = None) -> PredictResult:
     """Top-k labels with probabilities per image, preprocessed exactly as at evaluation time. What the runtime
     prints while it loads and runs (LiteRT's delegate line) is dropped: predict writes no files to keep it in."""
-    from edgekit.export.quiet import captured
+    from edgekit.logcapture import captured
 
     missing = [p for p in options.images if not p.is_file()]
     if missing:

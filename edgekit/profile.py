@@ -49,7 +49,7 @@ def profile(path: Path | str, options: ProfileOptions | None = None,
     """Profile every artifact under `path` (an export folder or one artifact folder); see the module docstring."""
     from edgekit.artifacts import export_folder_of, find_artifacts
     from edgekit.bench.host import host_description
-    from edgekit.export.quiet import captured
+    from edgekit.logcapture import captured
     from edgekit.fileio import writable_folder
 
     options = options or ProfileOptions()

@@ -118,23 +118,3 @@ def resolve_recipe(*, epochs: int, steps_per_epoch: int, dataset_size: int, pret
         flip, flip_source = auto_hflip(epochs, mirror_keeps_class), "auto"
     return Recipe(warmup_steps=warmup, crop_scale=(crop_min, 1.0), hflip=flip, warmup_source=warmup_source,
                   crop_source=crop_source, hflip_source=flip_source)
-
-
-def run_recipe(config, splits, steps_per_epoch: int) -> tuple[Recipe, dict]:
-    """The hook `edgekit.train` calls: the recipe for a TrainConfig and its splits, and the record of
-    it that the run directory keeps as config.json's `recipe` entry (beside `train_config`, which
-    keeps the user's values, None meaning auto). The mirror test runs only when the flip is left to
-    auto in a run long enough to flip at all."""
-    mirror = None
-    if config.hflip is None and config.epochs > GENTLE_EPOCHS:
-        from edgekit.data.symmetry import mirror_test
-
-        mirror = mirror_test(splits.train, list(splits.classes), seed=config.seed)
-    recipe = resolve_recipe(epochs=config.epochs, steps_per_epoch=steps_per_epoch, dataset_size=len(splits.train),
-                            pretrained=bool(config.weights), warmup_epochs=config.warmup_epochs,
-                            crop_scale_min=config.crop_scale_min, hflip=config.hflip,
-                            mirror_keeps_class=None if mirror is None else mirror.keeps_class)
-    record = {**recipe.to_dict(), "steps_per_epoch": steps_per_epoch,
-              "warmup_epochs": round(recipe.warmup_steps / max(1, steps_per_epoch), 4),
-              "mirror_test": None if mirror is None else mirror.to_dict()}
-    return recipe, record

@@ -1,9 +1,14 @@
-"""The statistics edgekit reports, in one place (numpy only): intervals, confusion, top-k, softmax.
+"""The statistics and metrics edgekit reports, in one place (numpy only): intervals, top-1, agreement, cosine,
+confusion, top-k, softmax.
 
     wilson_interval(correct, n)            95 % Wilson score interval of a proportion (fractions)
     paired_drop_interval(ref, art)         drop in accuracy points of one predictor against another on the same
                                            images, with its paired 95 % interval (docs/manifest.md, "Parity")
-    confusion_matrix, top_k_accuracy, top1_agreement, softmax
+    top1_correct(logits, labels)           per image: is the highest logit the true class (the paired interval's input)
+    top1_accuracy(logits, labels)          fraction of images whose highest logit is the true class
+    top1_agreement(a, b)                   fraction of images where two predictors pick the same class
+    cosine_rows(a, b), mean_cosine(a, b)   cosine similarity of each image's logits, and its mean
+    confusion_matrix, top_k_accuracy, softmax
 """
 from __future__ import annotations
 
@@ -54,6 +59,28 @@ def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float | No
         return None
     top = np.argsort(-logits, axis=1)[:, :k]
     return float((top == labels[:, None]).any(axis=1).mean())
+
+
+def top1_correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per image (bool): is the highest logit the true class."""
+    return logits.argmax(axis=1) == labels
+
+
+def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of images whose highest logit is the true class."""
+    return float(top1_correct(logits, labels).mean())
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of `a` with the same row of `b` (one image's logits), computed in the inputs'
+    dtype (pass float64 for a measurement that must not round in float32); 0 where a row is all zeros."""
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1), 0)
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The mean of `cosine_rows(a, b)` over the images, -1..1."""
+    return float(np.mean(cosine_rows(a, b)))
 
 
 def top1_agreement(logits_a: np.ndarray, logits_b: np.ndarray) -> float:

@@ -119,16 +119,17 @@ def pt2e_reference(model, img_size: int, classes: list[str]) -> float:
     """int8 agreement with fp32 of the PT2E graph (XNNPACK quantizer, the export's calibration images) in PyTorch."""
     import torch
 
-    from edgekit.images import calibration_images
+    from edgekit.image_sets import calibration_images
     from edgekit.preprocess import Preprocessing
     from edgekit.quantize.calibration import load_calibration_images
     from edgekit.quantize.pt2e import quantize_pt2e, run_graph, xnnpack_quantizer
+    from edgekit.stats import top1_agreement
 
     pre = Preprocessing(img_size=img_size, **IMAGENET)
     calibration = load_calibration_images(pre, paths=calibration_images(None, None, "weights file", 200).paths)
     images = summary_images(img_size)
     graph = quantize_pt2e(model, torch.from_numpy(images[:1].copy()), xnnpack_quantizer(), calibration)
-    return float((run_graph(graph, images).argmax(1) == run_graph(model, images).argmax(1)).mean())
+    return top1_agreement(run_graph(graph, images), run_graph(model, images))
 
 
 def cell(data: dict) -> str:

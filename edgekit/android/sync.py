@@ -130,7 +130,7 @@ def load_refusal(manifest: Manifest) -> str | None:
 
     if not FORMATS[manifest.format].runs_here()[0]:
         return None  # nothing to load it with here; the app's backend checks it on the phone
-    from edgekit.export.quiet import captured
+    from edgekit.logcapture import captured
 
     try:
         with captured(None):  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" and the like: not the console

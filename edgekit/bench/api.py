@@ -62,7 +62,7 @@ def bench(path: Path | str, options: BenchOptions | None = None,
         log_path = export_dir / BENCH_LOG
         staged_log = _staged_log(export_dir)  # bench.log is put in place with bench.json: Ctrl-C leaves neither
     try:
-        from edgekit.export.quiet import captured
+        from edgekit.logcapture import captured
 
         adb = None
         if not options.is_host:  # the phone is found before the artifacts load: its errors do not wait for them
@@ -112,7 +112,7 @@ def _time_and_join(artifacts: list, export_dir: Path, options: BenchOptions, say
     result = BenchResult(rows, host, export_dir, options, log_path=None, models=sorted({row.model for row in rows}))
     if options.data is not None:
         from edgekit.bench.accuracy import join_accuracy
-        from edgekit.export.quiet import captured
+        from edgekit.logcapture import captured
 
         with captured(log):  # the runtimes run in this process here: their chatter to bench.log too
             result.accuracy_data = join_accuracy(rows, artifacts, options.data, on_progress=say.stage)

@@ -3,7 +3,7 @@
     baseline_spec(artifact) -> dict    what a worker needs to build it (plain JSON)
     build_baseline(spec) -> nn.Module  the model the artifacts came from: its checkpoint when the manifest names
                                        one that still exists, else rebuilt from the manifest's `source`
-                                       (edgekit.models.source.latency_model): the architecture with random
+                                       (edgekit.model_source.latency_model): the architecture with random
                                        weights (zoo, torchvision:, timm: — latency does not depend on the
                                        weights' values), the .pt2 program it was exported from (sha256 checked),
                                        or, for an nn.Module exported from Python (which cannot cross into a
@@ -54,7 +54,7 @@ def baseline_problem(spec: dict) -> str | None:
 def build_baseline(spec: dict):
     from edgekit.checkpoint import load_checkpoint
     from edgekit.models import create_model
-    from edgekit.models.source import latency_model
+    from edgekit.model_source import latency_model
 
     if spec.get("checkpoint"):
         return load_checkpoint(spec["checkpoint"]).build_model()

@@ -15,7 +15,7 @@ from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
 def _console() -> Console:
     """Drawn on the terminal's own stdout: converters' output is sent to export.log meanwhile."""
-    from edgekit.export.quiet import console_stream
+    from edgekit.logcapture import console_stream
 
     return Console(file=console_stream(), highlight=False)  # the table reads at 80 columns (a log's width) too
 

@@ -22,15 +22,15 @@ from edgekit.progress import Progress
 
 def out() -> Console:
     """The console on the terminal's stdout: stays there while a stage sends third-party output to a log
-    (edgekit.export.quiet.captured redirects descriptors 1 and 2)."""
-    from edgekit.export.quiet import console_stream
+    (edgekit.logcapture.captured redirects descriptors 1 and 2)."""
+    from edgekit.logcapture import console_stream
 
     return Console(file=console_stream(), highlight=False)
 
 
 def err() -> Console:
     """The console on the terminal's stderr (progress, and tables under --json), likewise."""
-    from edgekit.export.quiet import error_stream
+    from edgekit.logcapture import error_stream
 
     return Console(file=error_stream(), highlight=False)
 

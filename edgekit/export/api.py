@@ -23,7 +23,7 @@ import torch
 from edgekit.errors import EdgekitError
 from edgekit.export.base import ExportRequest, first_line
 from edgekit.export.options import ExportEvent, ExportOptions
-from edgekit.export.quiet import captured
+from edgekit.logcapture import captured
 from edgekit.export.source import (PHOTOS_NOTE, PROGRAM_NAME, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples,
                                    load_source, save_program)
 from edgekit.export.summary import SUMMARY_NAME, STATUS_SYMBOLS, ArtifactResult, ExportSummary, write_summary  # noqa: F401
@@ -53,7 +53,7 @@ class ExportFailed(EdgekitError):
 
 def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], None] | None = None) -> ExportSummary:
     """Export `options.model` (a zoo name, torchvision:NAME, timm:NAME, a .pt2 program or an nn.Module: see
-    edgekit.models.source) to each (format, precision); raise EdgekitError on bad input or, unless
+    edgekit.model_source) to each (format, precision); raise EdgekitError on bad input or, unless
     options.allow_mismatch, when an artifact failed to export or failed verification (after writing
     summary.json). Progress and warnings go to `on_event`; converters' own output to OUT/<model>/export.log."""
     if not isinstance(options, ExportOptions):
@@ -394,7 +394,7 @@ def _remove_leftovers(out_dir: Path) -> None:
 
 def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str, int]:
     """(images, their description, how many images the chosen set holds in all)."""
-    from edgekit.images import calibration_images
+    from edgekit.image_sets import calibration_images
     from edgekit.quantize.calibration import load_calibration_images
 
     choice = calibration_images(options.calib, source.checkpoint, source.kind, options.calib_size, options.seed,

@@ -28,7 +28,7 @@ MAX_PARITY_IMAGES = 1000  # a larger labelled validation split is sampled (seede
 class ExportOptions:
     """One export: which model and weights, which formats and precisions, how to check and calibrate.
 
-    model            where the model comes from (edgekit.models.source): a zoo name (`edgekit models list`),
+    model            where the model comes from (edgekit.model_source): a zoo name (`edgekit models list`),
                      "torchvision:NAME", "timm:NAME", a .pt2 file saved with torch.export.save, or an nn.Module
     checkpoint       an edgekit checkpoint (RUN/best.pt): classes, labels, input size, normalisation
     weights          a state dict for the architecture (torchvision's own .pth included; the class count is read

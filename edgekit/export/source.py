@@ -1,6 +1,6 @@
 """The model to export, its weights and the data that goes with them.
 
-The model comes from one `edgekit.models.source.ModelSource` (a zoo name, torchvision:NAME, timm:NAME, a .pt2
+The model comes from one `edgekit.model_source.ModelSource` (a zoo name, torchvision:NAME, timm:NAME, a .pt2
 program, an nn.Module, or a checkpoint of any of the first three), resolved once. Here export decides what the
 source does not carry, and checks it before anything is written:
 
@@ -33,7 +33,7 @@ from edgekit.errors import EdgekitError
 from edgekit.export.options import ExportOptions
 from edgekit.models.architecture import DEFAULT_NUM_CLASSES, safe_name
 from edgekit.models.program import capture, output_classes
-from edgekit.models.source import IMAGENET_NORMALISATION, ModelSource, resolve_source
+from edgekit.model_source import IMAGENET_NORMALISATION, ModelSource, resolve_source
 from edgekit.preprocess import Preprocessing
 
 RANDOM_WEIGHTS_WARNING = ("no checkpoint and no ImageNet weights found: exporting RANDOM weights for latency work "
@@ -220,7 +220,7 @@ def choose_labels(origin: ModelSource, options: ExportOptions, classes: int, not
     if not origin.brought:
         return generic
     if options.val is not None:
-        from edgekit.images import labelled_images
+        from edgekit.image_sets import labelled_images
 
         found = labelled_images(Path(options.val), what="--val")
         if len(found.classes) != classes:

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.export.options import MAX_PARITY_IMAGES
-from edgekit.images import labelled_images, seeded_sample
+from edgekit.image_sets import labelled_images
+from edgekit.images import seeded_sample
 from edgekit.preprocess import Preprocessing
 from edgekit.rundir import run_or_sample_splits
-from edgekit.stats import paired_drop_interval
+from edgekit.stats import mean_cosine, paired_drop_interval, top1_agreement, top1_correct
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | N
     if candidate.shape != reference.shape:
         return Parity(status="failed", reason=f"output shape {candidate.shape} != PyTorch's {reference.shape}",
                       num_images=len(reference), images=source)
-    agreement = float((candidate.argmax(1) == reference.argmax(1)).mean())
-    cosine = float(np.mean(_cosine_rows(reference, candidate)))
+    agreement = top1_agreement(candidate, reference)
+    cosine = mean_cosine(reference.astype(np.float64), candidate.astype(np.float64))
     result = Parity(status="passed", num_images=len(reference), images=source, agreement=agreement, cosine=cosine,
                     max_abs_diff=float(np.abs(candidate - reference).max()), threshold=asdict(threshold))
     problems = []
@@ -106,7 +107,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | N
     if not cosine >= threshold.cosine:
         problems.append(f"cosine {cosine:.5f} < {threshold.cosine}")
     if labels is not None:
-        reference_correct, artifact_correct = reference.argmax(1) == labels, candidate.argmax(1) == labels
+        reference_correct, artifact_correct = top1_correct(reference, labels), top1_correct(candidate, labels)
         result.reference_top1 = 100.0 * float(reference_correct.mean())
         result.artifact_top1 = 100.0 * float(artifact_correct.mean())
         drop, low, high = paired_drop_interval(reference_correct, artifact_correct)
@@ -124,8 +125,3 @@ def compare(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | N
         result.reason = f"{result.reason}; {note}" if result.reason else note
     return result
 
-
-def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return np.where(norms > 0, (a * b).sum(1) / np.maximum(norms, 1e-300), 0.0)

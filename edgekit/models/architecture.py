@@ -12,7 +12,7 @@ checkpoint records in its `model`.
 A name with ':' is fine on Linux but not as a Windows folder name: the export folder and the manifest's `model`
 use `folder_name` (`torchvision-mobilenet_v3_small`, `timm-mobilenetv3_small_100`; `safe_name` for a program's
 file stem or a module's class name), which `edgekit.manifest_schema.SAFE_NAME` accepts. Where a model and its weights
-come from (files, modules, checkpoints) is `edgekit.models.source`.
+come from (files, modules, checkpoints) is `edgekit.model_source`.
 """
 from __future__ import annotations
 

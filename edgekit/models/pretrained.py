@@ -2,7 +2,7 @@
 
 `pretrained_state_dict` has no silent fallback: weights that cannot be fetched (no network, a
 broken download) or a model without published weights is one EdgekitError that points to
-`--weights PATH` (loaded by `edgekit.checkpoint.load_weights_file`).
+`--weights PATH` (loaded by `edgekit.weightfile.load_weights_file`).
 
 `find_pretrained` is the lenient form export uses without a checkpoint: the file from torchvision's
 cache (TORCH_HOME/hub/checkpoints/<torchvision's file name>), else a download with a short timeout

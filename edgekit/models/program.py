@@ -48,7 +48,7 @@ def _quiet_logger(name: str):
 def _not_a_program(path: Path, error: BaseException) -> str:
     import zipfile
 
-    from edgekit.checkpoint import CHECKPOINT_FORMAT, read_checkpoint_dict
+    from edgekit.weightfile import CHECKPOINT_FORMAT, read_checkpoint_dict
 
     what = f"{path} is not a program saved with torch.export.save"
     if not zipfile.is_zipfile(path):

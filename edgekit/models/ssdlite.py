@@ -256,7 +256,7 @@ def init_backbone(detector: SSDLite, state_dict: dict, source: str = "the state 
 
 def init_backbone_from_file(detector: SSDLite, path: Path | str) -> BackboneInit:
     """`--weights PATH` for a detector's backbone: a zoo checkpoint or a bare ImageNet state dict of the backbone."""
-    from edgekit.checkpoint import read_state_dict
+    from edgekit.weightfile import read_state_dict
 
     return init_backbone(detector, read_state_dict(path), source=str(path))
 
@@ -273,7 +273,7 @@ def build_detector(spec: str, num_classes: int = COCO_NUM_CLASSES, weights: Path
     `weights`: the whole detector's state dict, loaded strictly; `backbone_weights`: a classification state dict for
     a zoo detector's backbone (`init_backbone`). Nothing is downloaded: torchvision's builders are called with
     `weights=None, weights_backbone=None`."""
-    from edgekit.checkpoint import load_weights_file
+    from edgekit.weightfile import load_weights_file
 
     if spec.startswith("torchvision:"):
         name = spec.split(":", 1)[1]

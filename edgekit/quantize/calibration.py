@@ -3,7 +3,7 @@
 Static int8 quantization measures activation ranges on these images, so they must look like
 what the model will see on the phone: same resize rule, same normalisation (the checkpoint's
 `Preprocessing`). Any folder of images works: class folders or flat, searched recursively. Which images
-calibrate by default is one rule for export and quantize alike: `edgekit.images.calibration_images`.
+calibrate by default is one rule for export and quantize alike: `edgekit.image_sets.calibration_images`.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from edgekit.images import (MAX_CALIBRATION_IMAGES, MIN_CALIBRATION_IMAGES, find_images,  # noqa: F401
-                            sample_folder)
+from edgekit.image_sets import sample_folder
+from edgekit.images import MAX_CALIBRATION_IMAGES, MIN_CALIBRATION_IMAGES, find_images  # noqa: F401
 from edgekit.paths import CALIBRATION_DIR
 from edgekit.preprocess import Preprocessing
 from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
@@ -59,8 +59,8 @@ def load_calibration_images(preprocessing: Preprocessing, directory: Path | str 
 def calibration_for(checkpoint_path: Path, preprocessing: Preprocessing, calib: Path | str | None, count: int,
                     seed: int = 0, on_warning: Callable[[str], None] | None = None) -> tuple[np.ndarray, str]:
     """(images, description) calibrating int8 of a checkpoint: the same images as `edgekit export --int8` of it
-    (`calib`, else the run's training split, else the shipped calibration set; edgekit.images.calibration_images)."""
-    from edgekit.images import calibration_images
+    (`calib`, else the run's training split, else the shipped calibration set; edgekit.image_sets.calibration_images)."""
+    from edgekit.image_sets import calibration_images
 
     choice = calibration_images(calib, checkpoint_path, "checkpoint", count, seed=seed, on_warning=on_warning)
     return load_calibration_images(preprocessing, paths=choice.paths), choice.description

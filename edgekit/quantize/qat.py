@@ -25,13 +25,14 @@ from edgekit.data.datasets import ImageListDataset, train_transform
 from edgekit.data.folder import subset_per_class
 from edgekit.errors import EdgekitError
 from edgekit.recipe import DEFAULT_CROP_SCALE
-from edgekit.export.quiet import append_log, captured, read_back
 from edgekit.fileio import writable_folder
+from edgekit.logcapture import append_log, captured, read_back
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.quantize.calibration import calibration_for
 from edgekit.quantize.options import QatOptions
 from edgekit.quantize.pt2e import quantize_pt2e, run_graph, xnnpack_qat_quantizer, xnnpack_quantizer
 from edgekit.rundir import QUANTIZE_LOG, RunDir, recorded_train_config, run_or_sample_splits
+from edgekit.stats import top1_accuracy
 
 
 EVAL_BATCH = 50  # the batch the int8 graphs are exported with for evaluation here
@@ -74,9 +75,6 @@ def run_crop_scale(checkpoint_path: Path, checkpoint: Checkpoint) -> tuple[float
     except (KeyError, TypeError, ValueError):
         return DEFAULT_CROP_SCALE
 
-
-def top1(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float((logits.argmax(1) == labels).mean())
 
 
 def map_back(graph: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
@@ -157,9 +155,9 @@ def quantization_aware_finetune(options: QatOptions, on_progress: OnProgress | R
         model = checkpoint.build_model()
         example = torch.zeros(EVAL_BATCH, *val_images.shape[1:])  # batched graphs: evaluation in PyTorch is the slow part
         say.stage("fp32 top-1")
-        fp32 = top1(run_graph(model, val_images, EVAL_BATCH), val_labels)
+        fp32 = top1_accuracy(run_graph(model, val_images, EVAL_BATCH), val_labels)
         say.stage("int8 PTQ of the checkpoint")
-        ptq = top1(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(method), calibration, on_progress=say),
+        ptq = top1_accuracy(run_graph(quantize_pt2e(model, example, xnnpack_quantizer(method), calibration, on_progress=say),
                              val_images, EVAL_BATCH), val_labels)
 
         loader = DataLoader(ImageListDataset(splits.train, train_transform(preprocessing, run_crop_scale(checkpoint_path, checkpoint))), batch_size=batch_size,
@@ -170,12 +168,12 @@ def quantization_aware_finetune(options: QatOptions, on_progress: OnProgress | R
         state_dict = map_back(prepared, model)
         say.stage("int8 QAT graph top-1")
         qat_graph = convert_pt2e(prepared)
-        qat = top1(run_graph(qat_graph, val_images, batch_size), val_labels)
+        qat = top1_accuracy(run_graph(qat_graph, val_images, batch_size), val_labels)
 
         tuned = checkpoint.build_model()
         load_state_dict_checked(tuned, state_dict, source="QAT fine-tuned weights")
         say.stage("int8 PTQ of the fine-tuned weights")
-        qat_ptq = top1(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(method), calibration, on_progress=say),
+        qat_ptq = top1_accuracy(run_graph(quantize_pt2e(tuned, example, xnnpack_quantizer(method), calibration, on_progress=say),
                                  val_images, EVAL_BATCH), val_labels)
         log_text = read_back(chatter)
     meta = {**checkpoint.meta, "qat": True, "qat_from": str(checkpoint_path.resolve()), "qat_epochs": epochs, "qat_lr": lr,

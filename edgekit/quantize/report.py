@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.export.quiet import append_log, captured, read_back
 from edgekit.fileio import writable_folder
+from edgekit.logcapture import append_log, captured, read_back
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.quantize.options import PtqOptions, SensitivityOptions
 from edgekit.rundir import RunDir
+from edgekit.stats import top1_accuracy
 
 PTQ_QUANTIZERS = (("int8 PT2E, XNNPACK quantizer (ExecuTorch)", "xnnpack_quantizer"),
                   ("int8 PT2E, litert-torch quantizer (TFLite)", "litert_quantizer"))
@@ -87,7 +88,7 @@ def ptq_report(options: PtqOptions, on_progress: OnProgress | Reporter | None = 
     import torch
 
     from edgekit.quantize import pt2e
-    from edgekit.quantize.qat import EVAL_BATCH, top1
+    from edgekit.quantize.qat import EVAL_BATCH
 
     say = reporter(on_progress)
     with captured(None):  # torch.export's and the quantizers' warnings: a report that writes no files drops them
@@ -98,12 +99,12 @@ def ptq_report(options: PtqOptions, on_progress: OnProgress | Reporter | None = 
         example = torch.zeros(EVAL_BATCH, *images.shape[1:])
         report = PtqReport(checkpoint.model_name, path, len(labels), options.method, description)
         say.stage("fp32 top-1")
-        report.rows.append(PtqRow("fp32", top1(pt2e.run_graph(model, images, EVAL_BATCH), labels)))
+        report.rows.append(PtqRow("fp32", top1_accuracy(pt2e.run_graph(model, images, EVAL_BATCH), labels)))
         for name, factory in PTQ_QUANTIZERS:
             say.stage(name)
             graph = pt2e.quantize_pt2e(model, example, getattr(pt2e, factory)(options.method), calibration,
                                        on_progress=say)
-            report.rows.append(PtqRow(name, top1(pt2e.run_graph(graph, images, EVAL_BATCH), labels)))
+            report.rows.append(PtqRow(name, top1_accuracy(pt2e.run_graph(graph, images, EVAL_BATCH), labels)))
     return report
 
 

@@ -20,6 +20,7 @@ from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write, atomic_write_text
 from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.quantize.pt2e import activation_observer, calibrate, only_quantize, padded_batches, xnnpack_quantizer
+from edgekit.stats import mean_cosine, top1_accuracy, top1_agreement
 
 SENSITIVITY_BATCH = 32  # the exported graph has a static batch; inputs are padded up to it
 
@@ -51,11 +52,6 @@ def run_padded(graph: Callable, batches: list[tuple[torch.Tensor, int]]) -> np.n
         return np.concatenate([graph(batch)[:real].float().numpy() for batch, real in batches])
 
 
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> float:
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean((a * b).sum(axis=1) / np.maximum(norms, 1e-12)))
-
-
 def layer_sensitivity(model: nn.Module, calibration: np.ndarray, eval_images: np.ndarray,
                       eval_labels: np.ndarray | None = None, *, layers: Sequence[str] | None = None,
                       max_layers: int | None = None, method: str = "minmax",
@@ -81,7 +77,7 @@ def layer_sensitivity(model: nn.Module, calibration: np.ndarray, eval_images: np
     eval_batches = padded_batches(eval_images, SENSITIVITY_BATCH)
     reference = run_padded(exported, eval_batches)
     labels = None if eval_labels is None else np.asarray(eval_labels)
-    float_top1 = None if labels is None else float((reference.argmax(1) == labels).mean())
+    float_top1 = None if labels is None else top1_accuracy(reference, labels)
     candidates = weight_layers(model)
     if layers is not None:
         unknown = sorted(set(layers) - {name for name, _ in candidates})
@@ -95,9 +91,9 @@ def layer_sensitivity(model: nn.Module, calibration: np.ndarray, eval_images: np
             prepared = prepare_pt2e(copy.deepcopy(exported), only_quantize(quantizer_factory(), name))
             calibrate(prepared, [batch for batch, _ in calib_batches])
             logits = run_padded(convert_pt2e(prepared), eval_batches)
-            drop = None if labels is None else 100.0 * (float_top1 - float((logits.argmax(1) == labels).mean()))
-            rows.append(LayerSensitivity(name, op, float((logits.argmax(1) == reference.argmax(1)).mean()),
-                                         cosine_rows(logits, reference), drop))
+            drop = None if labels is None else 100.0 * (float_top1 - top1_accuracy(logits, labels))
+            rows.append(LayerSensitivity(name, op, top1_agreement(logits, reference), mean_cosine(logits, reference),
+                                         drop))
             advance()
     return sorted(rows, key=lambda row: (row.agreement, row.cosine))
 
@@ -174,8 +170,8 @@ def simulated_sensitivity(model: nn.Module, calibration: np.ndarray, eval_images
                 for handle in handles:
                     handle.remove()
                 module.weight.data = original
-            rows.append(LayerSensitivity(name, op, float((logits.argmax(1) == reference.argmax(1)).mean()),
-                                         cosine_rows(logits, reference), None))
+            rows.append(LayerSensitivity(name, op, top1_agreement(logits, reference), mean_cosine(logits, reference),
+                                         None))
             advance()
     return sorted(rows, key=lambda row: (row.agreement, row.cosine))
 

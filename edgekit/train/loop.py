@@ -19,7 +19,6 @@ from edgekit.data.folder import Splits
 from edgekit.data.stats import compute_mean_std
 from edgekit.models.architecture import parse_architecture
 from edgekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from edgekit.recipe import run_recipe
 from edgekit.rundir import METRIC_COLUMNS, RunDir
 from edgekit import detector
 from edgekit.train import detection as det
@@ -29,7 +28,8 @@ from edgekit.train.devices import (DistInfo, autocast_dtype, barrier, default_wo
 from edgekit.train.events import EpochEvent, EventCallback, Reporter
 from edgekit.train.optim import make_optimizer, make_scheduler, parameter_groups
 from edgekit.train.plots import plot_curves
-from edgekit.train.sampling import build_train_transform, datasets, make_loader, new_run_splits, reseed_epoch
+from edgekit.train.sampling import (build_train_transform, datasets, make_loader, new_run_splits, reseed_epoch,
+                                    run_recipe)
 from edgekit.train.steps import StepContext, evaluate_model, train_epoch
 from edgekit.train.weights import new_parameter_names, set_backbone_frozen
 from edgekit.version import __version__

@@ -1,5 +1,5 @@
-"""What training sees: the splits (checked, optionally a class-balanced subset), the train
-transform, and seeded loaders whose batches a resumed run draws again identically."""
+"""What training sees: the splits (checked, optionally a class-balanced subset), the recipe scaled to the run
+(`run_recipe`), the train transform, and seeded loaders whose batches a resumed run draws again identically."""
 from __future__ import annotations
 
 import torch
@@ -7,9 +7,10 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 
 from edgekit.data.datasets import ImageListDataset, eval_transform, train_transform
 from edgekit.data.folder import Splits, load_splits, subset_per_class
+from edgekit.data.symmetry import mirror_test
 from edgekit.errors import EdgekitError
 from edgekit.preprocess import Preprocessing
-from edgekit.recipe import Recipe
+from edgekit.recipe import GENTLE_EPOCHS, Recipe, resolve_recipe
 from edgekit.train.config import TrainConfig
 from edgekit.train.devices import DistInfo
 
@@ -68,3 +69,21 @@ def reseed_epoch(loader: DataLoader, generator: torch.Generator, seed: int, epoc
     generator.manual_seed(seed * 1000 + epoch)
     if isinstance(loader.sampler, DistributedSampler):
         loader.sampler.set_epoch(epoch)
+
+
+def run_recipe(config, splits, steps_per_epoch: int) -> tuple[Recipe, dict]:
+    """The recipe for a TrainConfig and its splits (edgekit.recipe's rules; the mirror test of edgekit.data.symmetry
+    run here, so that edgekit.recipe stays pure rules below data/), and the record of it that the run directory keeps
+    as config.json's `recipe` entry (beside `train_config`, which keeps the user's values, None meaning auto). The
+    mirror test runs only when the flip is left to auto in a run long enough to flip at all."""
+    mirror = None
+    if config.hflip is None and config.epochs > GENTLE_EPOCHS:
+        mirror = mirror_test(splits.train, list(splits.classes), seed=config.seed)
+    recipe = resolve_recipe(epochs=config.epochs, steps_per_epoch=steps_per_epoch, dataset_size=len(splits.train),
+                            pretrained=bool(config.weights), warmup_epochs=config.warmup_epochs,
+                            crop_scale_min=config.crop_scale_min, hflip=config.hflip,
+                            mirror_keeps_class=None if mirror is None else mirror.keeps_class)
+    record = {**recipe.to_dict(), "steps_per_epoch": steps_per_epoch,
+              "warmup_epochs": round(recipe.warmup_steps / max(1, steps_per_epoch), 4),
+              "mirror_test": None if mirror is None else mirror.to_dict()}
+    return recipe, record

@@ -172,7 +172,7 @@ def _checkpoint_source(text: str, path: Path) -> ModelSource:
 
 
 def _weights_source(architecture: Architecture, path: Path, num_classes: int | None, options: dict) -> ModelSource:
-    from edgekit.checkpoint import load_state_dict_checked, read_state_dict
+    from edgekit.weightfile import load_state_dict_checked, read_state_dict
     from edgekit.fileio import sha256_file
 
     state = read_state_dict(path)
@@ -221,7 +221,7 @@ def _unweighted_source(architecture: Architecture, num_classes: int | None, opti
             found, why = (find_cached(entry, download) if entry is not None
                           else (None, f"torchvision publishes no weights for {architecture.name}"))
         if found is not None:
-            from edgekit.checkpoint import load_state_dict_checked
+            from edgekit.weightfile import load_state_dict_checked
 
             load_state_dict_checked(model, found.state_dict, source=str(found.path))
             source.weights = {"source": "pretrained", "weights": found.weights_name, "path": str(found.path),

@@ -1,4 +1,4 @@
-"""Third-party output goes to a log file, not the user's console.
+"""Third-party output goes to a log file, not the user's console (every stage that runs third-party code in-process).
 
 Converters talk on every channel: Python `warnings`, `print` to sys.stdout/sys.stderr, the
 `logging` module (absl, coremltools, torch), and native code writing straight to file descriptors
