@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("stages", {"train", "detection_eval", "quantize"}),
     ("stages that use stages", {"evaluate", "export"}),
     ("measuring", {"bench", "android"}),
-    ("profiling", {"profile"}),
+    ("profiling", {"profile", "profile_data"}),
     ("reporting", {"report"}),
     ("console", {"cli"}),
 ]
