@@ -230,3 +230,18 @@ def folder_lock(folder: Path | str, on_wait: Callable[[], None] | None = None) -
         yield
     finally:
         os.close(fd)
+
+
+def read_json_file(path: Path) -> object:
+    """A JSON file someone may have written by hand or forged: its content, or one EdgekitError line saying that it
+    is missing, unreadable or not UTF-8 JSON (bench.json, profile.json)."""
+    from edgekit.errors import EdgekitError
+
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise EdgekitError(f"{path} does not exist") from None
+    except OSError as error:
+        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise EdgekitError(f"{path} is not valid JSON ({error})") from None

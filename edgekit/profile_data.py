@@ -7,7 +7,6 @@ edgekit/profile.py. Torch-free, runtime-free.
 from __future__ import annotations
 
 import collections
-import json
 import math
 import numbers
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from edgekit import contracts, validate
 from edgekit.errors import EdgekitError
+from edgekit.fileio import read_json_file
 
 PROFILE_SCHEMA = contracts.PROFILE
 PROFILE_JSON = "profile.json"
@@ -199,14 +199,7 @@ def read_profile(path: Path | str) -> tuple[dict, list[ArtifactProfile]]:
     """profile.json read back, every field checked (it may come from elsewhere): one EdgekitError line naming the
     file and the field otherwise."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise EdgekitError(f"{path} does not exist") from None
-    except OSError as error:
-        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
-    except (UnicodeDecodeError, ValueError) as error:
-        raise EdgekitError(f"{path} is not valid JSON ({error})") from None
+    document = read_json_file(path)
     if not isinstance(document, dict) or document.get("schema") != PROFILE_SCHEMA \
             or not isinstance(document.get("artifacts"), list):
         raise EdgekitError(f"{path} is not an {PROFILE_SCHEMA} file (profile.json from `edgekit profile`)")

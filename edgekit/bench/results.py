@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgekit.bench.rows import BENCH_SCHEMA, ROW_FIELDS, BenchRow
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_json, atomic_write_text
+from edgekit.fileio import atomic_write_json, atomic_write_text, read_json_file
 
 BENCH_JSON, BENCH_CSV = "bench.json", "bench.csv"
 REGRESSION_TOLERANCE = 0.10  # --compare: p50 more than 10 % slower than before is a regression
@@ -25,14 +25,7 @@ REGRESSION_TOLERANCE = 0.10  # --compare: p50 more than 10 % slower than before 
 
 def read_bench(path: Path | str) -> tuple[dict, list[BenchRow]]:
     path = Path(path)
-    try:
-        document = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise EdgekitError(f"{path} does not exist") from None
-    except OSError as error:
-        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
-    except (UnicodeDecodeError, ValueError) as error:
-        raise EdgekitError(f"{path} is not valid JSON ({error})") from None
+    document = read_json_file(path)
     if not isinstance(document, dict) or document.get("schema") != BENCH_SCHEMA or not isinstance(document.get("rows"), list):
         raise EdgekitError(f"{path} is not an {BENCH_SCHEMA} file (bench.json from `edgekit bench`)")
     if not isinstance(document.get("host", {}), dict):
