@@ -73,12 +73,12 @@ def _print_listed(title: str, rows: list[tuple[str, str]], where: Path) -> None:
 
 
 def _detection_table(summary: dict) -> Table:
-    table = Table(title=f"audit of {summary['root']} ({summary['layout'].upper()} detection)", box=box.SIMPLE_HEAD,
-                  show_header=False, pad_edge=False)
+    table = Table(title=f"audit of {summary['root']}", box=box.SIMPLE_HEAD, show_header=False, pad_edge=False)
     table.add_column("what", style="bold", overflow="fold")
     table.add_column("found", overflow="fold")
     bad = lambda n: f"[red]{n}[/]" if n else "0"  # noqa: E731
     warn = lambda n: f"[yellow]{n}[/]" if n else "0"  # noqa: E731
+    table.add_row("task", f"{summary['layout'].upper()} detection")  # a row, not the title: a title wraps at any word
     table.add_row("images", f"{summary['num_images']} ({', '.join(f'{k} {v}' for k, v in summary['splits'].items())})")
     table.add_row("boxes", f"{summary['num_boxes']} in {len(summary['classes'])} classes")
     per_image = summary["boxes_per_image"]
