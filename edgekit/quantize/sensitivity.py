@@ -159,7 +159,7 @@ def simulated_sensitivity(model: nn.Module, calibration: np.ndarray, eval_images
         for name, op in layers:
             module = modules[name]
             original = module.weight.data.clone()
-            module.weight.data = _fake_quantize_weight(original)
+            module.weight.data = fake_quantize_weight(original)
             handles = [module.register_forward_pre_hook(
                            lambda m, inputs, key=f"{name}:in": (_fake_quantize(inputs[0], ranges[key]),)),
                        module.register_forward_hook(
@@ -198,7 +198,8 @@ def _fake_quantize(tensor: torch.Tensor, seen: list[float]) -> torch.Tensor:
     return (torch.clamp(torch.round(tensor / scale) + zero, 0, 255) - zero) * scale
 
 
-def _fake_quantize_weight(weight: torch.Tensor) -> torch.Tensor:
-    scale = weight.abs().flatten(1).amax(1).clamp_min(1e-12) / 127.0
+def fake_quantize_weight(weight: torch.Tensor, levels: int = 127) -> torch.Tensor:
+    """`weight` rounded to int8 as the converters store it: symmetric, per output channel, [-levels, levels]."""
+    scale = weight.abs().flatten(1).amax(1).clamp_min(1e-12) / float(levels)
     shape = (-1,) + (1,) * (weight.dim() - 1)
-    return torch.clamp(torch.round(weight / scale.view(shape)), -127, 127) * scale.view(shape)
+    return torch.clamp(torch.round(weight / scale.view(shape)), -levels, levels) * scale.view(shape)
