@@ -3,8 +3,9 @@
 The first tests drive `plan_repair` with a build function whose drops are given (the order of the fixes, the
 bisection to the fewest float layers, strict, require-integer); the last ones export a model built to break int8
 (tests/int8_support.py: one activation channel scaled up 300x and its reader scaled down, the float function
-unchanged) through the CLI in ONNX, TFLite and ExecuTorch, under strict (fails) and by default (repaired, the plan in
-the manifest and summary.json).
+unchanged) through the CLI in ONNX, TFLite and ExecuTorch, under strict (fails), by default (repaired by cross-layer
+equalization, the plan in the manifest and summary.json) and, in ONNX, limited to float layers (the pair kept in
+float).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from edgekit.export.int8_plan import Attempt, Int8Settings, plan_repair, score
+from edgekit.export.int8_plan import FIXES, Attempt, Int8Settings, plan_repair, score
 
 VNNI = {"name": "test CPU", "arch": "x86_64", "int8_flags": ["avx2", "avx512_vnni"], "int8_class": "x86-vnni",
         "int8_note": "VNNI"}
@@ -49,7 +50,8 @@ RANKING = ["features.1.conv.1", "features.2.conv.0.0", "classifier.1", "features
            "features.3.conv.2", "features.4.conv.2", "features.5.conv.2", "features.6.conv.2"]
 
 
-def _plan(builds: Builds, cpu=VNNI, format_name="tflite", policy="repair", require_integer=False, more=800):
+def _plan(builds: Builds, cpu=VNNI, format_name="tflite", policy="repair", require_integer=False, more=800,
+          equalization=None, fixes=FIXES):
     asked = Int8Settings("minmax", 200)
     ranked = []
 
@@ -58,7 +60,8 @@ def _plan(builds: Builds, cpu=VNNI, format_name="tflite", policy="repair", requi
         return list(RANKING), {"layers": RANKING}
 
     chosen, plan = plan_repair(format_name, builds(asked), builds, max_drop=1.0, policy=policy, ranking=ranking,
-                               more_images=more, require_integer=require_integer, cpu=cpu)
+                               more_images=more, require_integer=require_integer, cpu=cpu,
+                               equalization=equalization, fixes=fixes)
     return chosen, plan, ranked
 
 
@@ -95,6 +98,44 @@ def test_float_layers_double_then_bisect_to_the_fewest_that_pass():
     assert plan.fixes == [f"3 layer(s) in float ({', '.join(RANKING[:3])})"]
     steps = plan.to_dict()["steps"]
     assert [s["kept"] for s in steps] == [True, False, False, True, True, True, True]
+
+
+def test_equalization_comes_first_then_the_calibration_method_then_more_images_and_float_layers():
+    builds = Builds(lambda s: 1.5 - 0.2 * len(s.keep_float))
+    chosen, plan, ranked = _plan(builds, equalization=lambda: {"pairs": [], "pairs_left_alone": {}})
+    assert [step.action for step in plan.steps][:5] == [
+        "as asked", "equalize: 0 layer pair(s) + bias correction", "calibration: histogram",
+        "calibration images: 800", "keep float: 1 layer(s)"]
+    builds = Builds(lambda s: 0.3 if s.equalize else 1.2)
+    equalized = {"pairs": [["features.1.conv.1", "features.2.conv.0.0"]], "pairs_left_alone": {}}
+    chosen, plan, ranked = _plan(builds, equalization=lambda: equalized)
+    assert [step.action for step in plan.steps] == ["as asked", "equalize: 1 layer pair(s) + bias correction"]
+    assert chosen.settings.equalize and plan.outcome == "repaired" and not ranked
+    assert plan.fixes == ["cross-layer equalization + bias correction"]
+    assert plan.to_dict()["equalization"] == equalized and plan.to_dict()["equalize"] is True
+    # a model equalization cannot act on (a program's graph) is not offered it; the reason is recorded
+    builds = Builds(lambda s: 0.3 if s.equalize else 1.2)
+    chosen, plan, ranked = _plan(builds, equalization=lambda: {"reason": "no conv or linear module"})
+    assert not any(s.equalize for s in builds.asked) and plan.equalization == {"reason": "no conv or linear module"}
+
+
+def test_int8_fixes_limits_what_the_repair_may_use():
+    builds = Builds(lambda s: 1.5 - 0.2 * len(s.keep_float) - (0.4 if s.equalize else 0))
+    chosen, plan, ranked = _plan(builds, equalization=lambda: {"pairs": []}, fixes=("float-layers",))
+    assert [step.action for step in plan.steps][:3] == ["as asked", "keep float: 1 layer(s)", "keep float: 2 layer(s)"]
+    assert not any(s.equalize or s.calib_method != "minmax" or s.calib_images != 200 for s in builds.asked)
+    builds = Builds(lambda s: 0.3 if s.equalize else 1.2)
+    chosen, plan, ranked = _plan(builds, equalization=lambda: {"pairs": []}, fixes=("calibration", "images"))
+    assert plan.outcome == "not repaired" and not ranked and not any(s.equalize for s in builds.asked)
+
+
+def test_export_options_refuse_an_unknown_fix():
+    from edgekit.errors import EdgekitError
+    from edgekit.export.options import ExportOptions
+
+    assert ExportOptions("mobilenet_v2", int8_fixes="equalize, images").int8_fixes == ("equalize", "images")
+    with pytest.raises(EdgekitError, match="--int8-fixes must be one of"):
+        ExportOptions("mobilenet_v2", int8_fixes=("float",))
 
 
 def test_a_fix_that_does_not_help_is_not_kept():
@@ -193,19 +234,53 @@ def test_strict_fails_the_broken_model_without_repairing_it(broken_run, tmp_path
     assert (manifest_less / "manifest.json").is_file()  # a failed artifact keeps its manifest saying so
 
 
-@pytest.mark.parametrize("format_name", FORMATS)
-def test_the_default_policy_repairs_the_broken_model_by_keeping_its_layers_in_float(repaired, format_name):
-    from int8_support import BROKEN_LAYERS
+@pytest.fixture(scope="module")
+def kept_in_float(broken_run, tmp_path_factory):
+    """The same export, ONNX only, with the repair limited to float layers (`--int8-fixes float-layers`)."""
+    out = tmp_path_factory.mktemp("kept-in-float")
+    done = _export(broken_run, out, "--formats", "onnx", "--int8-fixes", "float-layers")
+    return done, out / "mobilenet_v2"
 
+
+def _plan_of(repaired, format_name):
     done, folder = repaired
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     manifest = json.loads((folder / f"{format_name}-int8" / "manifest.json").read_text())
     assert manifest["status"] == "verified"
     plan = manifest["int8_plan"]
-    first, last = plan["steps"][0], plan["steps"][-1]
+    first = plan["steps"][0]
     # the first step is what strict gives: the artifact as asked fails by far
     assert first["action"] == "as asked" and first["status"] == "failed" and first["drop_points"] > 10
     assert plan["outcome"] == "repaired" and manifest["parity"]["drop_points"] <= 1.0
+    assert plan["cpu"]["int8_class"] and plan["cpu"]["name"]
+    # the summary carries the same plan, and the console's footnote says it in one line
+    summary = json.loads((folder / "summary.json").read_text())
+    row = next(r for r in summary["artifacts"] if r["format"] == format_name and r["precision"] == "int8")
+    assert row["int8_plan"] == plan
+    assert f"{format_name} int8: int8 repaired:" in " ".join(done.stdout.split())
+    return plan
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_the_default_policy_repairs_the_broken_model_by_equalizing_the_scaled_pair(repaired, format_name):
+    from int8_support import BROKEN_LAYERS
+
+    plan = _plan_of(repaired, format_name)
+    # cross-layer equalization finds the scaled pair (nothing between the projection and the next expansion) and
+    # scales the channel back; nothing is kept in float
+    assert list(BROKEN_LAYERS) in plan["equalization"]["pairs"]
+    assert plan["equalization"]["bias_corrected"] > 0 and "joined by ReLU6" in " ".join(plan["equalization"]["pairs_left_alone"])
+    assert plan["equalize"] is True and plan["keep_float"] == [] and plan["ranking"] is None
+    assert "cross-layer equalization + bias correction" in plan["fixes"]
+    step = next(step for step in plan["steps"] if step["action"].startswith("equalize:"))
+    assert step["kept"] and step["status"] == "passed"
+
+
+def test_limited_to_float_layers_the_repair_keeps_the_scaled_pair_in_float(kept_in_float):
+    from int8_support import BROKEN_LAYERS
+
+    plan = _plan_of(kept_in_float, "onnx")
+    assert all(not step["action"].startswith(("equalize", "calibration")) for step in plan["steps"])
     # the two layers around the scaled channel are ranked worst, on calibration images, and kept in float
     assert {entry["name"] for entry in plan["ranking"]["layers"][:2]} == set(BROKEN_LAYERS)
     assert "gate" in plan["ranking"]["images"]
@@ -215,12 +290,6 @@ def test_the_default_policy_repairs_the_broken_model_by_keeping_its_layers_in_fl
     assert any(fix.endswith(f"layer(s) in float ({', '.join(plan['keep_float'])})") for fix in plan["fixes"])
     one_layer = next(step for step in plan["steps"] if step["action"] == "keep float: 1 layer(s)")
     assert one_layer["status"] == "failed" and one_layer["drop_points"] > 10
-    assert plan["cpu"]["int8_class"] and plan["cpu"]["name"]
-    # the summary carries the same plan, and the console's footnote says it in one line
-    summary = json.loads((folder / "summary.json").read_text())
-    row = next(r for r in summary["artifacts"] if r["format"] == format_name and r["precision"] == "int8")
-    assert row["int8_plan"]["keep_float"] == plan["keep_float"]
-    assert f"{format_name} int8: int8 repaired:" in " ".join(done.stdout.split())
 
 
 def test_an_artifact_that_cannot_run_here_is_not_repaired_and_says_nothing_of_it():

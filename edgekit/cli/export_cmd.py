@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgekit.export.options import DEFAULT_MAX_DROP, MAX_PARITY_IMAGES
+from edgekit.export.options import DEFAULT_MAX_DROP, INT8_FIXES, MAX_PARITY_IMAGES
 from edgekit.paths import DEFAULT_EXPORT_DIR
 from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
@@ -47,7 +47,8 @@ def export_command(
     int8_io: bool = typer.Option(False, "--int8-io", help="int8 TFLite: ask for integer input/output tensors; the manifest records what the converter gave."),
     keep_float: Optional[str] = typer.Option(None, "--keep-float", help="int8: comma-separated layer (module or ONNX node) names to leave in float."),
     require_integer: bool = typer.Option(False, "--require-integer", help="int8: fail verification of any artifact with an op computing in float between input and output (TFLite ops, ONNX after onnxruntime's optimizer, ExecuTorch ops outside XNNPACK), as NPU delegates need; the count is in each manifest's backend.integer."),
-    int8_policy: str = typer.Option("repair", "--int8-policy", help="int8: repair (default) fixes an artifact that misses --max-drop by itself, cheapest first, re-verifying each step in its runtime: another calibration method, reduce_range on x86 without VNNI (ONNX), more calibration images, then the fewest layers in float ranked on the calibration images; the plan is in the manifest (int8_plan). strict: fail without repairing."),
+    int8_policy: str = typer.Option("repair", "--int8-policy", help="int8: repair (default) fixes an artifact that misses --max-drop by itself, cheapest first, re-verifying each step in its runtime: reduce_range on x86 without VNNI (ONNX), cross-layer equalization + bias correction, another calibration method, more calibration images, then the fewest layers in float ranked on the calibration images; the plan is in the manifest (int8_plan). strict: fail without repairing."),
+    int8_fixes: str = typer.Option(",".join(INT8_FIXES), "--int8-fixes", help="int8 repair: the kinds of fix it may use, comma-separated: calibration (method, reduce_range), equalize (cross-layer equalization + bias correction), images (more calibration images), float-layers (the fewest layers in float)."),
     reduce_range: bool = typer.Option(False, "--reduce-range", help="int8 ONNX: 7-bit weights (onnxruntime's remedy for saturating u8 x s8 sums on x86 CPUs without VNNI; costs some accuracy on other CPUs)."),
 ) -> None:
     """Export MODEL to mobile formats, each artifact verified against PyTorch on real images, with a manifest."""
@@ -64,6 +65,7 @@ def export_command(
         val=val, max_drop=max_drop, parity_size=parity_size, calib=calib, calib_size=calib_size,
         calib_method=calib_method, int8_io=int8_io, require_integer=require_integer,
         int8_policy=_choice(int8_policy, ("repair", "strict"), "--int8-policy"), reduce_range=reduce_range,
+        int8_fixes=int8_fixes,
         keep_float=tuple(n.strip() for n in keep_float.split(",") if n.strip()) if keep_float else ())
     console = _console()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,

@@ -22,6 +22,7 @@ import torch
 
 from edgekit.errors import EdgekitError
 from edgekit.export.base import ExportRequest, first_line
+from edgekit.export.int8_context import Int8Context
 from edgekit.export.options import ExportEvent, ExportOptions
 from edgekit.logcapture import captured
 from edgekit.export.source import (PHOTOS_NOTE, PROGRAM_NAME, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples,
@@ -36,8 +37,6 @@ from edgekit.predictor import TorchPredictor, predict_in_batches
 RANDOM_WEIGHTS_PARITY_IMAGES = 32  # random weights: fp32 still runs in every runtime, fp16/int8 are not judged
 LOG_NAME = "export.log"  # OUT/<model>/export.log: everything the converters printed
 STAGING_TAG = "staging"  # OUT/<model>/.export.staging-XXXX: one call's outputs until they are put in place
-RANK_CALIBRATION = 100  # int8 repair's layer ranking: calibration images that give the simulated ranges
-RANK_COMPARED = 64  # ... and the next ones, whose logits are compared with float
 LEFTOVERS = (".export.staging-*", ".*.old-*", ".*.tmp-*", ".*.tmp")  # what an export killed outright left behind
 
 
@@ -228,61 +227,6 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
             remove_path(scratch)
 
 
-class Int8Context:
-    """What the int8 artifacts of one export share: the calibration images (and a larger sample, loaded when a
-    repair asks for it), and the layer ranking (computed once, on the calibration images, never the gate's)."""
-
-    def __init__(self, calibration: np.ndarray, description: str | None,
-                 load_more: Callable[[int], tuple[np.ndarray, str]] | None = None, available: int | None = None,
-                 model=None, on_event: Callable[[ExportEvent], None] | None = None):
-        self.calibration, self.description = calibration, description
-        self._by_size = {len(calibration): (calibration, description)}
-        self._load_more, self.available = load_more, available
-        self._model, self._ranking = model, None
-        self.emit = on_event or (lambda event: None)
-
-    def more_images(self) -> int | None:
-        if self._load_more is None or not self.available:
-            return None
-        from edgekit.export.int8_plan import MORE_CALIBRATION
-        from edgekit.images import MAX_CALIBRATION_IMAGES
-
-        size = min(self.available, MAX_CALIBRATION_IMAGES, MORE_CALIBRATION * len(self.calibration))
-        return size if size > len(self.calibration) else None
-
-    def images(self, count: int) -> np.ndarray:
-        if count not in self._by_size:
-            self._by_size[count] = self._load_more(count)
-        return self._by_size[count][0]
-
-    def description_for(self, count: int) -> str | None:
-        return self._by_size.get(count, (None, self.description))[1]
-
-    def ranking(self) -> tuple[list[str], dict]:
-        """conv/linear module names, the worst in int8 first (edgekit.quantize.sensitivity.simulated_sensitivity on
-        the calibration images: the first RANK_CALIBRATION give the ranges, the next RANK_COMPARED are compared with
-        float), computed once per export; the gate's images are never used."""
-        if self._ranking is None:
-            from edgekit.quantize.sensitivity import simulated_sensitivity
-
-            self.emit(ExportEvent("stage", "int8: ranking layers by simulated int8 sensitivity (calibration images)"))
-            started = time.perf_counter()
-            images = self.calibration
-            half = max(1, min(RANK_CALIBRATION, len(images) // 2))
-            compared = images[half:half + RANK_COMPARED] if len(images) > half else images
-            rows = simulated_sensitivity(self._model, images[:half], compared)
-            self._ranking = ([row.name for row in rows],
-                             {"images": f"{self.description}: {half} give the ranges, {len(compared)} compared "
-                                        "(none of the gate's images)",
-                              "method": "one conv/linear layer in simulated int8 at a time (BatchNorm folded; input "
-                                        "and output per tensor, weights per channel), logits compared with float: "
-                                        "agreement, then cosine",
-                              "layers": [{"name": row.name, "agreement": round(row.agreement, 4),
-                                          "cosine": round(row.cosine, 6)} for row in rows[:16]],
-                              "seconds": round(time.perf_counter() - started, 1)})
-        return self._ranking
-
-
 def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, source: Source, parity_data,
                    reference: np.ndarray, max_drop: float, context: Int8Context):
     """The int8 artifact as asked, repaired under the options' policy: (the chosen Attempt, its Int8Plan)."""
@@ -297,6 +241,8 @@ def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, sour
             request, calibration=context.images(settings.calib_images),
             options=dataclasses.replace(options, calib_method=settings.calib_method, keep_float=settings.keep_float,
                                         reduce_range=settings.reduce_range))
+        if settings.equalize:
+            attempt_request = dataclasses.replace(attempt_request, model=context.equalized(settings.reduce_range)[0])
         folder = scratch / f"attempt-{next(count)}"
         folder.mkdir()
         path = folder / spec.artifact
@@ -316,7 +262,9 @@ def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, sour
     return plan_repair(format_name, first, build, max_drop=max_drop, policy=options.int8_policy,
                        ranking=context.ranking, more_images=context.more_images(),
                        require_integer=options.require_integer,
-                       on_step=lambda message: context.emit(ExportEvent("stage", message)))
+                       on_step=lambda message: context.emit(ExportEvent("stage", message)),
+                       equalization=(lambda: context.equalized(options.reduce_range)[1]) if context.can_equalize else None,
+                       fixes=options.int8_fixes)
 
 
 def _verify(format_name: str, artifact: Path, precision: str, parity_data, reference: np.ndarray, max_drop: float,

@@ -3,11 +3,14 @@
     policy "repair" (the default)   the artifact as asked first; if its verification fails on accuracy, fixes are
                                     tried cheapest first, each re-exported and re-verified in the artifact's own
                                     runtime on the gate's images, and kept only when the drop shrinks:
-                                      1. the other calibration method of the format (PT2E: histogram; ONNX Runtime:
-                                         percentile), and on an x86 CPU without VNNI, ONNX Runtime's `reduce_range`
-                                         (7-bit weights: its u8 x s8 sums go through 16 bits there and can saturate)
-                                      2. more calibration images (the run's training split is larger than the sample)
-                                      3. the fewest layers kept in float: conv/linear layers ranked once per export by
+                                      1. on an x86 CPU without VNNI, ONNX Runtime's `reduce_range` (7-bit weights:
+                                         its u8 x s8 sums go through 16 bits there and can saturate); cross-layer
+                                         equalization and bias correction (edgekit.quantize.equalize, Nagel et al.
+                                         2019) on a copy of the model the artifact is built from
+                                      2. the other calibration method of the format (PT2E: histogram; ONNX Runtime:
+                                         percentile)
+                                      3. more calibration images (the run's training split is larger than the sample)
+                                      4. the fewest layers kept in float: conv/linear layers ranked once per export by
                                          their int8 sensitivity (one layer quantized at a time, edgekit.quantize.
                                          sensitivity) on the calibration images, not the gate's, so the gate stays a
                                          held-out judgement; the worst 1, 2, 4, 8 are kept in float until the gate
@@ -19,8 +22,8 @@
 Every step is recorded (`Int8Plan`, manifest `int8_plan`, summary.json's row): the action, the drop and its paired
 95 % interval, whether the change was kept, how long it took, and the CPU the verification ran on.
 
-Not done here (docs/quantization.md says so): cross-layer equalization and bias correction (Nagel et al. 2019),
-and choosing layers by measured latency on a target (the plan optimises accuracy and the count of float layers).
+Not done here (docs/quantization.md says so): choosing layers by measured latency on a target (the plan optimises
+accuracy and the count of float layers; bench flags an int8 artifact slower than its fp32 and says why).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from typing import Callable, Sequence
 from edgekit.cpu import cpu_facts, saturates_u8s8
 
 POLICIES = ("repair", "strict")
+FIXES = ("calibration", "equalize", "images", "float-layers")  # what the repair may use (ExportOptions.int8_fixes)
 DEFAULT_POLICY = "repair"
 FLOAT_LAYER_STEPS = (1, 2, 4, 8)  # worst-first prefixes of the ranking tried before bisecting down
 MORE_CALIBRATION = 4  # the calibration sample grows to this many times its size (capped by the images there are)
@@ -44,10 +48,11 @@ class Int8Settings:
     calib_images: int
     keep_float: tuple[str, ...] = ()
     reduce_range: bool = False
+    equalize: bool = False  # built from the model after cross-layer equalization and bias correction
 
     def to_dict(self) -> dict:
         return {"calib_method": self.calib_method, "calib_images": self.calib_images,
-                "keep_float": list(self.keep_float), "reduce_range": self.reduce_range}
+                "keep_float": list(self.keep_float), "reduce_range": self.reduce_range, "equalize": self.equalize}
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Int8Plan:
     settings: Int8Settings
     steps: list[PlanStep] = field(default_factory=list)
     ranking: dict | None = None  # {"images": ..., "layers": worst first (at most 16), "seconds": ...}
+    equalization: dict | None = None  # what cross-layer equalization did (pairs, rounds, biases), when it was tried
     cpu: dict = field(default_factory=cpu_facts)
 
     @property
@@ -85,6 +91,8 @@ class Int8Plan:
             fixes.append(f"calibration: {final.calib_method}")
         if final.reduce_range and not asked["reduce_range"]:
             fixes.append("reduce_range")
+        if final.equalize and not asked.get("equalize"):
+            fixes.append("cross-layer equalization + bias correction")
         if final.calib_images != asked["calib_images"]:
             fixes.append(f"{final.calib_images} calibration images")
         added = [name for name in final.keep_float if name not in asked["keep_float"]]
@@ -95,7 +103,8 @@ class Int8Plan:
     def to_dict(self) -> dict:
         return {"policy": self.policy, "max_drop": self.max_drop, "outcome": self.outcome,
                 "fixes": self.fixes, **self.settings.to_dict(),
-                "steps": [asdict(step) for step in self.steps], "ranking": self.ranking, "cpu": self.cpu}
+                "steps": [asdict(step) for step in self.steps], "ranking": self.ranking,
+                "equalization": self.equalization, "cpu": self.cpu}
 
     def summary_line(self) -> str:
         """One line for the console's footnote and the report."""
@@ -144,10 +153,14 @@ class Attempt:
 def plan_repair(format_name: str, first: Attempt, build: Callable[[Int8Settings], Attempt], *,
                 max_drop: float, policy: str, ranking: Callable[[], tuple[list[str], dict]],
                 more_images: int | None, require_integer: bool, cpu: dict | None = None,
-                on_step: Callable[[str], None] | None = None) -> tuple[Attempt, Int8Plan]:
+                on_step: Callable[[str], None] | None = None,
+                equalization: Callable[[], dict | None] | None = None,
+                fixes: Sequence[str] = FIXES) -> tuple[Attempt, Int8Plan]:
     """The best attempt and the plan that led to it. `build(settings)` exports and verifies one attempt; `ranking()`
     gives conv/linear module names worst first (computed at most once, on images that are not the gate's);
-    `more_images`: the larger calibration sample to try (None: no more images to be had)."""
+    `more_images`: the larger calibration sample to try (None: no more images to be had); `equalization()`: what
+    equalizing the model does ({"pairs": ...}) or {"reason": why it cannot} (None: not offered); `fixes`: the kinds
+    of fix allowed (FIXES: "calibration" is the method and reduce_range)."""
     cpu = cpu or cpu_facts()
     say = on_step or (lambda message: None)
     plan = Int8Plan(policy, max_drop, "met as asked", first.settings, cpu=cpu)
@@ -174,17 +187,23 @@ def plan_repair(format_name: str, first: Attempt, build: Callable[[Int8Settings]
 
     settings = best.settings
     free = []
-    if format_name == "onnx" and saturates_u8s8(cpu) and not settings.reduce_range:
+    calibrate = "calibration" in fixes
+    if calibrate and format_name == "onnx" and saturates_u8s8(cpu) and not settings.reduce_range:
         free.append(("reduce_range (7-bit weights: this CPU has no VNNI)", lambda s: replace(s, reduce_range=True)))
+    if "equalize" in fixes and equalization is not None and not settings.equalize:
+        plan.equalization = equalization()
+        if "reason" not in plan.equalization:
+            pairs = len(plan.equalization["pairs"])
+            free.append((f"equalize: {pairs} layer pair(s) + bias correction", lambda s: replace(s, equalize=True)))
     method = ALTERNATIVE_METHOD.get(format_name)
-    if method and method != settings.calib_method:
+    if calibrate and method and method != settings.calib_method:
         free.append((f"calibration: {method}", lambda s: replace(s, calib_method=method)))
-    if more_images and more_images > settings.calib_images:
+    if "images" in fixes and more_images and more_images > settings.calib_images:
         free.append((f"calibration images: {more_images}", lambda s: replace(s, calib_images=more_images)))
     for action, change in free:
         if attempt(action, change(best.settings)):
             return _finish(best, plan)
-    if not require_integer:  # a float layer would fail --require-integer by definition
+    if "float-layers" in fixes and not require_integer:  # a float layer would fail --require-integer by definition
         names, facts = ranking()
         plan.ranking = facts
         names = [name for name in names if name not in best.settings.keep_float]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from edgekit import validate
+from edgekit.export.int8_plan import FIXES as INT8_FIXES
 from edgekit.formats import PRECISIONS  # noqa: F401  (the precisions an export can ask for)
 from edgekit.images import MAX_CALIBRATION_IMAGES, MIN_CALIBRATION_IMAGES
 from edgekit.paths import DEFAULT_EXPORT_DIR
@@ -50,9 +51,13 @@ class ExportOptions:
                      (the shipped calibration/ set when there is no run; natural photos for ImageNet weights)
     calib_method     None = the format's default ("minmax" where selectable)
     int8_policy      "repair" (default): an int8 artifact that misses max_drop is repaired by export itself, cheapest
-                     fix first, each re-verified in its runtime (edgekit.export.int8_plan: calibration method,
-                     reduce_range on x86 without VNNI, more calibration images, the fewest layers in float);
+                     fix first, each re-verified in its runtime (edgekit.export.int8_plan: reduce_range on x86
+                     without VNNI, cross-layer equalization + bias correction, calibration method, more
+                     calibration images, the fewest layers in float);
                      "strict": the gate only, as before; the plan is recorded in the manifest (`int8_plan`)
+    int8_fixes       the kinds of fix the repair may use, cheapest first: "calibration" (the other method; reduce_range
+                     on x86 without VNNI), "equalize" (cross-layer equalization + bias correction), "images" (more
+                     calibration images), "float-layers" (the fewest layers kept in float); default all
     reduce_range     ONNX int8: 7-bit weights (onnxruntime's remedy for u8 x s8 saturation on x86 without VNNI)
     require_integer  int8: an artifact with any op computing in float between input and output
                      (manifest `backend.integer`) fails verification, as an NPU target needs
@@ -83,6 +88,7 @@ class ExportOptions:
     keep_float: tuple[str, ...] = ()
     require_integer: bool = False
     int8_policy: str = "repair"
+    int8_fixes: Sequence[str] = INT8_FIXES
     reduce_range: bool = False
     val: str | Path | None = None
     max_drop: float = DEFAULT_MAX_DROP
@@ -95,6 +101,9 @@ class ExportOptions:
             object.__setattr__(self, "precisions", (self.precisions,))
         object.__setattr__(self, "precisions", tuple(self.precisions))
         object.__setattr__(self, "keep_float", tuple(self.keep_float))
+        if isinstance(self.int8_fixes, str):
+            object.__setattr__(self, "int8_fixes", tuple(n.strip() for n in self.int8_fixes.split(",") if n.strip()))
+        object.__setattr__(self, "int8_fixes", tuple(self.int8_fixes))
         for key in ("mean", "std"):
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, tuple(getattr(self, key)))
@@ -108,6 +117,8 @@ class ExportOptions:
         validate.number("--max-drop", self.max_drop, low=0, high=100, why="accuracy points")
         validate.count("seed", self.seed, low=0)
         validate.choice("--int8-policy", self.int8_policy, ("repair", "strict"))
+        for fix in self.int8_fixes:
+            validate.choice("--int8-fixes", fix, INT8_FIXES)
 
 
 @dataclass(frozen=True)
