@@ -25,8 +25,6 @@ prints; torch-free to import. The results and profile.json (read and written): e
 """
 from __future__ import annotations
 
-import collections
-import json
 import re
 import statistics
 import tempfile
@@ -131,89 +129,13 @@ def _median_ms(seconds: list[float]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------- ONNX Runtime
-WEIGHT_NAME = re.compile(r"^(?P<module>.+)\.weight(_DequantizeLinear_Output|_quantized)?$")
-ACTIVATIONS = ("Clip", "Relu", "HardSigmoid", "HardSwish", "Sigmoid")
-
-
-class OnnxModules:
-    """ORT's node names -> the PyTorch module each came from, read off the ONNX graph: the scopes the dynamo
-    exporter records (`pkg.torch.onnx.name_scopes`) where present, else the weight a Conv/Gemm reads
-    (`features.1.conv.0.0.weight` -> `features.1.conv.0.0`). ORT renames what it optimises: `_token_N` and
-    `_quant` suffixes keep the source node's name, `<value>_nchwc` names the value the fused node writes (a
-    fused activation's output: its conv's module). A node with neither (an add, a reshape) maps to nothing."""
-
-    def __init__(self, model_path: Path):
-        import onnx
-
-        from edgekit.quantize.onnx_static import node_scopes
-
-        graph = onnx.load(str(model_path), load_external_data=False).graph
-        self.nodes = {node.name: node for node in graph.node}
-        self.producers = {value: node for node in graph.node for value in node.output}
-        self.scopes = {node.name: scopes[-1] for node in graph.node if (scopes := node_scopes(node))}
-
-    def _of_node(self, node, depth: int = 0) -> str | None:
-        if node.name in self.scopes:
-            return self.scopes[node.name]
-        for value in node.input[1:2] if node.op_type in ("Conv", "Gemm", "MatMul") else ():
-            match = WEIGHT_NAME.match(value)
-            if match:
-                return match.group("module")
-        if node.op_type in ACTIVATIONS and depth < 2 and node.input and node.input[0] in self.producers:
-            return self._of_node(self.producers[node.input[0]], depth + 1)
-        return None
-
-    def module(self, ort_name: str) -> str | None:
-        for candidate in (ort_name, re.sub(r"_token_\d+$", "", ort_name), re.sub(r"_quant$", "", ort_name),
-                          re.sub(r"_nchwc$", "", ort_name)):
-            if candidate in self.nodes:
-                return self._of_node(self.nodes[candidate])
-            if candidate in self.producers:
-                return self._of_node(self.producers[candidate])
-        return None
-
-
 def _profile_onnx(entry: ArtifactProfile, runtime, tensor: np.ndarray, options: ProfileOptions) -> None:
-    import onnxruntime
+    from edgekit.runtime.onnx_profile import OnnxModules, node_times
 
     entry.profiler = "onnxruntime SessionOptions.enable_profiling (Node kernel events)"
-    with tempfile.TemporaryDirectory() as scratch:
-        settings = onnxruntime.SessionOptions()
-        settings.intra_op_num_threads = options.threads  # as edgekit.runtime.onnx pins them
-        settings.inter_op_num_threads = 1
-        settings.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        settings.enable_profiling = True
-        settings.profile_file_prefix = str(Path(scratch) / "ort")
-        session = onnxruntime.InferenceSession(str(runtime.path), settings, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: tensor}
-        for _ in range(1 + options.warmup):
-            session.run(None, feed)
-        seconds = []
-        for _ in range(options.runs):
-            started = time.perf_counter()
-            session.run(None, feed)
-            seconds.append(time.perf_counter() - started)
-        trace = json.loads(Path(session.end_profiling()).read_text())
-    # model_run events mark each run: keep the node events of the last `runs` of them (warm-up dropped)
-    events = trace if isinstance(trace, list) else trace.get("traceEvents", [])
-    windows = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
-                     if e.get("cat") == "Session" and e.get("name") == "model_run")[-options.runs:]
-    if len(windows) != options.runs:
-        raise EdgekitError(f"{runtime.path}: ORT's trace holds {len(windows)} model_run events, expected at least "
-                           f"{options.runs}")
-    durations: dict[str, list[float]] = collections.defaultdict(list)
-    op_types: dict[str, str] = {}
-    start = windows[0][0]
-    for event in events:
-        name = event.get("name", "")
-        if event.get("cat") != "Node" or not name.endswith("_kernel_time") or event.get("ts", 0) < start:
-            continue
-        node = name[:-len("_kernel_time")]
-        durations[node].append(float(event.get("dur", 0)))
-        op_types[node] = str(event.get("args", {}).get("op_name", "?"))
+    nodes, seconds = node_times(runtime.path, tensor, options.threads, options.runs, options.warmup)
     modules = OnnxModules(runtime.path)
-    entry.layers = [Layer(node, op_types[node], statistics.median(durs) / 1000.0, modules.module(node))
-                    for node, durs in durations.items()]
+    entry.layers = [Layer(node, op_type, ms, modules.module(node)) for node, (op_type, ms) in nodes.items()]
     _finish(entry, seconds, options)
 
 

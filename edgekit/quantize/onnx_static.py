@@ -47,7 +47,6 @@ export's verification rejects: it is offered, not recommended.
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import io
 import tempfile
@@ -57,6 +56,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.runtime.onnx_profile import node_scopes
 
 ONNX_METHODS = ("minmax", "moving_average", "histogram", "entropy", "percentile", "distribution")
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")
@@ -98,17 +98,6 @@ def static_batch_size(model) -> int | None:
     """The input's fixed batch size, or None when the batch dimension is dynamic."""
     dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
-
-
-def node_scopes(node) -> list[str]:
-    """The PyTorch module names a node came from (torch.onnx dynamo export records them)."""
-    for prop in node.metadata_props:
-        if prop.key == "pkg.torch.onnx.name_scopes":
-            try:
-                return list(ast.literal_eval(prop.value))[:-1]  # the last entry is the op, not a module
-            except (ValueError, SyntaxError):
-                return []
-    return []
 
 
 def resolve_excluded_nodes(model, names: Sequence[str]) -> list[str]:
