@@ -49,6 +49,7 @@ def export_command(
     require_integer: bool = typer.Option(False, "--require-integer", help="int8: fail verification of any artifact with an op computing in float between input and output (TFLite ops, ONNX after onnxruntime's optimizer, ExecuTorch ops outside XNNPACK), as NPU delegates need; the count is in each manifest's backend.integer."),
     int8_policy: str = typer.Option("repair", "--int8-policy", help="int8: repair (default) fixes an artifact that misses --max-drop by itself, cheapest first, re-verifying each step in its runtime: reduce_range on x86 without VNNI (ONNX), cross-layer equalization + bias correction, another calibration method, more calibration images, then the fewest layers in float ranked on the calibration images; the plan is in the manifest (int8_plan). strict: fail without repairing."),
     int8_fixes: str = typer.Option(",".join(INT8_FIXES), "--int8-fixes", help="int8 repair: the kinds of fix it may use, comma-separated: calibration (method, reduce_range), equalize (cross-layer equalization + bias correction), images (more calibration images), float-layers (the fewest layers in float)."),
+    latency_target: Optional[str] = typer.Option(None, "--latency-target", help="int8: 'host' times each int8 artifact that passed its gate against the same format's fp32 here (1 thread, interleaved) and keeps in float the layers slower in int8 here when that makes int8 faster, re-verified; the measurements are in the manifest's int8_plan.latency. ONNX has per-layer times; a phone over adb is not built."),
     reduce_range: bool = typer.Option(False, "--reduce-range", help="int8 ONNX: 7-bit weights (onnxruntime's remedy for saturating u8 x s8 sums on x86 CPUs without VNNI; costs some accuracy on other CPUs)."),
 ) -> None:
     """Export MODEL to mobile formats, each artifact verified against PyTorch on real images, with a manifest."""
@@ -65,7 +66,7 @@ def export_command(
         val=val, max_drop=max_drop, parity_size=parity_size, calib=calib, calib_size=calib_size,
         calib_method=calib_method, int8_io=int8_io, require_integer=require_integer,
         int8_policy=_choice(int8_policy, ("repair", "strict"), "--int8-policy"), reduce_range=reduce_range,
-        int8_fixes=int8_fixes,
+        int8_fixes=int8_fixes, latency_target=latency_target,
         keep_float=tuple(n.strip() for n in keep_float.split(",") if n.strip()) if keep_float else ())
     console = _console()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,

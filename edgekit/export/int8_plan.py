@@ -79,6 +79,7 @@ class Int8Plan:
     steps: list[PlanStep] = field(default_factory=list)
     ranking: dict | None = None  # {"images": ..., "layers": worst first (at most 16), "seconds": ...}
     equalization: dict | None = None  # what cross-layer equalization did (pairs, rounds, biases), when it was tried
+    latency: dict | None = None  # with a latency target: int8 against fp32 there, each latency step (plan_latency)
     cpu: dict = field(default_factory=cpu_facts)
 
     @property
@@ -104,7 +105,7 @@ class Int8Plan:
         return {"policy": self.policy, "max_drop": self.max_drop, "outcome": self.outcome,
                 "fixes": self.fixes, **self.settings.to_dict(),
                 "steps": [asdict(step) for step in self.steps], "ranking": self.ranking,
-                "equalization": self.equalization, "cpu": self.cpu}
+                "equalization": self.equalization, "latency": self.latency, "cpu": self.cpu}
 
     def summary_line(self) -> str:
         """One line for the console's footnote and the report."""
@@ -113,8 +114,11 @@ class Int8Plan:
         best = _best(self.steps)
         end = f"{best.drop_points:.1f}" if best and best.drop_points is not None else "?"
         tried = len(self.steps) - 1
+        speed = f"; {self.latency['outcome']}" if self.latency else ""
         if self.outcome == "repaired":
-            return (f"int8 repaired: {'; '.join(self.fixes)} (drop {start} -> {end} points, {tried} attempt(s))")
+            return (f"int8 repaired: {'; '.join(self.fixes)} (drop {start} -> {end} points, {tried} attempt(s)){speed}")
+        if self.outcome == "met as asked" and self.latency:
+            return self.latency["outcome"] if not self.fixes else f"int8 {'; '.join(self.fixes)}{speed}"
         if self.outcome == "not repaired" and tried:
             return (f"int8 repair tried {tried} fix(es) ({', '.join(s.action for s in self.steps[1:])}); "
                     f"best drop {end} points > --max-drop {self.max_drop}")
@@ -226,6 +230,61 @@ def plan_repair(format_name: str, first: Attempt, build: Callable[[Int8Settings]
                 else:
                     low = middle
     return _finish(best, plan)
+
+
+LATENCY_GAIN = 1.03  # a latency step is kept when it makes int8's speed-up over fp32 at least 3 % larger (noise)
+
+
+def plan_latency(format_name: str, best: Attempt, plan: Int8Plan, build: Callable[[Int8Settings], Attempt], *,
+                 time_int8: Callable[[Attempt], tuple[float, float]],
+                 slower: Callable[[Attempt], list[tuple[str, float, float]] | None], target: str = "host",
+                 on_step: Callable[[str], None] | None = None) -> Attempt:
+    """With a latency target: time the (gate-passing) int8 artifact against the format's fp32 there; keep in float
+    the layers whose ops are slower in int8 there (all of them, then the slower half), each re-verified against the
+    gate and re-timed, kept only when int8's speed-up over fp32 grows by LATENCY_GAIN. `time_int8(attempt)` gives
+    (fp32 ms, int8 ms) measured together; `slower(attempt)` the [(module, fp32 ms, int8 ms)] slower in int8, most
+    extra time first (None: the runtime gives no per-layer times). Recorded in plan.latency."""
+    say = on_step or (lambda message: None)
+    fp32_ms, int8_ms = time_int8(best)
+    steps = [{"action": "as verified", "int8_ms": round(int8_ms, 4), "fp32_ms": round(fp32_ms, 4),
+              "int8_vs_fp32": round(fp32_ms / int8_ms, 3), "keep_float": list(best.settings.keep_float),
+              "status": "passed", "kept": True}]
+    plan.latency = {"target": target, "threads": 1, "steps": steps, "slower_in_int8": None, "outcome": ""}
+    ratio = fp32_ms / int8_ms
+    layers = slower(best)
+    if layers is not None:
+        plan.latency["slower_in_int8"] = [{"module": name, "fp32_ms": round(f, 4), "int8_ms": round(i, 4)}
+                                          for name, f, i in layers]
+        names = [name for name, _, _ in layers if name not in best.settings.keep_float]
+        tries = ([names] if names else []) + ([names[:len(names) // 2]] if len(names) > 1 else [])
+        for chosen in tries:
+            say(f"{format_name} int8: {ratio:.2f}x fp32 on the {target}; trying {len(chosen)} layer(s) slower in "
+                "int8 there in float")
+            candidate = build(replace(best.settings, keep_float=best.settings.keep_float + tuple(chosen)))
+            step = {"action": f"keep float for speed: {len(chosen)} layer(s)", "keep_float": list(chosen),
+                    "status": candidate.parity.status if candidate.parity else "failed to export", "kept": False}
+            if _passed(candidate):
+                new_fp32, new_int8 = time_int8(candidate)
+                step.update(int8_ms=round(new_int8, 4), fp32_ms=round(new_fp32, 4),
+                            int8_vs_fp32=round(new_fp32 / new_int8, 3))
+                if new_fp32 / new_int8 >= ratio * LATENCY_GAIN:
+                    best, ratio, step["kept"] = candidate, new_fp32 / new_int8, True
+                    plan.settings = best.settings
+            steps.append(step)
+            if step["kept"]:
+                break
+    cpu = plan.cpu.get("int8_note") or plan.cpu.get("int8_class") or "this CPU"
+    where = f"on the {target} ({plan.cpu.get('name', 'CPU')}, 1 thread)"
+    if ratio >= 1.0:
+        plan.latency["outcome"] = f"int8 {ratio:.2f}x fp32 {where}"
+    else:
+        why = ("no layer is faster in float there" if layers is not None
+               else f"{format_name}'s runtime gives no per-layer times to choose layers from")
+        plan.latency["outcome"] = f"int8 is slower than fp32 {where}: {ratio:.2f}x ({cpu}; {why})"
+    kept = [step for step in steps[1:] if step["kept"]]
+    if kept:
+        plan.latency["outcome"] += f", {len(kept[-1]['keep_float'])} layer(s) kept in float for speed"
+    return best
 
 
 def _finish(best: Attempt, plan: Int8Plan) -> tuple[Attempt, Int8Plan]:

@@ -58,6 +58,10 @@ class ExportOptions:
     int8_fixes       the kinds of fix the repair may use, cheapest first: "calibration" (the other method; reduce_range
                      on x86 without VNNI), "equalize" (cross-layer equalization + bias correction), "images" (more
                      calibration images), "float-layers" (the fewest layers kept in float); default all
+    latency_target   None, or "host": each int8 artifact that passes its gate is timed against the same format's
+                     fp32 on this machine (1 thread, interleaved) and the layers slower in int8 there are kept in
+                     float when that makes int8 faster, re-verified (edgekit.export.int8_plan.plan_latency;
+                     ONNX has per-layer times; a phone over adb is not built)
     reduce_range     ONNX int8: 7-bit weights (onnxruntime's remedy for u8 x s8 saturation on x86 without VNNI)
     require_integer  int8: an artifact with any op computing in float between input and output
                      (manifest `backend.integer`) fails verification, as an NPU target needs
@@ -89,6 +93,7 @@ class ExportOptions:
     require_integer: bool = False
     int8_policy: str = "repair"
     int8_fixes: Sequence[str] = INT8_FIXES
+    latency_target: str | None = None
     reduce_range: bool = False
     val: str | Path | None = None
     max_drop: float = DEFAULT_MAX_DROP
@@ -119,6 +124,8 @@ class ExportOptions:
         validate.choice("--int8-policy", self.int8_policy, ("repair", "strict"))
         for fix in self.int8_fixes:
             validate.choice("--int8-fixes", fix, INT8_FIXES)
+        if self.latency_target is not None:
+            validate.choice("--latency-target", self.latency_target, ("host",))  # adb: not built
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,10 @@ def _checked_now(export_dir: Path, name: str, status: str | None, reason: str | 
         manifest = open_manifest(target, verify=True)
         artifact = Artifact(target, manifest)
         if artifact.runs_here()[0]:
-            artifact.runtime()
+            from edgekit.logcapture import captured
+
+            with captured(None):  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line: not the console
+                artifact.runtime()
     except EdgekitError as error:
         return NOT_VERIFIED, str(error), None
     return manifest.status or status or "?", reason, manifest.raw

@@ -135,12 +135,24 @@ def section_int8_plans(data: ReportData) -> str:
                      + table(["step", "verification", "top-1 drop", "kept", "time"], rows, {2, 4})
                      + f'<p class="reason">policy {esc(plan.get("policy"))}, --max-drop {esc(plan.get("max_drop"))}; '
                        f'fixes carried: {esc("; ".join(fixes) or "none")}; verified on {esc(cpu.get("name"))} '
-                       f'({esc(" ".join(map(str, cpu.get("int8_flags") or [])))}): {esc(cpu.get("int8_note"))}</p>')
+                       f'({esc(" ".join(map(str, cpu.get("int8_flags") or [])))}): {esc(cpu.get("int8_note"))}</p>'
+                     + _latency_steps(plan.get("latency")))
     if not parts:
         return ""
     return ("<h2>int8 plans</h2><p class=\"reason\">When an int8 artifact misses --max-drop, export repairs it "
             "cheapest first and re-verifies each step in the artifact's runtime on the parity images; layers kept in "
             "float are ranked on calibration images, never the parity images.</p>" + "".join(parts))
+
+
+def _latency_steps(latency) -> str:
+    """--latency-target's steps: int8 against fp32 on the target, each step measured (edgekit.export.int8_plan)."""
+    if not isinstance(latency, dict) or not isinstance(latency.get("steps"), list):
+        return ""
+    rows = [[esc(step.get("action")), badge(str(step.get("status", "?"))), num(_real(step.get("fp32_ms")), 3, " ms"),
+             num(_real(step.get("int8_ms")), 3, " ms"), num(_real(step.get("int8_vs_fp32")), 2, "x"),
+             "yes" if step.get("kept") is True else "no"] for step in latency["steps"] if isinstance(step, dict)]
+    return (f'<p>latency on the {esc(latency.get("target"))}: {esc(latency.get("outcome"))}</p>'
+            + table(["latency step", "verification", "fp32", "int8", "int8 speed-up", "kept"], rows, {2, 3, 4}))
 
 
 def _real(value) -> float | None:
