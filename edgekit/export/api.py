@@ -266,7 +266,8 @@ def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, sour
                        equalization=(lambda: context.equalized(options.reduce_range)[1]) if context.can_equalize else None,
                        fixes=options.int8_fixes)
     fp32 = scratch.parent / f"{format_name}-fp32" / spec.artifact
-    if options.latency_target and chosen.parity is not None and chosen.parity.status == "passed" and fp32.is_file():
+    if (options.latency_target and chosen.parity is not None and chosen.parity.status in ("passed", "not judged")
+            and fp32.is_file()):
         from edgekit.export import latency
         from edgekit.export.int8_plan import plan_latency
 

@@ -239,16 +239,16 @@ def plan_latency(format_name: str, best: Attempt, plan: Int8Plan, build: Callabl
                  time_int8: Callable[[Attempt], tuple[float, float]],
                  slower: Callable[[Attempt], list[tuple[str, float, float]] | None], target: str = "host",
                  on_step: Callable[[str], None] | None = None) -> Attempt:
-    """With a latency target: time the (gate-passing) int8 artifact against the format's fp32 there; keep in float
-    the layers whose ops are slower in int8 there (all of them, then the slower half), each re-verified against the
-    gate and re-timed, kept only when int8's speed-up over fp32 grows by LATENCY_GAIN. `time_int8(attempt)` gives
+    """With a latency target: time the int8 artifact (passed its gate, or not judged: random weights) against the
+    format's fp32 there; keep in float the layers whose ops are slower in int8 there (all of them, then the slower
+    half), each re-verified against the gate (the same verdict as before) and re-timed, kept only when int8's speed-up over fp32 grows by LATENCY_GAIN. `time_int8(attempt)` gives
     (fp32 ms, int8 ms) measured together; `slower(attempt)` the [(module, fp32 ms, int8 ms)] slower in int8, most
     extra time first (None: the runtime gives no per-layer times). Recorded in plan.latency."""
     say = on_step or (lambda message: None)
     fp32_ms, int8_ms = time_int8(best)
     steps = [{"action": "as verified", "int8_ms": round(int8_ms, 4), "fp32_ms": round(fp32_ms, 4),
               "int8_vs_fp32": round(fp32_ms / int8_ms, 3), "keep_float": list(best.settings.keep_float),
-              "status": "passed", "kept": True}]
+              "status": best.parity.status, "kept": True}]
     plan.latency = {"target": target, "threads": 1, "steps": steps, "slower_in_int8": None, "outcome": ""}
     ratio = fp32_ms / int8_ms
     layers = slower(best)
@@ -263,7 +263,8 @@ def plan_latency(format_name: str, best: Attempt, plan: Int8Plan, build: Callabl
             candidate = build(replace(best.settings, keep_float=best.settings.keep_float + tuple(chosen)))
             step = {"action": f"keep float for speed: {len(chosen)} layer(s)", "keep_float": list(chosen),
                     "status": candidate.parity.status if candidate.parity else "failed to export", "kept": False}
-            if _passed(candidate):
+            if candidate.parity is not None and candidate.parity.status == best.parity.status:  # passed (or not
+                # judged, as the as-verified artifact: random weights give nothing to judge, the timing still counts)
                 new_fp32, new_int8 = time_int8(candidate)
                 step.update(int8_ms=round(new_int8, 4), fp32_ms=round(new_fp32, 4),
                             int8_vs_fp32=round(new_fp32 / new_int8, 3))
