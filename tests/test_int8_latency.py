@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from edgekit.export.int8_plan import Attempt, Int8Settings, plan_latency, plan_repair
@@ -78,6 +79,19 @@ def test_layers_already_in_float_are_not_tried_again_and_no_slower_layer_means_n
     timed = Timed(lambda keep: (1.0, 0.5))
     chosen, plan = _run(timed, slower=[])
     assert timed.asked == [] and len(plan.latency["steps"]) == 1 and plan.latency["outcome"].startswith("int8 2.00x")
+
+
+def test_with_a_target_float_layers_are_ranked_by_damage_per_millisecond():
+    from edgekit.export.int8_context import LATENCY_FLOOR_MS, Int8Context
+
+    context = Int8Context(np.zeros((1, 3, 8, 8), np.float32), "calibration images")
+    context._ranking = (["a", "b", "c", "d"], {"layers": []})  # worst first by damage alone
+    context.badness = {"a": 0.40, "b": 0.20, "c": 0.05, "d": 0.01}
+    # a costs 1 ms in float here, b 0.1 ms, c is faster in float (negative cost: the floor), d is unknown
+    order, facts = context.ranking_per_ms({"a": 1.0, "b": 0.1, "c": -0.02})
+    assert order == ["c", "b", "d", "a"]  # 10 / 2 / 2 / 0.4 per ms; d's unknown cost counts as the floor
+    assert facts["by_damage_per_ms"][0] == {"name": "c", "damage": 0.05, "cost_ms": -0.02}
+    assert facts["by_damage_per_ms"][2]["cost_ms"] is None and f"{LATENCY_FLOOR_MS} ms" in facts["order"]
 
 
 def test_the_latency_target_is_checked():

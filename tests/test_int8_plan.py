@@ -236,9 +236,10 @@ def test_strict_fails_the_broken_model_without_repairing_it(broken_run, tmp_path
 
 @pytest.fixture(scope="module")
 def kept_in_float(broken_run, tmp_path_factory):
-    """The same export, ONNX only, with the repair limited to float layers (`--int8-fixes float-layers`)."""
+    """The same export, ONNX only, with the repair limited to float layers (`--int8-fixes float-layers`) and the host
+    as the latency target (layers ranked by int8 damage per ms of float here, then the latency step)."""
     out = tmp_path_factory.mktemp("kept-in-float")
-    done = _export(broken_run, out, "--formats", "onnx", "--int8-fixes", "float-layers")
+    done = _export(broken_run, out, "--formats", "onnx", "--int8-fixes", "float-layers", "--latency-target", "host")
     return done, out / "mobilenet_v2"
 
 
@@ -284,9 +285,19 @@ def test_limited_to_float_layers_the_repair_keeps_the_scaled_pair_in_float(kept_
     # the two layers around the scaled channel are ranked worst, on calibration images, and kept in float
     assert {entry["name"] for entry in plan["ranking"]["layers"][:2]} == set(BROKEN_LAYERS)
     assert "gate" in plan["ranking"]["images"]
+    # with the host as the latency target the order is damage per ms of float here (ORT's profiler): the two broken
+    # layers, far worse than any other, still come first, each with its measured cost
+    per_ms = plan["ranking"]["by_damage_per_ms"]
+    assert {entry["name"] for entry in per_ms[:2]} == set(BROKEN_LAYERS) and "per ms" in plan["ranking"]["order"]
+    assert all(entry["cost_ms"] is not None for entry in per_ms[:2])
+    assert plan["latency"]["target"] == "host" and plan["latency"]["steps"][0]["int8_ms"] > 0
     # both are needed (one alone leaves the scaled tensor quantized); two more at most if the gate's 500 images want
     # them (the worst 1, 2, 4 are tried, then bisected down)
-    assert set(BROKEN_LAYERS) <= set(plan["keep_float"]) and len(plan["keep_float"]) <= 4
+    repaired_with = [step for step in plan["steps"] if step["kept"]][-1]["settings"]["keep_float"]
+    assert set(BROKEN_LAYERS) <= set(repaired_with) and len(repaired_with) <= 4
+    # the latency step may add layers slower in int8 here, when that made int8 faster (measured, so either way)
+    for_speed = [step for step in plan["latency"]["steps"][1:] if step["kept"]]
+    assert plan["keep_float"] == repaired_with + (for_speed[-1]["keep_float"] if for_speed else [])
     assert any(fix.endswith(f"layer(s) in float ({', '.join(plan['keep_float'])})") for fix in plan["fixes"])
     one_layer = next(step for step in plan["steps"] if step["action"] == "keep float: 1 layer(s)")
     assert one_layer["status"] == "failed" and one_layer["drop_points"] > 10

@@ -259,19 +259,25 @@ def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, sour
 
     asked = Int8Settings(options.calib_method, len(request.calibration), tuple(options.keep_float), options.reduce_range)
     first = build(asked)
-    chosen, plan = plan_repair(format_name, first, build, max_drop=max_drop, policy=options.int8_policy,
-                       ranking=context.ranking, more_images=context.more_images(),
-                       require_integer=options.require_integer,
-                       on_step=lambda message: context.emit(ExportEvent("stage", message)),
-                       equalization=(lambda: context.equalized(options.reduce_range)[1]) if context.can_equalize else None,
-                       fixes=options.int8_fixes)
     fp32 = scratch.parent / f"{format_name}-fp32" / spec.artifact
+    shape = list(request.example_input.shape)
+    from edgekit.export import latency
+
+    def ranking_per_ms():  # accuracy per millisecond on the target: the as-asked int8 against fp32, per module
+        rows = latency.module_times(format_name, fp32, first.payload[0], shape) or []
+        return context.ranking_per_ms({name: f - i for name, f, i in rows})
+
+    per_ms = options.latency_target and format_name == "onnx" and fp32.is_file() and first.payload is not None
+    chosen, plan = plan_repair(
+        format_name, first, build, max_drop=max_drop, policy=options.int8_policy,
+        ranking=ranking_per_ms if per_ms else context.ranking, more_images=context.more_images(),
+        require_integer=options.require_integer, on_step=lambda message: context.emit(ExportEvent("stage", message)),
+        equalization=(lambda: context.equalized(options.reduce_range)[1]) if context.can_equalize else None,
+        fixes=options.int8_fixes)
     if (options.latency_target and chosen.parity is not None and chosen.parity.status in ("passed", "not judged")
             and fp32.is_file()):
-        from edgekit.export import latency
         from edgekit.export.int8_plan import plan_latency
 
-        shape = list(request.example_input.shape)
         chosen = plan_latency(format_name, chosen, plan, build, target=options.latency_target,
                               time_int8=lambda attempt: latency.time_pair(format_name, fp32, attempt.payload[0], shape),
                               slower=lambda attempt: latency.slower_layers(format_name, fp32, attempt.payload[0], shape),

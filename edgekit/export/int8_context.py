@@ -11,6 +11,7 @@ from edgekit.export.options import ExportEvent
 
 RANK_CALIBRATION = 100  # int8 repair's layer ranking: calibration images that give the simulated ranges
 RANK_COMPARED = 64  # ... and the next ones, whose logits are compared with float
+LATENCY_FLOOR_MS = 0.005  # --latency-target: a layer's cost in float is counted as at least this (profiler noise)
 
 
 class Int8Context:
@@ -24,6 +25,7 @@ class Int8Context:
         self._by_size = {len(calibration): (calibration, description)}
         self._load_more, self.available = load_more, available
         self._model, self._ranking, self._equalized = model, None, {}
+        self.badness: dict[str, float] = {}
         self.emit = on_event or (lambda event: None)
 
     @property
@@ -82,4 +84,21 @@ class Int8Context:
                               "layers": [{"name": row.name, "agreement": round(row.agreement, 4),
                                           "cosine": round(row.cosine, 6)} for row in rows[:16]],
                               "seconds": round(time.perf_counter() - started, 1)})
+            self.badness = {row.name: (1.0 - row.agreement) + (1.0 - row.cosine) for row in rows}
         return self._ranking
+
+    def ranking_per_ms(self, cost_ms: dict[str, float]) -> tuple[list[str], dict]:
+        """The ranking reordered by int8 damage per millisecond of keeping the layer in float on the latency target
+        (`cost_ms`: fp32 ms minus int8 ms per module, from the runtime's profiler; negative: float is faster there):
+        damage (1 - agreement) + (1 - cosine) over max(cost, LATENCY_FLOOR_MS), so a layer that is both bad in int8
+        and cheap (or faster) in float comes first."""
+        names, facts = self.ranking()
+        score = {name: self.badness.get(name, 0.0) / max(cost_ms.get(name, LATENCY_FLOOR_MS), LATENCY_FLOOR_MS)
+                 for name in names}
+        ordered = sorted(names, key=lambda name: -score[name])
+        return ordered, {**facts, "order": "int8 damage per ms of float on the latency target (ORT's profiler): "
+                                           "damage (1 - agreement) + (1 - cosine), cost fp32 ms - int8 ms, at least "
+                                           f"{LATENCY_FLOOR_MS} ms",
+                         "by_damage_per_ms": [{"name": name, "damage": round(self.badness.get(name, 0.0), 6),
+                                               "cost_ms": round(cost_ms[name], 4) if name in cost_ms else None}
+                                              for name in ordered[:16]]}

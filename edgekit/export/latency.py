@@ -13,6 +13,9 @@ the target, and the layers whose ops are slower in int8 there, for export's int8
                                            gives no per-layer times (LiteRT's Python interpreter has no profiler;
                                            ExecuTorch's ETDump names XNNPACK operators, not modules, without an
                                            ETRecord)
+    module_times(...)                      every module's (fp32 ms, int8 ms): with a target, the accuracy repair's
+                                           float layers are ranked by int8 damage per ms of float there
+                                           (edgekit.export.int8_context.Int8Context.ranking_per_ms)
 
 Only the host is a target here: a phone over adb is not built (its timings would come from `edgekit bench --adb`).
 """
@@ -63,8 +66,9 @@ def time_pair(format_name: str, fp32: Path, int8: Path, shape: Sequence[int], th
     return statistics.median(seconds[0]) * 1000.0, statistics.median(seconds[1]) * 1000.0
 
 
-def slower_layers(format_name: str, fp32: Path, int8: Path, shape: Sequence[int],
-                  threads: int = THREADS) -> list[tuple[str, float, float]] | None:
+def module_times(format_name: str, fp32: Path, int8: Path, shape: Sequence[int],
+                 threads: int = THREADS) -> list[tuple[str, float, float]] | None:
+    """[(module, fp32 ms, int8 ms)] for every PyTorch module both profiles name (None: no per-layer times)."""
     if format_name != "onnx":
         return None
     from edgekit.runtime.onnx_profile import OnnxModules, node_times
@@ -80,5 +84,12 @@ def slower_layers(format_name: str, fp32: Path, int8: Path, shape: Sequence[int]
                 sums[module] += ms
         per_module.append(sums)
     float_ms, int8_ms = per_module
-    rows = [(module, float_ms[module], ms) for module, ms in int8_ms.items() if module in float_ms and ms > float_ms[module]]
-    return sorted(rows, key=lambda row: row[1] - row[2])
+    return [(module, float_ms[module], ms) for module, ms in int8_ms.items() if module in float_ms]
+
+
+def slower_layers(format_name: str, fp32: Path, int8: Path, shape: Sequence[int],
+                  threads: int = THREADS) -> list[tuple[str, float, float]] | None:
+    rows = module_times(format_name, fp32, int8, shape, threads)
+    if rows is None:
+        return None
+    return sorted([row for row in rows if row[2] > row[1]], key=lambda row: row[1] - row[2])
