@@ -290,7 +290,18 @@ def test_limited_to_float_layers_the_repair_keeps_the_scaled_pair_in_float(kept_
     per_ms = plan["ranking"]["by_damage_per_ms"]
     assert {entry["name"] for entry in per_ms[:2]} == set(BROKEN_LAYERS) and "per ms" in plan["ranking"]["order"]
     assert all(entry["cost_ms"] is not None for entry in per_ms[:2])
-    assert plan["latency"]["target"] == "host" and plan["latency"]["steps"][0]["int8_ms"] > 0
+    latency = plan["latency"]
+    first = latency["steps"][0]
+    assert latency["target"] == "host" and first["action"] == "as verified" and first["kept"]
+    assert first["fp32_ms"] > 0 and first["int8_ms"] > 0
+    assert first["int8_vs_fp32"] == pytest.approx(first["fp32_ms"] / first["int8_ms"], rel=1e-2)
+    slower = latency["slower_in_int8"]  # ORT's profiler, mapped to the model's conv/linear modules
+    assert slower is not None and all(row["int8_ms"] > row["fp32_ms"] for row in slower)
+    assert all(row["module"].startswith(("features.", "classifier.")) for row in slower)
+    for step in latency["steps"][1:]:  # each latency step was built, re-verified and (when it passed) re-timed
+        assert step["keep_float"] and set(step["keep_float"]) <= {row["module"] for row in slower}
+        assert step["status"] != "passed" or step["int8_ms"] > 0
+    assert latency["outcome"] in " ".join(kept_in_float[0].stdout.split())
     # both are needed (one alone leaves the scaled tensor quantized); two more at most if the gate's 500 images want
     # them (the worst 1, 2, 4 are tried, then bisected down)
     repaired_with = [step for step in plan["steps"] if step["kept"]][-1]["settings"]["keep_float"]
