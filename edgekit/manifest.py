@@ -164,13 +164,17 @@ def sha256_path(path: Path) -> str:
 
 def read_labels_file(path: Path) -> list[str]:
     """labels.txt: UTF-8, one name per line (empty lines ignored); an EdgekitError otherwise."""
+    return [line for line in _utf8_text(path, str(path)).splitlines() if line]
+
+
+def _utf8_text(path: Path, name: str) -> str:
+    """The file's text, or an EdgekitError naming it as `name` (not UTF-8, or unreadable)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise EdgekitError(f"{path} is not UTF-8 text") from None
+        raise EdgekitError(f"{name} is not UTF-8 text") from None
     except OSError as error:
-        raise EdgekitError(f"{path} cannot be read: {error.strerror or error}") from None
-    return [line for line in text.splitlines() if line]
+        raise EdgekitError(f"{name} cannot be read: {error.strerror or error}") from None
 
 
 def read_labels_input(path: Path) -> tuple[list[str], list[str]]:
@@ -180,12 +184,7 @@ def read_labels_input(path: Path) -> tuple[list[str], list[str]]:
     splitlines). A name given twice is a warning (ImageNet has two "crane"s), not an error."""
     from edgekit.manifest_schema import LINE_BREAKS
 
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise EdgekitError(f"--labels {path} is not UTF-8 text") from None
-    except OSError as error:
-        raise EdgekitError(f"--labels {path} cannot be read: {error.strerror or error}") from None
+    text = _utf8_text(path, f"--labels {path}")
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
