@@ -12,23 +12,25 @@ from typing import Optional
 
 import typer
 
+from edgekit.bench.options import BenchOptions
 from edgekit.cli import render
+from edgekit.cli.defaults import default
 
 
 def bench_command(
     path: Path = typer.Argument(..., help="An export folder (OUT/<model>/ from `edgekit export`) or one artifact folder; every manifest's sha256 is checked before use."),
-    threads: str = typer.Option("1,all", "--threads", help="Comma-separated thread counts, each enforced in every runtime and checked (CPU time / wall time); 'all' = every core here."),
+    threads: str = typer.Option(default(BenchOptions, "threads"), "--threads", help="Comma-separated thread counts, each enforced in every runtime and checked (CPU time / wall time); 'all' = every core here."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="Timed iterations per artifact and thread count, exactly. Default: at least 50, and each round grown until its timed loop lasts 50 ms (long enough to check thread use)."),
     seconds: Optional[float] = typer.Option(None, "--seconds", help="Instead of --iterations: about this many timed seconds per artifact and thread count."),
-    warmup: int = typer.Option(10, "--warmup", help="Discarded iterations after the first inference."),
-    rounds: int = typer.Option(5, "--rounds", help="The timed iterations are split into this many rounds; each round runs every artifact once, in a seeded random order, so drift favours none."),
+    warmup: int = typer.Option(default(BenchOptions, "warmup"), "--warmup", help="Discarded iterations after the first inference."),
+    rounds: int = typer.Option(default(BenchOptions, "rounds"), "--rounds", help="The timed iterations are split into this many rounds; each round runs every artifact once, in a seeded random order, so drift favours none."),
     data: Optional[Path] = typer.Option(None, "--data", help="A labelled folder (class folders, or a prepared directory: its val split): top-1 with a 95 % interval of every artifact in its own runtime, beside its latency."),
     budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Name the most accurate artifact whose p50 fits this many milliseconds at the first --threads value."),
     compare: Optional[Path] = typer.Option(None, "--compare", help="An earlier bench.json: show each row's p50 ratio to it; more than 10 % slower is marked a regression."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON on stdout (progress and tables go to stderr)."),
-    device: str = typer.Option("host", "--device", help="host, or adb[:SERIAL] to time on an Android phone with the runtime's own benchmark tool."),
+    device: str = typer.Option(default(BenchOptions, "device"), "--device", help="host, or adb[:SERIAL] to time on an Android phone with the runtime's own benchmark tool."),
     tool: Optional[str] = typer.Option(None, "--tool", help="With --device adb: the benchmark binary to push (benchmark_model, executor_runner, onnxruntime_perf_test), or 'app' for the android_demo benchmark activity. Default: $EDGEKIT_TOOLS/android/<abi>/."),
-    write: bool = typer.Option(True, "--write/--no-write", help="Merge the rows into bench.json and bench.csv in the export folder."),
+    write: bool = typer.Option(default(BenchOptions, "write"), "--write/--no-write", help="Merge the rows into bench.json and bench.csv in the export folder."),
     wide: bool = typer.Option(False, "--wide", help="Show every column (p99, mean±std, cpu/wall, load+first, RSS, size, top-1 interval, runtime) instead of the few read first; bench.csv and --json hold them all."),
 ) -> None:
     """Time every artifact in its own runtime (load, first inference, p50/p90/p99...) against PyTorch eager fp32 at the same threads."""

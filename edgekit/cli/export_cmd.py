@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgekit.export.options import DEFAULT_MAX_DROP, INT8_FIXES, MAX_PARITY_IMAGES
+from edgekit.cli.defaults import default
+from edgekit.export.options import DEFAULT_MAX_DROP, MAX_PARITY_IMAGES, ExportOptions
 from edgekit.paths import DEFAULT_EXPORT_DIR
 from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
 
@@ -35,28 +36,27 @@ def export_command(
     img_size: Optional[int] = typer.Option(None, "--img-size", help="Square input size. Default: the checkpoint's (a different value is an error), else timm's/torchvision's published size, a .pt2's own, a zoo model's default; a state dict for a torchvision/timm architecture needs it."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes of the architecture without a checkpoint (default: the --weights head's, else 1000)."),
     out: Path = typer.Option(DEFAULT_EXPORT_DIR, "--out", help="Output directory; artifacts go to OUT/<model>/<format>-<precision>/."),
-    download_weights: bool = typer.Option(False, "--download-weights", help="Without --checkpoint/--weights: fetch torchvision's ImageNet weights (5 s timeout) when they are not in the local torch hub cache."),
+    download_weights: bool = typer.Option(default(ExportOptions, "download_weights"), "--download-weights", help="Without --checkpoint/--weights: fetch torchvision's ImageNet weights (5 s timeout) when they are not in the local torch hub cache."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Exit 0 even when an artifact failed to export or failed verification (still reported)."),
-    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Leave the batch dimension free where the format supports it (ONNX); others stay batch 1."),
+    dynamic_batch: bool = typer.Option(default(ExportOptions, "dynamic_batch"), "--dynamic-batch", help="Leave the batch dimension free where the format supports it (ONNX); others stay batch 1."),
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (class folder) for the parity check. Default: the checkpoint's run validation split, else the shipped samples."),
     max_drop: float = typer.Option(DEFAULT_MAX_DROP, "--max-drop", help="Fail an artifact whose top-1 on labelled parity images is more than this many points below PyTorch's (reported with a paired 95 % interval)."),
     parity_size: Optional[int] = typer.Option(None, "--parity-size", help=f"How many parity images (seeded sample) for a quick run. Default: the whole labelled validation split, a seeded sample of {MAX_PARITY_IMAGES} when larger."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="int8: calibration images (class folder or flat). Default: a seeded sample of the checkpoint's run training split; the shipped calibration/ set when there is no run; the shipped ImageNet photographs for ImageNet weights."),
     calib_size: int = typer.Option(DEFAULT_CALIBRATION_IMAGES, "--calib-size", help="int8: number of calibration images."),
     calib_method: Optional[str] = typer.Option(None, "--calib-method", help="int8: activation range estimation (see `edgekit quantize --help`). Default: minmax where selectable; a format that cannot use the method is an error when named in --formats."),
-    int8_io: bool = typer.Option(False, "--int8-io", help="int8 TFLite: ask for integer input/output tensors; the manifest records what the converter gave."),
+    int8_io: bool = typer.Option(default(ExportOptions, "int8_io"), "--int8-io", help="int8 TFLite: ask for integer input/output tensors; the manifest records what the converter gave."),
     keep_float: Optional[str] = typer.Option(None, "--keep-float", help="int8: comma-separated layer (module or ONNX node) names to leave in float."),
-    require_integer: bool = typer.Option(False, "--require-integer", help="int8: fail verification of any artifact with an op computing in float between input and output (TFLite ops, ONNX after onnxruntime's optimizer, ExecuTorch ops outside XNNPACK), as NPU delegates need; the count is in each manifest's backend.integer."),
-    int8_policy: str = typer.Option("repair", "--int8-policy", help="int8: repair (default) fixes an artifact that misses --max-drop by itself, cheapest first, re-verifying each step in its runtime: reduce_range on x86 without VNNI (ONNX), cross-layer equalization + bias correction, another calibration method, more calibration images, then the fewest layers in float ranked on the calibration images; the plan is in the manifest (int8_plan). strict: fail without repairing."),
-    int8_fixes: str = typer.Option(",".join(INT8_FIXES), "--int8-fixes", help="int8 repair: the kinds of fix it may use, comma-separated: calibration (method, reduce_range), equalize (cross-layer equalization + bias correction), images (more calibration images), float-layers (the fewest layers in float)."),
+    require_integer: bool = typer.Option(default(ExportOptions, "require_integer"), "--require-integer", help="int8: fail verification of any artifact with an op computing in float between input and output (TFLite ops, ONNX after onnxruntime's optimizer, ExecuTorch ops outside XNNPACK), as NPU delegates need; the count is in each manifest's backend.integer."),
+    int8_policy: str = typer.Option(default(ExportOptions, "int8_policy"), "--int8-policy", help="int8: repair (default) fixes an artifact that misses --max-drop by itself, cheapest first, re-verifying each step in its runtime: reduce_range on x86 without VNNI (ONNX), cross-layer equalization + bias correction, another calibration method, more calibration images, then the fewest layers in float ranked on the calibration images; the plan is in the manifest (int8_plan). strict: fail without repairing."),
+    int8_fixes: str = typer.Option(",".join(default(ExportOptions, "int8_fixes")), "--int8-fixes", help="int8 repair: the kinds of fix it may use, comma-separated: calibration (method, reduce_range), equalize (cross-layer equalization + bias correction), images (more calibration images), float-layers (the fewest layers in float)."),
     latency_target: Optional[str] = typer.Option(None, "--latency-target", help="int8: 'host' times each int8 artifact that passed its gate against the same format's fp32 here (1 thread, interleaved) and keeps in float the layers slower in int8 here when that makes int8 faster, re-verified; the measurements are in the manifest's int8_plan.latency. ONNX has per-layer times; a phone over adb is not built."),
-    reduce_range: bool = typer.Option(False, "--reduce-range", help="int8 ONNX: 7-bit weights (onnxruntime's remedy for saturating u8 x s8 sums on x86 CPUs without VNNI; costs some accuracy on other CPUs)."),
+    reduce_range: bool = typer.Option(default(ExportOptions, "reduce_range"), "--reduce-range", help="int8 ONNX: 7-bit weights (onnxruntime's remedy for saturating u8 x s8 sums on x86 CPUs without VNNI; costs some accuracy on other CPUs)."),
 ) -> None:
     """Export MODEL to mobile formats, each artifact verified against PyTorch on real images, with a manifest."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from edgekit.export.api import ExportFailed, export_model
-    from edgekit.export.options import ExportOptions
 
     options = ExportOptions(
         model=model, checkpoint=checkpoint, weights=weights, formats=formats, labels=labels,

@@ -12,17 +12,19 @@ from pathlib import Path
 import typer
 
 from edgekit.cli import render
+from edgekit.cli.defaults import default
+from edgekit.profile_data import ProfileOptions
 
 TOP_KINDS = 12  # op types shown per format; the rest are summed in one line
 
 
 def profile_command(
     path: Path = typer.Argument(..., help="An export folder (OUT/<model>/ from `edgekit export`) or one artifact folder; every manifest's sha256 is checked before use."),
-    threads: int = typer.Option(1, "--threads", help="Threads, pinned in every runtime as bench pins them."),
-    runs: int = typer.Option(20, "--runs", help="Profiled iterations; each op's median over them is used."),
-    warmup: int = typer.Option(5, "--warmup", help="Iterations before profiling, not recorded."),
+    threads: int = typer.Option(default(ProfileOptions, "threads"), "--threads", help="Threads, pinned in every runtime as bench pins them."),
+    runs: int = typer.Option(default(ProfileOptions, "runs"), "--runs", help="Profiled iterations; each op's median over them is used."),
+    warmup: int = typer.Option(default(ProfileOptions, "warmup"), "--warmup", help="Iterations before profiling, not recorded."),
     layers: int = typer.Option(0, "--layers", help="Also list each timed artifact's N slowest layers with the PyTorch module each came from (profile.json holds them all)."),
-    write: bool = typer.Option(True, "--write/--no-write", help="Write profile.json into the export folder."),
+    write: bool = typer.Option(default(ProfileOptions, "write"), "--write/--no-write", help="Write profile.json into the export folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON on stdout (tables go to stderr)."),
 ) -> None:
     """Time each artifact's ops in its own runtime (ORT's profiler, ETDump; LiteRT: op counts), per op type and layer, fp32 beside int8."""

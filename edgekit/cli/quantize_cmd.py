@@ -12,7 +12,9 @@ from typing import Optional
 import typer
 
 from edgekit.cli import render
+from edgekit.cli.defaults import default
 from edgekit.quantize import DEFAULT_CALIBRATION_IMAGES
+from edgekit.quantize.options import PtqOptions, QatOptions, SensitivityOptions
 
 METHOD_HELP = ("Activation range estimation: minmax, moving_average, histogram (all formats); ONNX Runtime also "
                "offers entropy, percentile, distribution. See docs/quantization.md.")
@@ -22,17 +24,17 @@ def quantize_command(
     checkpoint_or_run: Path = typer.Argument(..., metavar="CHECKPOINT", help="An edgekit checkpoint (RUN/best.pt) or a run directory (its best.pt is used)."),
     sensitivity: bool = typer.Option(False, "--sensitivity", help="Quantize one conv/linear layer at a time and rank the layers by how much int8 moves the logits; writes sensitivity.json and sensitivity.png."),
     qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning (PT2E QAT) from the checkpoint on the run's training split; writes qat.pt, exportable with `edgekit export MODEL --checkpoint RUN/qat.pt --int8`."),
-    epochs: int = typer.Option(2, "--epochs", help="--qat: fine-tuning epochs (short: the weights only adapt to int8)."),
-    lr: float = typer.Option(1e-4, "--lr", help="--qat: learning rate (SGD with momentum 0.9); keep it small."),
-    batch_size: int = typer.Option(32, "--batch-size", help="--qat: training batch size."),
+    epochs: int = typer.Option(default(QatOptions, "epochs"), "--epochs", help="--qat: fine-tuning epochs (short: the weights only adapt to int8)."),
+    lr: float = typer.Option(default(QatOptions, "lr"), "--lr", help="--qat: learning rate (SGD with momentum 0.9); keep it small."),
+    batch_size: int = typer.Option(default(QatOptions, "batch_size"), "--batch-size", help="--qat: training batch size."),
     max_train_images: Optional[int] = typer.Option(None, "--max-train-images", help="--qat: fine-tune on a seeded, class-balanced subset of this many training images (default: the whole training split)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where sensitivity.json/.png and qat.pt go. Default: the checkpoint's run directory."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (class folders or flat, recursive). Default: as `edgekit export --int8`: a seeded sample of the run's training split (the shipped calibration/ set when the run's splits are gone)."),
     calib_size: int = typer.Option(DEFAULT_CALIBRATION_IMAGES, "--calib-size", help="Number of calibration images (1 to 5000; all if fewer exist)."),
-    method: str = typer.Option("minmax", "--method", help=METHOD_HELP),
-    eval_size: int = typer.Option(200, "--eval-size", help="--sensitivity: validation images the logits are compared on (seeded sample)."),
+    method: str = typer.Option(default(PtqOptions, "method"), "--method", help=METHOD_HELP),
+    eval_size: int = typer.Option(default(SensitivityOptions, "eval_size"), "--eval-size", help="--sensitivity: validation images the logits are compared on (seeded sample)."),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="--sensitivity: only the first N conv/linear layers (in model order)."),
-    worst: int = typer.Option(20, "--worst", help="--sensitivity: layers shown in the table and the plot."),
+    worst: int = typer.Option(default(SensitivityOptions, "worst"), "--worst", help="--sensitivity: layers shown in the table and the plot."),
 ) -> None:
     """Check how a trained model survives int8 (fp32 vs PT2E int8 top-1 on the validation split), rank its layers by int8 sensitivity, or fine-tune it with QAT."""
     from edgekit.quantize.options import PtqOptions, QatOptions, SensitivityOptions
