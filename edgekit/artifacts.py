@@ -5,6 +5,10 @@ anything uses it.
     find_artifacts(path) -> list[Artifact]     PATH is one artifact folder or an export folder
     open_artifact(folder) -> Artifact          one folder; the checksum is verified
     Artifact.predictor(threads=None)           the artifact in its own runtime (edgekit.runtime)
+    Artifact.from_manifest(folder, data)       a manifest given as data (validated), e.g. the app's synthetic cases
+    Artifact.edgekit_input(image) / run_raw(tensor) / logits(raw)
+                                               the app's view: an input in the artifact's own dtype and layout
+                                               (quantized, NCHW or NHWC as the manifest says), the raw output
     check_loadable(artifacts)                  each loads here, with the tensors its manifest declares
 
 Used by `edgekit bench`, `edgekit eval`, `edgekit predict`, the report and the Android tools. Bad input (no
@@ -13,12 +17,14 @@ EdgekitError in one line. Imports no torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.formats import FORMATS
-from edgekit.manifest import MANIFEST_NAME, Manifest, is_artifact_folder, open_manifest
+from edgekit.manifest import MANIFEST_NAME, Manifest, is_artifact_folder, open_manifest, validate
 from edgekit.preprocess import Preprocessing
 
 
@@ -26,6 +32,16 @@ from edgekit.preprocess import Preprocessing
 class Artifact:
     folder: Path
     manifest: Manifest
+    _runtime: object = field(default=None, init=False, repr=False, compare=False)  # run_raw's, opened once
+
+    @classmethod
+    def from_manifest(cls, folder: Path | str, manifest: dict | Manifest) -> "Artifact":
+        """An artifact from its folder and a manifest given as data (validated as a manifest.json is)."""
+        folder = Path(folder)
+        if not isinstance(manifest, Manifest):
+            validate(manifest, folder / MANIFEST_NAME)
+            manifest = Manifest(folder, manifest)
+        return cls(folder, manifest)
 
     @property
     def name(self) -> str:
@@ -81,6 +97,25 @@ class Artifact:
     def predictor(self, threads: int | None = None):
         """A Predictor: normalised float32 NCHW in, float32 logits out, in the artifact's own runtime."""
         return self.runtime(threads)
+
+    def edgekit_input(self, image: Path) -> np.ndarray:
+        """edgekit's input tensor for this artifact, as the app must make it: its preprocessing, layout and input
+        quantization, from the manifest alone (no model file needed)."""
+        from edgekit.runtime import to_input
+
+        return np.ascontiguousarray(to_input(self.manifest.preprocessing.load_batch([image]), self.manifest.input))
+
+    def run_raw(self, tensor: np.ndarray) -> np.ndarray:
+        """The runtime's raw output (int8 stays int8) for one input in the artifact's dtype and layout."""
+        if self._runtime is None:
+            self._runtime = self.runtime()
+        tensor = np.ascontiguousarray(tensor.reshape(self.input_shape), dtype=np.dtype(self.manifest.input.dtype))
+        return np.array(self._runtime.run_raw(tensor), copy=True)
+
+    def logits(self, raw: np.ndarray) -> np.ndarray:
+        from edgekit.runtime import dequantize
+
+        return dequantize(raw, self.manifest.output).reshape(-1)
 
     @property
     def parity_top1(self) -> tuple[float | None, str]:

@@ -98,7 +98,7 @@ def test_the_app_tensor_is_bit_equal_at_224_px_with_imagenet_statistics(exported
     import numpy as np
 
     from edgekit.android.check import run_preprocess_tool
-    from edgekit.android.runtime import HostArtifact
+    from edgekit.artifacts import Artifact
 
     manifest = json.loads((exported_mobilenet_v2 / "tflite-int8" / "manifest.json").read_text())
     manifest["preprocessing"].update(img_size=224, resize=rule, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
@@ -113,7 +113,7 @@ def test_the_app_tensor_is_bit_equal_at_224_px_with_imagenet_statistics(exported
     (folder / "labels.txt").write_text("\n".join(manifest["labels"]) + "\n")
     images = sorted((fixtures_dir / "images").glob("*.png")) + sorted((fixtures_dir / "yuv").glob("*.upright.png"))
     written = run_preprocess_tool(folder / "manifest.json", images, tmp_path / "out")
-    artifact = HostArtifact(folder, manifest)
+    artifact = Artifact.from_manifest(folder, manifest)
     for image in images:
         ours = artifact.edgekit_input(image)
         app = np.fromfile(written[str(image)], dtype=ours.dtype.newbyteorder("<")).reshape(ours.shape)

@@ -407,7 +407,7 @@ def test_the_apps_jvm_tool_reads_16_bit_images_as_edgekit_does(tmp_path, world):
     """The JVM tool (android_demo/core/src/tool, javax.imageio) against edgekit.preprocess on 16-bit PNGs: the
     tensors are equal bit for bit (both take the high byte of every sample)."""
     from edgekit.android.check import run_preprocess_tool
-    from edgekit.android.runtime import HostArtifact
+    from edgekit.artifacts import Artifact
     from edgekit.errors import EdgekitError
 
     images, _ = _sixteen_bit_images(tmp_path / "images")
@@ -418,7 +418,7 @@ def test_the_apps_jvm_tool_reads_16_bit_images_as_edgekit_does(tmp_path, world):
         if "install it with scripts/setup.sh" in str(error):
             pytest.skip(f"the JVM tool cannot run here: {error}")
         raise
-    artifact = HostArtifact(world.artifact, manifest)
+    artifact = Artifact.from_manifest(world.artifact, manifest)
     for name, path in images.items():
         ours = artifact.edgekit_input(path)
         app = np.fromfile(written[str(path)], dtype="<f4").reshape(ours.shape)

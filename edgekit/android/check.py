@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from edgekit.android.fixtures import JPEG_TOLERANCE, PNG_TOLERANCE, QUANTIZED_STEPS
-from edgekit.android.runtime import HostArtifact, find_artifacts
+from edgekit.android.runtime import find_artifacts
+from edgekit.artifacts import Artifact
 from edgekit.errors import EdgekitError
 from edgekit.paths import REPO_ROOT
 from edgekit.preprocess import load_rgb
@@ -57,7 +58,7 @@ def run_preprocess_tool(manifest: Path, images: list[Path], out: Path) -> dict[s
     return {str(image): out / f"{image.stem}.bin" for image in images}
 
 
-def _compare(artifact: HostArtifact, reference: np.ndarray, app: np.ndarray, jpeg: bool) -> tuple[float, str, float]:
+def _compare(artifact: Artifact, reference: np.ndarray, app: np.ndarray, jpeg: bool) -> tuple[float, str, float]:
     tolerance = JPEG_TOLERANCE if jpeg else PNG_TOLERANCE
     if reference.dtype.kind == "f":
         return float(np.abs(reference.astype(np.float64) - app.astype(np.float64)).max()), "normalised", tolerance

@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from edgekit.android.runtime import HostArtifact, find_artifacts, top_k
+from edgekit.android.runtime import find_artifacts, top_k
+from edgekit.artifacts import Artifact
 from edgekit.android.yuv import rgb_to_yuv420, rotate_clockwise, yuv420_to_rgb
 from edgekit import contracts
 from edgekit.errors import EdgekitError
@@ -99,7 +100,7 @@ def _write(path: Path, data: bytes) -> str:
     return path.as_posix()
 
 
-def _synthetic(base: HostArtifact) -> HostArtifact:
+def _synthetic(base: Artifact) -> Artifact:
     """The fp32 manifest with the other code paths: letterbox, NHWC and a uint8 input (tensors only, no model)."""
     manifest = json.loads(json.dumps(base.manifest.raw))
     size = manifest["preprocessing"]["img_size"]
@@ -107,7 +108,7 @@ def _synthetic(base: HostArtifact) -> HostArtifact:
     manifest["input"].update(shape=[1, size, size, 3], layout="NHWC", dtype="uint8",
                              quantization={"scale": 0.0186584, "zero_point": 114})
     manifest["note"] = "synthetic: not an artifact; tests letterbox, NHWC and uint8 input packing"
-    return HostArtifact(base.folder, manifest)
+    return Artifact.from_manifest(base.folder, manifest)
 
 
 def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], None] | None = None) -> dict:
