@@ -39,9 +39,7 @@ def bench_command(
 
     options = BenchOptions(threads=threads, iterations=iterations, seconds=seconds, warmup=warmup, rounds=rounds,
                            device=device, tool=tool, data=data, budget_ms=budget_ms, compare=compare, write=write)
-    with render.ProgressDisplay(render.err()) as display:
-        result = bench(path, options, on_progress=display)
-    out = render.err() if as_json else render.out()
+    result, out = render.run_stage(bench, path, options, as_json)
     if result.json_path is not None:
         render.err().print(f"wrote {result.json_path} and {result.csv_path}", soft_wrap=True, markup=False)
     notes = render.Footnotes()

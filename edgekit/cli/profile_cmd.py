@@ -35,9 +35,7 @@ def profile_command(
 
         raise EdgekitError(f"--layers must be at least 0, got {layers}")
     options = ProfileOptions(threads=threads, runs=runs, warmup=warmup, write=write)
-    with render.ProgressDisplay(render.err()) as display:
-        result = profile(path, options, on_progress=display)
-    out = render.err() if as_json else render.out()
+    result, out = render.run_stage(profile, path, options, as_json)
     if result.json_path is not None:
         render.err().print(f"wrote {result.json_path}", soft_wrap=True, markup=False)
     notes = render.Footnotes()

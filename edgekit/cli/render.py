@@ -109,3 +109,11 @@ class ProgressDisplay:
 def percent(value: float | None, digits: int = 1) -> str:
     """0..1 as "12.3 %"."""
     return "" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def run_stage(stage, path, options, as_json: bool):
+    """(stage(path, options) run under a progress display on stderr, the console its tables go to: stderr when
+    --json puts JSON on stdout)."""
+    with ProgressDisplay(err()) as display:
+        result = stage(path, options, on_progress=display)
+    return result, (err() if as_json else out())
