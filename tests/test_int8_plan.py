@@ -221,6 +221,7 @@ def test_the_broken_model_computes_what_the_trained_one_does(fixed_run, broken_r
     assert same_function(fixed_run("mobilenet_v2").best_checkpoint, broken_run / "best.pt", images) < 1e-3  # relative
 
 
+@pytest.mark.slow  # a real export (ONNX, strict)
 def test_strict_fails_the_broken_model_without_repairing_it(broken_run, tmp_path):
     done = _export(broken_run, tmp_path, "--formats", "onnx", "--int8-policy", "strict")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -262,6 +263,7 @@ def _plan_of(repaired, format_name):
     return plan
 
 
+@pytest.mark.slow  # real exports in three formats (minutes)
 @pytest.mark.parametrize("format_name", FORMATS)
 def test_the_default_policy_repairs_the_broken_model_by_equalizing_the_scaled_pair(repaired, format_name):
     from int8_support import BROKEN_LAYERS
@@ -277,6 +279,7 @@ def test_the_default_policy_repairs_the_broken_model_by_equalizing_the_scaled_pa
     assert step["kept"] and step["status"] == "passed"
 
 
+@pytest.mark.slow  # a real export (ONNX, float layers, the host as latency target)
 def test_limited_to_float_layers_the_repair_keeps_the_scaled_pair_in_float(kept_in_float):
     from int8_support import BROKEN_LAYERS
 
