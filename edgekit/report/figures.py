@@ -46,9 +46,6 @@ def accuracy_latency_png(points: list[Point], front: set[int], title: str) -> st
                 color="#d62728", linewidth=1.5, alpha=0.7, label="Pareto front", zorder=1)
     spread = max(p.latency_ms for p in points) / max(min(p.latency_ms for p in points), 1e-9)
     log_x = spread > 8
-    if log_x:
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     for i, p in enumerate(points):
         shade = colour(p.format)
         on_front = i in front
@@ -58,6 +55,9 @@ def accuracy_latency_png(points: list[Point], front: set[int], title: str) -> st
         ax.scatter([p.latency_ms], [p.top1], s=110 if on_front else 55, color=shade,
                    marker="*" if on_front else "o", edgecolors="#d62728" if on_front else "white",
                    linewidths=1.0, zorder=3)
+    if log_x:  # after the data: a log axis with no data yet has no finite limits (numpy divides by zero)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.margins(x=0.2, y=0.3)
     ax.autoscale_view()
     _place_labels(ax, points, fig.dpi)
