@@ -48,7 +48,7 @@ def export(args) -> Path:
     summary = export_model(ExportOptions(args.model, checkpoint=args.checkpoint, img_size=args.img_size,
                                          formats=list(args.formats), precisions=["fp32", "int8"], out=args.out,
                                          parity_size=16, allow_mismatch=True),
-                           on_event=lambda e: print(f"  {e.message}", file=sys.stderr) if e.kind != "stage" else None)
+                           on_progress=lambda e: print(f"  {e.message}", file=sys.stderr) if e.kind in ("warning", "result") else None)
     return summary.folder
 
 

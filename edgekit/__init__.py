@@ -4,7 +4,7 @@ Public API (torch and the converters load only when a function that needs them r
     edgekit.create_model, edgekit.get_model_info, edgekit.list_models
     edgekit.Preprocessing       how an image file becomes the model's input (travels into every manifest)
     edgekit.ExportOptions       what to export, every default in one place
-    edgekit.export_model        export_model(options, *, on_event=None) -> ExportSummary
+    edgekit.export_model        export_model(options, *, on_progress=None) -> ExportSummary
 Every other stage is an options object (checked when made) and a function returning values, progress through
 `on_progress` (edgekit.progress.Progress events); nothing in the library prints:
     edgekit.EvalOptions / PredictOptions   edgekit.evaluate.evaluate(options) / predict(options)

@@ -102,9 +102,7 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
     model = checkpoint.build_model()
     loader = torch.utils.data.DataLoader(DetectionDataset(images, checkpoint.preprocessing),
                                          batch_size=options.batch_size, shuffle=False, collate_fn=collate)
-    with say.task("running the detector", len(images)) as advance:
-        predictions = predict_images(model, loader, images, checkpoint.preprocessing, torch.device("cpu"),
-                                     on_batch=advance)
+    predictions = predict_images(model, loader, images, checkpoint.preprocessing, torch.device("cpu"), on_progress=say)
     say.stage("COCO mAP (pycocotools)")
     report = coco_map(images, checkpoint.labels, predictions)
     document = {"schema": contracts.DETECTION_EVAL, "task": "detection", **report.to_dict(),

@@ -20,6 +20,7 @@ from edgekit.data.detection import DetectionImage
 from edgekit.detection_metrics import ImagePredictions, resize_geometry, to_image_boxes
 from edgekit.errors import EdgekitError
 from edgekit.preprocess import Preprocessing, load_rgb
+from edgekit.progress import OnProgress, Reporter, reporter
 
 MIN_BOX_SIDE = 1.0  # px after augmentation: thinner boxes are dropped (SanitizeBoundingBoxes), SSD refuses them
 
@@ -116,25 +117,33 @@ def collate(batch):
 
 @torch.no_grad()
 def predict_images(model: nn.Module, loader, images: list[DetectionImage], preprocessing: Preprocessing,
-                   device: torch.device, amp_dtype: torch.dtype | None = None, on_batch=None) -> list[ImagePredictions]:
+                   device: torch.device, amp_dtype: torch.dtype | None = None,
+                   on_progress: OnProgress | Reporter | None = None) -> list[ImagePredictions]:
     """Detections of every image of `loader` (a DetectionDataset over `images`, no augmentation), decoded and
-    after NMS (torchvision's), mapped back to each image's own pixels."""
+    after NMS (torchvision's), mapped back to each image's own pixels; `on_progress` hears a "running the detector"
+    task, one step per image (edgekit.progress)."""
     model.eval()
     found: list[ImagePredictions | None] = [None] * len(images)
-    for batch, _, indices in loader:
-        batch = [image.to(device, non_blocking=True) for image in batch]
-        with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
-            outputs = model(batch)
-        for output, index in zip(outputs, indices):
-            image = images[index]
-            width, height = image.width, image.height
-            if not width or not height:
-                        width, height = load_rgb(image.path).size
-            g = resize_geometry(width, height, preprocessing.img_size, preprocessing.resize)
-            boxes = to_image_boxes(output["boxes"].float().cpu().numpy(), g)
-            found[index] = ImagePredictions(boxes, output["scores"].float().cpu().numpy(),
-                                            output["labels"].cpu().numpy() - 1)
-        if on_batch is not None:
-            on_batch(len(batch))
+    with reporter(on_progress).task("running the detector", len(images)) as advance:
+        for batch, _, indices in loader:
+            _detect_batch(model, batch, indices, images, preprocessing, device, amp_dtype, found)
+            advance(len(batch))
     return [f if f is not None else ImagePredictions(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
             for f in found]
+
+
+def _detect_batch(model: nn.Module, batch, indices, images: list[DetectionImage], preprocessing: Preprocessing,
+                  device: torch.device, amp_dtype: torch.dtype | None, found: list) -> None:
+    batch = [image.to(device, non_blocking=True) for image in batch]
+    with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
+        outputs = model(batch)
+    for output, index in zip(outputs, indices):
+        image = images[index]
+        width, height = image.width, image.height
+        if not width or not height:
+            width, height = load_rgb(image.path).size
+        g = resize_geometry(width, height, preprocessing.img_size, preprocessing.resize)
+        boxes = to_image_boxes(output["boxes"].float().cpu().numpy(), g)
+        found[index] = ImagePredictions(boxes, output["scores"].float().cpu().numpy(),
+                                        output["labels"].cpu().numpy() - 1)
+

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from edgekit.data.folder import is_prepared, load_splits, scan_image_folder
 from edgekit.errors import EdgekitError
 from edgekit.images import (IMAGENET_PHOTOS_DIR, MAX_CALIBRATION_IMAGES, MIN_CALIBRATION_IMAGES, find_images,
                             seeded_sample)
 from edgekit.paths import CALIBRATION_DIR, IMAGE_SUFFIXES
+from edgekit.progress import OnProgress, Reporter, reporter
 from edgekit.rundir import run_or_sample_splits
 
 
@@ -63,27 +63,27 @@ def check_calibration_count(count) -> int:
 
 
 def sample_folder(directory: Path | str, count: int, seed: int = 0, what: str = "calibration directory",
-                  on_warning: Callable[[str], None] | None = None) -> tuple[list[Path], list[Path]]:
-    """(a seeded sample of `count` image files under `directory`, all of them); fewer images than asked is said
-    through `on_warning`, none is an EdgekitError."""
+                  on_progress: OnProgress | Reporter | None = None) -> tuple[list[Path], list[Path]]:
+    """(a seeded sample of `count` image files under `directory`, all of them); fewer images than asked is a
+    "warning" event through `on_progress` (edgekit.progress), none is an EdgekitError."""
     check_calibration_count(count)
     directory = _image_dir(Path(directory), what)
     paths = find_images(directory)
     if not paths:
         raise EdgekitError(f"no images in {what} {directory} (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
-    if len(paths) < count and on_warning is not None:
-        on_warning(f"calibration: {directory} has only {len(paths)} image(s); using all of them instead of {count}")
+    if len(paths) < count:
+        reporter(on_progress).warning(f"calibration: {directory} has only {len(paths)} image(s); using all of them instead of {count}")
     return seeded_sample(paths, count, seed), paths
 
 
 def calibration_images(calib: Path | str | None, checkpoint: Path | str | None, kind: str, count: int,
-                       seed: int = 0, on_warning: Callable[[str], None] | None = None) -> CalibrationChoice:
+                       seed: int = 0, on_progress: OnProgress | Reporter | None = None) -> CalibrationChoice:
     """Which images calibrate int8 (docs/quantization.md): `calib`, else the data the weights learned from (the
     run's training split of a checkpoint), else the shipped calibration/ set; ImageNet weights calibrate on the
     shipped natural photographs. `kind` is the model source's kind ("checkpoint", "pretrained", ...)."""
     check_calibration_count(count)
     if calib is not None:
-        chosen, pool = sample_folder(calib, count, seed, "--calib", on_warning)
+        chosen, pool = sample_folder(calib, count, seed, "--calib", on_progress)
         return CalibrationChoice(chosen, f"--calib {calib} ({_how(chosen, pool, seed)})", len(pool))
     if kind == "checkpoint" and checkpoint is not None:
         data = run_or_sample_splits(checkpoint)
@@ -96,7 +96,7 @@ def calibration_images(calib: Path | str | None, checkpoint: Path | str | None, 
         paths = find_images(IMAGENET_PHOTOS_DIR)
         return CalibrationChoice(paths, f"the shipped ImageNet photographs ({IMAGENET_PHOTOS_DIR.name}), "
                                         f"all {len(paths)}: weak evidence", len(paths))
-    chosen, pool = sample_folder(CALIBRATION_DIR, count, seed, "calibration directory", on_warning)
+    chosen, pool = sample_folder(CALIBRATION_DIR, count, seed, "calibration directory", on_progress)
     return CalibrationChoice(chosen, f"the shipped calibration set ({CALIBRATION_DIR.name}/), {_how(chosen, pool, seed)}",
                              len(pool))
 

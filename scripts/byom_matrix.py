@@ -65,7 +65,7 @@ def measure(name: str, img_size: int, out: Path, reuse: bool = False) -> dict:
     host = host_description()
     rows = bench_host(artifacts, folder, BenchOptions(threads=[1], iterations=None, seconds=BENCH_SECONDS, warmup=5,
                                                       rounds=5),
-                      on_progress=lambda message: print(f"  {name}: {message}", file=sys.stderr, flush=True),
+                      on_progress=lambda event: print(f"  {name}: {event.message}", file=sys.stderr, flush=True),
                       host_name=host["cpu"])
     timing = {(r.format, r.precision): r for r in rows}
     cells = {}

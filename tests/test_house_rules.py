@@ -66,3 +66,38 @@ def test_importing_the_light_modules_loads_no_torch():
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found is None, f"importing {found[0]} loaded {', '.join(found[1])}"
+
+
+CONTROL_HOOKS = {"on_epoch_end", "on_forced_exit", "on_wait"}  # callbacks that act (stop a run, exit), not report
+
+
+def _progress_parameters(path: Path) -> list[str]:
+    """`name(on_x: annotation)` for every parameter named on_* of every function in `path`, other than the hooks."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            for argument in arguments:
+                if argument.arg.startswith("on_") and argument.arg not in CONTROL_HOOKS:
+                    annotation = ast.unparse(argument.annotation) if argument.annotation else ""
+                    found.append(f"{node.name}({argument.arg}: {annotation})")
+    return found
+
+
+def test_every_stage_reports_progress_one_way():
+    """One progress event type (edgekit.progress.Progress): outside the CLI a stage's callback is `on_progress`,
+    annotated with OnProgress (no string callback, no (done, total), no per-file hook, no second event class)."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if PACKAGE / "cli" in path.parents:
+            continue
+        for parameter in _progress_parameters(path):
+            if "(on_progress: OnProgress" not in parameter:
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}: {parameter}")
+    assert not offenders, "progress reported another way:\n" + "\n".join(offenders)
+
+
+def test_the_progress_rule_sees_another_shape(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f(x, *, on_file=None, on_progress: 'Callable[[str], None]' = None):\n    pass\n")
+    assert _progress_parameters(module) == ["f(on_file: )", "f(on_progress: 'Callable[[str], None]')"]

@@ -42,7 +42,8 @@ def test_fewer_images_than_asked_uses_all_and_says_so(tmp_path, capsys, caplog):
     for path in sorted((CALIBRATION_DIR / "bag").glob("*.png"))[:3]:
         shutil.copy(path, tmp_path / path.name)
     said = []
-    images = load_calibration_images(PRE, tmp_path, num_images=50, on_warning=said.append)
+    images = load_calibration_images(PRE, tmp_path, num_images=50,
+                                     on_progress=lambda e: said.append(e.message) if e.kind == "warning" else None)
     assert len(images) == 3
     assert len(said) == 1 and "only 3 image(s)" in said[0]
     # the library never prints: without a callback it is a warning of the "edgekit.calibration" logger

@@ -65,17 +65,17 @@ def test_a_folder_without_config_is_a_clear_error(tmp_path):
 
 @pytest.mark.trains
 def test_training_reports_through_events_and_prints_nothing(tiny_data_dir, tmp_path, capsys):
-    from edgekit.train import EpochEvent, ProgressEvent, train
+    from edgekit.train import Epoch, train
 
     events = []
-    train(tiny_config(tiny_data_dir, tmp_path / "run", epochs=2), on_event=events.append)
+    train(tiny_config(tiny_data_dir, tmp_path / "run", epochs=2), on_progress=events.append)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
-    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    epochs = [e.data for e in events if e.kind == "result" and isinstance(e.data, Epoch)]
     assert [e.row["epoch"] for e in epochs] == [1, 2] and epochs[0].is_best
-    tasks = {e.task for e in events if isinstance(e, ProgressEvent) and e.kind == "start"}
+    tasks = {e.message for e in events if e.kind == "start"}
     assert {"normalisation statistics (training split)", "epoch 1/2", "epoch 2/2"} <= tasks
-    finished = {e.task for e in events if isinstance(e, ProgressEvent) and e.kind == "finish"}
+    finished = {e.message for e in events if e.kind == "finish"}
     assert finished == tasks
 
 

@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from edgekit.artifacts import Artifact
 from edgekit.errors import EdgekitError
 from edgekit.paths import REPO_ROOT
 from edgekit.preprocess import load_rgb
+from edgekit.progress import OnProgress, Reporter, reporter
 
 PREPROCESS_TOOL = REPO_ROOT / "android_demo" / "core" / "preprocess.sh"
 
@@ -67,8 +67,8 @@ def _compare(artifact: Artifact, reference: np.ndarray, app: np.ndarray, jpeg: b
 
 
 def check_images(export_dir: Path, images: list[Path],
-                 on_progress: Callable[[str], None] | None = None) -> list[ImageAgreement]:
-    say = on_progress or (lambda message: None)
+                 on_progress: OnProgress | Reporter | None = None) -> list[ImageAgreement]:
+    say = reporter(on_progress).stage
     artifacts = find_artifacts(export_dir)
     if not images:
         raise EdgekitError("no images given")

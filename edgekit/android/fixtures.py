@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -24,6 +23,7 @@ from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder, writable_folder
 from edgekit.paths import REPO_ROOT
 from edgekit.preprocess import load_rgb
+from edgekit.progress import OnProgress, Reporter, reporter
 
 FIXTURES_SCHEMA = contracts.ANDROID_FIXTURES
 SAMPLES = REPO_ROOT / "samples"
@@ -111,9 +111,9 @@ def _synthetic(base: Artifact) -> Artifact:
     return Artifact.from_manifest(base.folder, manifest)
 
 
-def write_fixtures(export_dir: Path, out: Path, on_progress: Callable[[str], None] | None = None) -> dict:
+def write_fixtures(export_dir: Path, out: Path, on_progress: OnProgress | Reporter | None = None) -> dict:
     """Writes the fixtures into `out` (replaced as a whole) and returns the index."""
-    say = on_progress or (lambda message: None)
+    say = reporter(on_progress).stage
     artifacts = find_artifacts(export_dir)
     base = next((a for a in artifacts if a.manifest["precision"] == "fp32"), artifacts[0])
     variants = [*artifacts, _synthetic(base)]

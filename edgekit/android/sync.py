@@ -23,12 +23,12 @@ import numbers
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from edgekit.errors import EdgekitError
 from edgekit.fileio import remove_path, replace_folder, sha256_file, staging_folder, writable_folder
 from edgekit.formats import FORMATS
 from edgekit.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_path
+from edgekit.progress import OnProgress, Reporter, reporter
 
 APP_INPUT_DTYPES = ("float32", "int8", "uint8")  # android_demo/core Manifest.DTYPES
 MODELS_FOLDER = "models"
@@ -141,9 +141,9 @@ def load_refusal(manifest: Manifest) -> str | None:
 
 
 def sync_assets(export_dir: Path, assets_dir: Path, only: list[str] | None = None,
-                on_progress: Callable[[str], None] | None = None) -> SyncResult:
+                on_progress: OnProgress | Reporter | None = None) -> SyncResult:
     """Copy every artifact the app can run into assets_dir/models/; see the module docstring."""
-    say = on_progress or (lambda message: None)
+    say = reporter(on_progress).stage
     export_dir, assets_dir = Path(export_dir), Path(assets_dir)
     if not export_dir.is_dir():
         raise EdgekitError(f"{export_dir}: no such folder (pass the folder `edgekit export` wrote, e.g. export/mobilenet_v2)")

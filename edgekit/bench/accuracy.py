@@ -8,11 +8,11 @@ came from a checkpoint that is still there; otherwise its accuracy stays unknown
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 from edgekit.artifacts import Artifact
 from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
+from edgekit.progress import OnProgress, Reporter, reporter
 
 
 def _accuracy(predictor, samples, classes, labels, preprocessing) -> tuple[float, list[float], int]:
@@ -23,11 +23,11 @@ def _accuracy(predictor, samples, classes, labels, preprocessing) -> tuple[float
 
 
 def join_accuracy(rows: list[BenchRow], artifacts: list[Artifact], data: Path,
-                  on_progress: Callable[[str], None] | None = None) -> str:
+                  on_progress: OnProgress | Reporter | None = None) -> str:
     """Fill top1, top1_ci and accuracy_images of the rows; returns the data's description."""
     from edgekit.evaluate import labelled_folder
 
-    say = on_progress or (lambda message: None)
+    say = reporter(on_progress).stage
     samples, classes, description = labelled_folder(data)
     results: dict[tuple, tuple[float, list[float], int]] = {}
     for artifact in artifacts:

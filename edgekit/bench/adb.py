@@ -46,6 +46,7 @@ from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
 from edgekit.formats import FORMATS
 from edgekit.manifest import Manifest, open_manifest
+from edgekit.progress import OnProgress, Reporter, reporter
 
 REMOTE_DIR = "/data/local/tmp/edgekit"
 TOOL_NAMES = tuple(row.device_tool for row in FORMATS.values() if row.device_tool)  # each runtime's own benchmark binary
@@ -111,8 +112,8 @@ def _row_from_timing(base: dict, timing: ToolTiming, threads: int) -> BenchRow:
 
 
 class _DeviceSession:
-    def __init__(self, adb: Adb, serial: str, facts: dict, on_progress: Callable[[str], None]):
-        self.adb, self.serial, self.facts, self.say = adb, serial, facts, on_progress
+    def __init__(self, adb: Adb, serial: str, facts: dict, say: Callable[[str], None]):
+        self.adb, self.serial, self.facts, self.say = adb, serial, facts, say
         self.pushed: set[str] = set()
         name = " ".join(v for v in (facts.get("manufacturer"), facts.get("model")) if v) or serial
         self.device_name = f"{name} ({facts.get('abi') or '?'}, Android {facts.get('android') or '?'})"
@@ -290,12 +291,12 @@ def connect_device(options: BenchOptions) -> Adb:
 
 
 def bench_on_device(export_dir: Path, artifacts: list[Path], options: BenchOptions,
-                    on_progress: Callable[[str], None] | None = None, adb: Adb | None = None) -> list[BenchRow]:
+                    on_progress: OnProgress | Reporter | None = None, adb: Adb | None = None) -> list[BenchRow]:
     """Benchmark `artifacts` (artifact folders) on one phone (`adb`: connect_device's, else connected here); see
     the module docstring."""
     tool, threads, warmup = options.tool, list(options.threads), options.warmup
     iterations = options.iterations or DEFAULT_ITERATIONS
-    say = on_progress or (lambda message: None)
+    say = reporter(on_progress).stage
     adb = adb or connect_device(options)
     tool_name = check_tool(tool)
     manifests = [_read_manifest(Path(a)) for a in artifacts]

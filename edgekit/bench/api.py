@@ -104,18 +104,18 @@ def _time_and_join(artifacts: list, export_dir: Path, options: BenchOptions, say
 
     host = host_description()
     if options.is_host:
-        rows = bench_host(artifacts, export_dir, options, on_progress=say.stage, host_name=host["cpu"], log=log)
+        rows = bench_host(artifacts, export_dir, options, on_progress=say, host_name=host["cpu"], log=log)
     else:
         from edgekit.bench.adb import bench_on_device
 
-        rows = bench_on_device(export_dir, [a.folder for a in artifacts], options, on_progress=say.stage, adb=adb)
+        rows = bench_on_device(export_dir, [a.folder for a in artifacts], options, on_progress=say, adb=adb)
     result = BenchResult(rows, host, export_dir, options, log_path=None, models=sorted({row.model for row in rows}))
     if options.data is not None:
         from edgekit.bench.accuracy import join_accuracy
         from edgekit.logcapture import captured
 
         with captured(log):  # the runtimes run in this process here: their chatter to bench.log too
-            result.accuracy_data = join_accuracy(rows, artifacts, options.data, on_progress=say.stage)
+            result.accuracy_data = join_accuracy(rows, artifacts, options.data, on_progress=say)
     return result
 
 

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from edgekit.artifacts import Artifact
 from edgekit.bench.baseline import baseline_problem, baseline_spec, nchw_shape
 from edgekit.bench.options import DEFAULT_ITERATIONS, BenchOptions, parse_threads  # noqa: F401  (parse_threads: the old home)
 from edgekit.bench.rows import BenchRow
+from edgekit.progress import OnProgress, Reporter, reporter
 
 THREAD_SLACK = 0.3  # CPU time / wall time may exceed the thread count by this much (Python, timers)
 WIDE_P90_OVER_P50 = 1.5  # p90 / p50 above this: a wide distribution
@@ -129,11 +129,11 @@ def _base_row(artifact: Artifact | None, model: str, threads: int, host_name: st
 
 
 def bench_host(artifacts: list[Artifact], export_dir: Path, options: BenchOptions,
-               on_progress: Callable[[str], None] | None = None, host_name: str | None = None,
+               on_progress: OnProgress | Reporter | None = None, host_name: str | None = None,
                log: Path | None = None) -> list[BenchRow]:
     """Rows for every (artifact or eager baseline) x thread count; see the module docstring. `host_name` (the
     CPU model) goes into each row's device_name; the workers' stderr is appended to `log` when given."""
-    say = on_progress or (lambda message: None)
+    say = reporter(on_progress).stage
     rows: list[BenchRow] = []
     for threads in options.threads:
         workers: list[Worker] = []

@@ -27,7 +27,7 @@ def fixtures(
     """Write golden fixtures (images, YUV planes, edgekit's tensors, host top-5) for android_demo/core/test.sh."""
     from edgekit.android.fixtures import write_fixtures
 
-    index = write_fixtures(export_dir, out, on_progress=lambda message: console.print(f"[dim]{message}[/]"))
+    index = write_fixtures(export_dir, out, on_progress=lambda event: console.print(f"[dim]{event.message}[/]"))
     console.print(f"wrote {len(index['images'])} images, {len(index['yuv'])} YUV frames and "
                   f"{len(index['tensors'])} tensors for {len(index['artifacts'])} manifests to {out}\n"
                   f"run: android_demo/core/test.sh --fixtures {out}")
@@ -43,7 +43,7 @@ def check(
     host artifact. Exit 1 when any image disagrees."""
     from edgekit.android.check import check_images
 
-    rows = check_images(export_dir, images, on_progress=lambda message: console.print(f"[dim]{message}[/]"))
+    rows = check_images(export_dir, images, on_progress=lambda event: console.print(f"[dim]{event.message}[/]"))
     table = Table(title="the app's preprocessing vs edgekit's", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("image", overflow="fold")
     table.add_column("artifact", overflow="fold")

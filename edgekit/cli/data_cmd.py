@@ -7,9 +7,9 @@ from typing import Optional
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from edgekit.cli.render import ProgressDisplay
 from edgekit.data import symmetry
 from edgekit.data.prepare import PrepareOptions
 
@@ -21,14 +21,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Look at a folder-per-class or
 LISTED = 20  # problem files printed on the console; the full lists are in the output files
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=console, transient=True)
-
-
-def _hooks(progress: Progress, description: str):
-    task = progress.add_task(description, total=None)
-    return (lambda total: progress.update(task, total=total)), (lambda: progress.advance(task))
+def _progress() -> ProgressDisplay:
+    return ProgressDisplay(console)
 
 
 def default_audit_dir(data_dir: Path) -> Path:
@@ -116,8 +110,7 @@ def _detection_audit(data_dir: Path, out: Path) -> None:
     from edgekit.data.detection_prepare import audit_detection, write_detection_audit
 
     with _progress() as progress:
-        on_start, on_file = _hooks(progress, "decoding images")
-        audit = audit_detection(data_dir, on_start=on_start, on_file=on_file)
+        audit = audit_detection(data_dir, on_progress=progress)
     summary = audit.to_dict()
     paths = write_detection_audit(audit, out)
     console.print(_detection_table(summary))
@@ -154,8 +147,7 @@ def audit_command(
         _detection_audit(data_dir, out)
         return
     with _progress() as progress:
-        on_start, on_file = _hooks(progress, "decoding images")
-        report = audit_dataset(data_dir, on_start=on_start, on_file=on_file)
+        report = audit_dataset(data_dir, on_progress=progress)
     summary = report.to_dict()
     paths = write_audit_outputs(report, out)
     console.print(_audit_table(summary))
@@ -203,8 +195,7 @@ def prepare_command(
         _detection_prepare(data_dir, out, options, overwrite)
         return
     with _progress() as progress:
-        on_start, on_file = _hooks(progress, "decoding images")
-        report = prepare_dataset(data_dir, out, options, overwrite=overwrite, on_start=on_start, on_file=on_file)
+        report = prepare_dataset(data_dir, out, options, overwrite=overwrite, on_progress=progress)
     dropped_file = report.out / "dropped.txt"
     unusable = [(printable(d.path.relative_to(report.source)), d.detail) for d in report.dropped
                 if d.kind in ("unreadable", "not-an-image", "name-not-utf8")]
@@ -229,8 +220,7 @@ def _detection_prepare(data_dir: Path, out: Path, options: PrepareOptions, overw
     from edgekit.data.detection_prepare import prepare_detection
 
     with _progress() as progress:
-        on_start, on_file = _hooks(progress, "decoding images")
-        report = prepare_detection(data_dir, out, options, overwrite=overwrite, on_start=on_start, on_file=on_file)
+        report = prepare_detection(data_dir, out, options, overwrite=overwrite, on_progress=progress)
     dropped_file = report.out / "dropped.txt"
     _print_listed("dropped", [(name, f"{kind}: {detail}") for name, kind, detail in report.dropped], dropped_file)
     table = Table(title=f"prepared {report.out}", box=box.SIMPLE_HEAD, pad_edge=False)

@@ -54,7 +54,7 @@ def export_command(
     reduce_range: bool = typer.Option(default(ExportOptions, "reduce_range"), "--reduce-range", help="int8 ONNX: 7-bit weights (onnxruntime's remedy for saturating u8 x s8 sums on x86 CPUs without VNNI; costs some accuracy on other CPUs)."),
 ) -> None:
     """Export MODEL to mobile formats, each artifact verified against PyTorch on real images, with a manifest."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from edgekit.cli.render import ProgressDisplay
 
     from edgekit.export.api import ExportFailed, export_model
 
@@ -69,21 +69,8 @@ def export_command(
         int8_fixes=int8_fixes, latency_target=latency_target,
         keep_float=tuple(n.strip() for n in keep_float.split(",") if n.strip()) if keep_float else ())
     console = _console()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
-        task = progress.add_task("preparing", total=None)
-
-        def on_event(event) -> None:
-            if event.kind == "warning":
-                progress.console.print(f"[bold yellow]warning:[/] {event.message}", highlight=False)
-            elif event.kind == "artifact":
-                result = event.data
-                progress.console.print(f"{result.symbol} {result.format} {result.precision}: {result.status}",
-                                       highlight=False)
-            else:
-                progress.update(task, description=event.message)
-
-        summary = export_model(options, on_event=on_event)
+    with ProgressDisplay(console, on_result=_artifact_line) as display:
+        summary = export_model(options, on_progress=display)
     table, footnotes = summary_table(summary, console.width)
     console.print(table)
     for number, footnote in enumerate(footnotes, start=1):
@@ -99,6 +86,12 @@ def export_command(
         if not allow_mismatch:
             raise ExportFailed(summary)
         console.print(f"[yellow]{len(summary.failures)} artifact(s) failed; exit 0 because of --allow-mismatch[/]")
+
+
+def _artifact_line(event, console: Console) -> None:
+    """One line per finished artifact ("result" events carry its ArtifactResult)."""
+    result = event.data
+    console.print(f"{result.symbol} {result.format} {result.precision}: {result.status}", highlight=False)
 
 
 def _rgb(text: Optional[str], flag: str) -> Optional[tuple[float, float, float]]:

@@ -8,7 +8,7 @@ nothing printed is ever lost. Wider views live behind flags (`bench --wide`) and
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from rich import box
 from rich.console import Console
@@ -71,17 +71,19 @@ class _Count(ProgressColumn):
 
 class ProgressDisplay:
     """Renders Progress events on a console: "stage" as a spinner line, start/advance/finish as a bar, "warning"
-    as a printed line. Transient: nothing of it stays once the block ends, and a console that is not a terminal
-    (a log, a pipe) gets only the warnings. Use as a context manager and pass the
-    instance as the stage's `on_progress`."""
+    as a printed line, "result" through `on_result(event, console)` (a line per finished piece) when given.
+    Transient: nothing of it stays once the block ends, and a console that is not a terminal (a log, a pipe) gets
+    only the warnings and results. Use as a context manager and pass the instance as the stage's `on_progress`."""
 
-    def __init__(self, console: Console | None = None):
+    def __init__(self, console: Console | None = None,
+                 on_result: Callable[[Progress, Console], None] | None = None):
         console = console or err()
         self.progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                      _Count(), TimeElapsedColumn(), console=console, transient=True,
                                      disable=not console.is_terminal)  # a log or a pipe gets no bars
         self.stage_task = None
         self.tasks: dict[str, int] = {}
+        self.on_result = on_result
 
     def __enter__(self) -> "ProgressDisplay":
         self.progress.start()
@@ -104,6 +106,8 @@ class ProgressDisplay:
             self.progress.advance(self.tasks[event.message], event.steps)
         elif event.kind == "finish" and event.message in self.tasks:
             self.progress.remove_task(self.tasks.pop(event.message))
+        elif event.kind == "result" and self.on_result is not None:
+            self.on_result(event, self.progress.console)
 
 
 def percent(value: float | None, digits: int = 1) -> str:

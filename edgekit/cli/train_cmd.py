@@ -10,7 +10,6 @@ from rich.console import Console
 
 from edgekit.errors import EdgekitError
 from edgekit.train.config import TrainConfig, config_default as D
-from edgekit.train.events import EpochEvent, ProgressEvent
 
 console = Console()
 # TrainConfig fields `edgekit train` sets from its flags
@@ -21,8 +20,8 @@ TRAIN_FLAGS = ("model", "data", "out", "epochs", "batch_size", "img_size", "lr",
 
 
 class RichTrainDisplay:
-    """Renders training's events (edgekit.train.events): a transient progress bar per task and a
-    line per finished epoch."""
+    """Renders training's Progress events: a transient progress bar per task (its running loss beside it), a line
+    per finished epoch ("result" events carry an edgekit.train.Epoch) and warnings."""
 
     def __init__(self, out: Console):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,15 +38,16 @@ class RichTrainDisplay:
         self.progress.stop()
 
     def __call__(self, event) -> None:
-        if isinstance(event, EpochEvent):
-            self.progress.console.print(epoch_line(event.row, event.is_best))
-        elif isinstance(event, ProgressEvent):
-            if event.kind == "start":
-                self.tasks[event.task] = self.progress.add_task(event.task, total=event.total, stats="")
-            elif event.kind == "advance" and event.task in self.tasks:
-                self.progress.update(self.tasks[event.task], advance=1, stats=event.stats)
-            elif event.kind == "finish" and event.task in self.tasks:
-                self.progress.remove_task(self.tasks.pop(event.task))
+        if event.kind == "result":  # an edgekit.train.Epoch
+            self.progress.console.print(epoch_line(event.data.row, event.data.is_best))
+        elif event.kind == "start":
+            self.tasks[event.message] = self.progress.add_task(event.message, total=event.total, stats="")
+        elif event.kind == "advance" and event.message in self.tasks:
+            self.progress.update(self.tasks[event.message], advance=event.steps, stats=event.detail)
+        elif event.kind == "finish" and event.message in self.tasks:
+            self.progress.remove_task(self.tasks.pop(event.message))
+        elif event.kind == "warning":
+            self.progress.console.print(f"[bold yellow]warning:[/] {event.message}", highlight=False)
 
 
 def epoch_line(row: dict, is_best: bool) -> str:
@@ -111,7 +111,7 @@ def train_command(
                  model_options=parse_model_options(option))
     config = TrainConfig(**{name: flags[name] for name in TRAIN_FLAGS})
     with RichTrainDisplay(console) as display:
-        result = train(config, on_event=display)
+        result = train(config, on_progress=display)
     what = "mAP@[.5:.95]" if result.task == "detection" else "accuracy"
     console.print(f"best validation {what} [bold]{result.best_val_acc:.4f}[/]  run: {result.run_dir}")
     console.print(f"  best checkpoint: {result.best_checkpoint}\n  last checkpoint: {result.last_checkpoint}")

@@ -14,7 +14,7 @@ import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from PIL import Image
 
@@ -23,6 +23,9 @@ from edgekit.data.folder import scan_image_folder
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write, atomic_write_text
 from edgekit.preprocess import unsupported_mode
+from edgekit.progress import OnProgress, reporter
+
+DECODING = "decoding images"  # the progress task of audit and prepare
 
 # PIL modes grouped by what a training pipeline has to do about them (all become RGB via load_rgb)
 GREYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -180,28 +183,21 @@ def _size_counts(records: list[ImageRecord]) -> dict[tuple[int, int], int]:
     return counts
 
 
-def audit_dataset(root: Path | str, *, on_file: Optional[Callable[[], None]] = None,
-                  on_start: Optional[Callable[[int], None]] = None) -> AuditReport:
+def audit_dataset(root: Path | str, *, on_progress: OnProgress | None = None) -> AuditReport:
     """Scan and decode every file of DIR/<class>/<image>; bad files are reported, bad layouts raise.
-
-    `on_start(total)` is called once with the number of image files, `on_file()` after each
-    (a progress bar's hooks).
-    """
+    `on_progress` gets a "decoding images" task with one step per image file (edgekit.progress)."""
     index = scan_image_folder(root)
-    records = inspect_images(index.samples, on_start=on_start, on_file=on_file)
+    records = inspect_images(index.samples, on_progress=on_progress)
     return AuditReport(root=index.root, classes=index.classes, records=records, non_images=[(p.resolve(), reason) for p, reason in index.skipped])
 
 
-def inspect_images(samples: list[tuple[Path, int]], *, on_file: Optional[Callable[[], None]] = None,
-                   on_start: Optional[Callable[[int], None]] = None) -> list[ImageRecord]:
+def inspect_images(samples: list[tuple[Path, int]], *, on_progress: OnProgress | None = None) -> list[ImageRecord]:
     """Decode every (path, label) of a scanned folder: the loop audit and prepare share."""
-    if on_start is not None:
-        on_start(len(samples))
     records = []
-    for path, label in samples:
-        records.append(inspect_image(path, label))
-        if on_file is not None:
-            on_file()
+    with reporter(on_progress).task(DECODING, len(samples)) as advance:
+        for path, label in samples:
+            records.append(inspect_image(path, label))
+            advance()
     return records
 
 

@@ -13,14 +13,16 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from PIL import Image
 
 from edgekit import contracts
+from edgekit.data.audit import DECODING
 from edgekit.data.detection import (MEDIUM_AREA, SMALL_AREA, SPLITS, Box, DetectionImage, DetectionSet, coco_json,
                                     read_detection)
 from edgekit.errors import EdgekitError
+from edgekit.progress import OnProgress, reporter
 from edgekit.fileio import atomic_write_text, remove_path, replace_folder, staging_folder, writable_folder
 
 
@@ -130,21 +132,18 @@ class DetectionAudit:
         }
 
 
-def audit_detection(root: Path | str, *, on_start: Optional[Callable[[int], None]] = None,
-                    on_file: Optional[Callable[[], None]] = None) -> DetectionAudit:
-    """Read the folder (malformed annotations raise) and decode every image (bad files are reported)."""
-    return _audit(read_detection(root), on_start, on_file)
+def audit_detection(root: Path | str, *, on_progress: OnProgress | None = None) -> DetectionAudit:
+    """Read the folder (malformed annotations raise) and decode every image (bad files are reported); `on_progress`
+    gets a "decoding images" task with one step per image (edgekit.progress)."""
+    return _audit(read_detection(root), on_progress)
 
 
-def _audit(dataset: DetectionSet, on_start: Optional[Callable[[int], None]],
-           on_file: Optional[Callable[[], None]]) -> DetectionAudit:
-    if on_start is not None:
-        on_start(len(dataset.images))
+def _audit(dataset: DetectionSet, on_progress: OnProgress | None) -> DetectionAudit:
     checks = []
-    for image in dataset.images:
-        checks.append(check_image(image))
-        if on_file is not None:
-            on_file()
+    with reporter(on_progress).task(DECODING, len(dataset.images)) as advance:
+        for image in dataset.images:
+            checks.append(check_image(image))
+            advance()
     return DetectionAudit(dataset, checks)
 
 
@@ -205,8 +204,7 @@ DETECTION_PREPARE_FLAGS = ("val", "test", "seed", "drop_duplicates")  # PrepareO
 
 
 def prepare_detection(root: Path | str, out: Path | str, options, *, overwrite: bool = False,
-                      on_start: Optional[Callable[[int], None]] = None,
-                      on_file: Optional[Callable[[], None]] = None) -> DetectionPrepareReport:
+                      on_progress: OnProgress | None = None) -> DetectionPrepareReport:
     """Split the detection folder `root` by image into the prepared directory `out` (see the module doc).
 
     `options` is edgekit.data.prepare.PrepareOptions; of its fields only --val, --test, --seed and --drop-duplicates
@@ -226,7 +224,7 @@ def prepare_detection(root: Path | str, out: Path | str, options, *, overwrite: 
     dataset = read_detection(root)
     out = check_out(Path(out), dataset.root, overwrite)
     writable_folder(out.parent, "--out", create=False, shown=out)  # OUT is built beside itself: before decoding
-    audit = _audit(dataset, on_start, on_file)
+    audit = _audit(dataset, on_progress)
 
     kept, dropped, first_with_hash = [], [], {}
     for check in sorted(audit.checks, key=lambda c: c.image.name):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from PIL import Image
 
@@ -34,6 +34,7 @@ from edgekit import contracts
 from edgekit.errors import EdgekitError
 from edgekit.fileio import remove_path, replace_folder, staging_folder, writable_folder
 from edgekit.images import seeded_generator, shuffled
+from edgekit.progress import OnProgress
 
 AUGMENTED_DIR = "augmented"
 PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}  # modes PNG can store as they are
@@ -285,8 +286,7 @@ class PrepareOptions:
 
 
 def prepare_dataset(root: Path | str, out: Path | str, options: Optional[PrepareOptions] = None, *,
-                    overwrite: bool = False, on_start: Optional[Callable[[int], None]] = None,
-                    on_file: Optional[Callable[[], None]] = None, **option_fields) -> PrepareReport:
+                    overwrite: bool = False, on_progress: OnProgress | None = None, **option_fields) -> PrepareReport:
     """Clean and split the class folder `root` into the prepared directory `out` (see the module doc).
 
     The options come as a PrepareOptions, or as its fields by keyword (plus `aspect_range=(lo, hi)`,
@@ -299,7 +299,7 @@ def prepare_dataset(root: Path | str, out: Path | str, options: Optional[Prepare
     index = scan_image_folder(root)
     out = check_out(Path(out), index.root, overwrite)
     writable_folder(out.parent, "--out", create=False, shown=out)  # OUT is built beside itself: before decoding
-    records = inspect_images(index.samples, on_start=on_start, on_file=on_file)
+    records = inspect_images(index.samples, on_progress=on_progress)
 
     kept, dropped = clean(records, index.root, min_side=options.min_side, min_aspect=options.min_aspect,
                           max_aspect=options.max_aspect, drop_duplicates=options.drop_duplicates,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ import torch
 from edgekit.errors import EdgekitError
 from edgekit.export.base import ExportRequest, first_line
 from edgekit.export.int8_context import Int8Context
-from edgekit.export.options import ExportEvent, ExportOptions
+from edgekit.export.options import ExportOptions
 from edgekit.logcapture import captured
 from edgekit.export.source import (PHOTOS_NOTE, PROGRAM_NAME, RANDOM_WEIGHTS_WARNING, Source, imagenet_photo_samples,
                                    load_source, save_program)
@@ -33,6 +33,7 @@ from edgekit.fileio import atomic_write_text, folder_lock, remove_path, replace_
 from edgekit.formats import FORMATS, parse_formats, parse_precisions
 from edgekit.manifest import LABELS_NAME, build_manifest, write_manifest
 from edgekit.predictor import TorchPredictor, predict_in_batches
+from edgekit.progress import OnProgress, Progress, Reporter, reporter
 
 RANDOM_WEIGHTS_PARITY_IMAGES = 32  # random weights: fp32 still runs in every runtime, fp16/int8 are not judged
 LOG_NAME = "export.log"  # OUT/<model>/export.log: everything the converters printed
@@ -50,39 +51,43 @@ class ExportFailed(EdgekitError):
         self.summary = summary
 
 
-def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], None] | None = None) -> ExportSummary:
+def export_model(options: ExportOptions, *, on_progress: OnProgress | None = None) -> ExportSummary:
     """Export `options.model` (a zoo name, torchvision:NAME, timm:NAME, a .pt2 program or an nn.Module: see
     edgekit.model_source) to each (format, precision); raise EdgekitError on bad input or, unless
     options.allow_mismatch, when an artifact failed to export or failed verification (after writing
-    summary.json). Progress and warnings go to `on_event`; converters' own output to OUT/<model>/export.log."""
+    summary.json). Progress, warnings and each finished artifact (a "result" event carrying its ArtifactResult)
+    go to `on_progress` (edgekit.progress); converters' own output to OUT/<model>/export.log."""
     if not isinstance(options, ExportOptions):
         raise EdgekitError("export_model takes an ExportOptions: export_model(ExportOptions('mobilenet_v2', ...))")
-    emit = on_event or (lambda event: None)
+    caller = reporter(on_progress)
     precisions = parse_precisions(options.precisions)
     options = dataclasses.replace(options, precisions=tuple(precisions))
     explicit_formats = options.formats is not None
     format_names = parse_formats(options.formats, precisions if explicit_formats else [], options)
     _check_out(Path(options.out))
-    notes: list[str] = []
+    notes: list[str] = []  # every warning, for summary.json
 
-    def warn(message: str) -> None:
-        notes.append(message)
-        emit(ExportEvent("warning", message))
+    def noting(event: Progress) -> None:
+        if event.kind == "warning":
+            notes.append(event.message)
+        caller.emit(event)
 
-    emit(ExportEvent("stage", "loading the model"))
+    report = Reporter(noting)
+    warn = report.warning
+
+    report.stage("loading the model")
     source = load_source(options)  # every problem with the model, its labels or its preprocessing: before any write
     out_dir = _prepare_out(Path(options.out), source.name)
 
     def waiting() -> None:
-        emit(ExportEvent("warning", f"another export is writing into {out_dir}: waiting for it to finish "
-                                    "(Ctrl-C to stop)"))
+        report.warning(f"another export is writing into {out_dir}: waiting for it to finish (Ctrl-C to stop)")
 
     with folder_lock(out_dir, on_wait=waiting):
         _remove_leftovers(out_dir)
         staging = staging_folder(out_dir / "export", STAGING_TAG)
         try:
             save_program(source, staging)  # an nn.Module: its program beside the export, for bench's eager baseline
-            summary = _export_into(options, source, precisions, format_names, out_dir, staging, emit, warn, notes)
+            summary = _export_into(options, source, precisions, format_names, out_dir, staging, report, warn, notes)
             moves = [(staging / r.folder.name if r.folder else None, out_dir / f"{r.format}-{r.precision}")
                      for r in summary.results if r.folder is not None or r.failed]
             moves += [(staging / name, out_dir / name) for name in (SUMMARY_NAME, LOG_NAME, PROGRAM_NAME)
@@ -97,14 +102,14 @@ def export_model(options: ExportOptions, *, on_event: Callable[[ExportEvent], No
 
 
 def _export_into(options: ExportOptions, source: Source, precisions: list[str], format_names: list[str],
-                 out_dir: Path, staging: Path, emit, warn, notes: list[str]) -> ExportSummary:
+                 out_dir: Path, staging: Path, report: Reporter, warn, notes: list[str]) -> ExportSummary:
     """The export proper: artifact folders, summary.json and export.log written into `staging`; the results and
     the summary name their final places in `out_dir`."""
     if source.random_weights:
         warn(RANDOM_WEIGHTS_WARNING + f" ({source.why_random})")
     for note in source.notes:
         warn(note)
-    emit(ExportEvent("stage", "loading parity images"))
+    report.stage("loading parity images")
     photos = imagenet_photo_samples(source.labels) if source.kind == "pretrained" and not options.val else None
     parity_size = options.parity_size
     if parity_size is None and source.random_weights:  # nothing to judge: a structural run on a few images
@@ -115,17 +120,17 @@ def _export_into(options: ExportOptions, source: Source, precisions: list[str], 
     reference = predict_in_batches(TorchPredictor(source.model), parity_data.images, batch_size=source.reference_batch)
     calibration, calibration_source, int8 = None, None, None
     if "int8" in precisions:
-        emit(ExportEvent("stage", "loading calibration images"))
-        calibration, calibration_source, available = _calibration(options, source, warn)
+        report.stage("loading calibration images")
+        calibration, calibration_source, available = _calibration(options, source, report)
         if source.kind == "pretrained" and options.calib is None:
             warn(PHOTOS_NOTE)
 
         def load_more(count: int) -> tuple[np.ndarray, str]:
-            emit(ExportEvent("stage", f"int8: loading {count} calibration images"))
-            images, description, _ = _calibration(dataclasses.replace(options, calib_size=count), source, lambda m: None)
+            report.stage(f"int8: loading {count} calibration images")
+            images, description, _ = _calibration(dataclasses.replace(options, calib_size=count), source, None)
             return images, description
 
-        int8 = Int8Context(calibration, calibration_source, load_more, available, source.model, emit)
+        int8 = Int8Context(calibration, calibration_source, load_more, available, source.model, report)
     with captured(staging / LOG_NAME):
         results = []
         for precision_name in precisions:
@@ -135,7 +140,7 @@ def _export_into(options: ExportOptions, source: Source, precisions: list[str], 
                 if reason:
                     result = ArtifactResult(format_name, precision_name, "skipped", reason=reason)
                 else:
-                    emit(ExportEvent("stage", f"{format_name} {precision_name}: exporting"))
+                    report.stage(f"{format_name} {precision_name}: exporting")
                     method = (options.calib_method if options.calib_method in spec.calib_methods
                               else spec.default_calib_method())  # not honoured: the row says so
                     format_options = dataclasses.replace(options, calib_method=method,
@@ -148,7 +153,7 @@ def _export_into(options: ExportOptions, source: Source, precisions: list[str], 
                     result = export_one(format_name, request, staging, source, parity_data, reference,
                                         options.max_drop, calibration_source, ignored, final_dir=out_dir, int8=int8)
                 results.append(result)
-                emit(ExportEvent("artifact", f"{format_name} {precision_name}: {result.status}", result))
+                report.result(f"{format_name} {precision_name}: {result.status}", result)
     summary = ExportSummary(source.name, out_dir, source.weights, results, parity_data.source,
                             calibration=calibration_source, notes=notes, log=out_dir / LOG_NAME, source=source.record)
     write_summary(summary, staging / SUMMARY_NAME)
@@ -271,7 +276,7 @@ def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, sour
     chosen, plan = plan_repair(
         format_name, first, build, max_drop=max_drop, policy=options.int8_policy,
         ranking=ranking_per_ms if per_ms else context.ranking, more_images=context.more_images(),
-        require_integer=options.require_integer, on_step=lambda message: context.emit(ExportEvent("stage", message)),
+        require_integer=options.require_integer, on_progress=context.report,
         equalization=(lambda: context.equalized(options.reduce_range)[1]) if context.can_equalize else None,
         fixes=options.int8_fixes)
     if (options.latency_target and chosen.parity is not None and chosen.parity.status in ("passed", "not judged")
@@ -281,7 +286,7 @@ def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, sour
         chosen = plan_latency(format_name, chosen, plan, build, target=options.latency_target,
                               time_int8=lambda attempt: latency.time_pair(format_name, fp32, attempt.payload[0], shape),
                               slower=lambda attempt: latency.slower_layers(format_name, fp32, attempt.payload[0], shape),
-                              on_step=lambda message: context.emit(ExportEvent("stage", message)))
+                              on_progress=context.report)
     return chosen, plan
 
 
@@ -358,14 +363,15 @@ def _remove_leftovers(out_dir: Path) -> None:
             remove_path(path)
 
 
-def _calibration(options: ExportOptions, source: Source, warn) -> tuple[np.ndarray, str, int]:
+def _calibration(options: ExportOptions, source: Source, report: Reporter | None) -> tuple[np.ndarray, str, int]:
     """(images, their description, how many images the chosen set holds in all)."""
     from edgekit.image_sets import calibration_images
     from edgekit.quantize.calibration import load_calibration_images
 
     choice = calibration_images(options.calib, source.checkpoint, source.kind, options.calib_size, options.seed,
-                                on_warning=warn)
+                                on_progress=report)
     if options.calib is None and source.kind in ("weights file", "program", "module"):
-        warn(f"int8 calibrated on {choice.description}, not on the model's own data: pass --calib DIR with images "
-             "like the ones it will see")
-    return load_calibration_images(source.preprocessing, paths=choice.paths), choice.description, choice.available
+        reporter(report).warning(f"int8 calibrated on {choice.description}, not on the model's own data: pass "
+                                 "--calib DIR with images like the ones it will see")
+    images = load_calibration_images(source.preprocessing, paths=choice.paths, on_progress=report)
+    return images, choice.description, choice.available

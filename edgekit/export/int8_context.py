@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgekit.export.options import ExportEvent
+from edgekit.progress import OnProgress, Reporter, reporter
 
 RANK_CALIBRATION = 100  # int8 repair's layer ranking: calibration images that give the simulated ranges
 RANK_COMPARED = 64  # ... and the next ones, whose logits are compared with float
@@ -20,13 +20,13 @@ class Int8Context:
 
     def __init__(self, calibration: np.ndarray, description: str | None,
                  load_more: Callable[[int], tuple[np.ndarray, str]] | None = None, available: int | None = None,
-                 model=None, on_event: Callable[[ExportEvent], None] | None = None):
+                 model=None, on_progress: OnProgress | Reporter | None = None):
         self.calibration, self.description = calibration, description
         self._by_size = {len(calibration): (calibration, description)}
         self._load_more, self.available = load_more, available
         self._model, self._ranking, self._equalized = model, None, {}
         self.badness: dict[str, float] = {}
-        self.emit = on_event or (lambda event: None)
+        self.report = reporter(on_progress)
 
     @property
     def can_equalize(self) -> bool:
@@ -38,7 +38,7 @@ class Int8Context:
         if reduce_range not in self._equalized:
             from edgekit.quantize.equalize import equalize_for_int8
 
-            self.emit(ExportEvent("stage", "int8: cross-layer equalization and bias correction (calibration images)"))
+            self.report.stage("int8: cross-layer equalization and bias correction (calibration images)")
             started = time.perf_counter()
             model, facts = equalize_for_int8(self._model, self.calibration, weight_levels=63 if reduce_range else 127)
             facts["seconds"] = round(time.perf_counter() - started, 1)
@@ -69,7 +69,7 @@ class Int8Context:
         if self._ranking is None:
             from edgekit.quantize.sensitivity import simulated_sensitivity
 
-            self.emit(ExportEvent("stage", "int8: ranking layers by simulated int8 sensitivity (calibration images)"))
+            self.report.stage("int8: ranking layers by simulated int8 sensitivity (calibration images)")
             started = time.perf_counter()
             images = self.calibration
             half = max(1, min(RANK_CALIBRATION, len(images) // 2))

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
 from edgekit.cpu import cpu_facts, saturates_u8s8
+from edgekit.progress import OnProgress, Reporter, reporter
 
 POLICIES = ("repair", "strict")
 FIXES = ("calibration", "equalize", "images", "float-layers")  # what the repair may use (ExportOptions.int8_fixes)
@@ -157,7 +158,7 @@ class Attempt:
 def plan_repair(format_name: str, first: Attempt, build: Callable[[Int8Settings], Attempt], *,
                 max_drop: float, policy: str, ranking: Callable[[], tuple[list[str], dict]],
                 more_images: int | None, require_integer: bool, cpu: dict | None = None,
-                on_step: Callable[[str], None] | None = None,
+                on_progress: OnProgress | Reporter | None = None,
                 equalization: Callable[[], dict | None] | None = None,
                 fixes: Sequence[str] = FIXES) -> tuple[Attempt, Int8Plan]:
     """The best attempt and the plan that led to it. `build(settings)` exports and verifies one attempt; `ranking()`
@@ -166,7 +167,7 @@ def plan_repair(format_name: str, first: Attempt, build: Callable[[Int8Settings]
     equalizing the model does ({"pairs": ...}) or {"reason": why it cannot} (None: not offered); `fixes`: the kinds
     of fix allowed (FIXES: "calibration" is the method and reduce_range)."""
     cpu = cpu or cpu_facts()
-    say = on_step or (lambda message: None)
+    say = reporter(on_progress).stage
     plan = Int8Plan(policy, max_drop, "met as asked", first.settings, cpu=cpu)
     plan.steps.append(_step("as asked", first, kept=True))
     if first.parity is not None and first.parity.status == "passed":
@@ -238,13 +239,13 @@ LATENCY_GAIN = 1.03  # a latency step is kept when it makes int8's speed-up over
 def plan_latency(format_name: str, best: Attempt, plan: Int8Plan, build: Callable[[Int8Settings], Attempt], *,
                  time_int8: Callable[[Attempt], tuple[float, float]],
                  slower: Callable[[Attempt], list[tuple[str, float, float]] | None], target: str = "host",
-                 on_step: Callable[[str], None] | None = None) -> Attempt:
+                 on_progress: OnProgress | Reporter | None = None) -> Attempt:
     """With a latency target: time the int8 artifact (passed its gate, or not judged: random weights) against the
     format's fp32 there; keep in float the layers whose ops are slower in int8 there (all of them, then the slower
     half), each re-verified against the gate (the same verdict as before) and re-timed, kept only when int8's speed-up over fp32 grows by LATENCY_GAIN. `time_int8(attempt)` gives
     (fp32 ms, int8 ms) measured together; `slower(attempt)` the [(module, fp32 ms, int8 ms)] slower in int8, most
     extra time first (None: the runtime gives no per-layer times). Recorded in plan.latency."""
-    say = on_step or (lambda message: None)
+    say = reporter(on_progress).stage
     fp32_ms, int8_ms = time_int8(best)
     steps = [{"action": "as verified", "int8_ms": round(int8_ms, 4), "fp32_ms": round(fp32_ms, 4),
               "int8_vs_fp32": round(fp32_ms / int8_ms, 3), "keep_float": list(best.settings.keep_float),

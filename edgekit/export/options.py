@@ -1,5 +1,5 @@
 """What an export is asked to do (`ExportOptions`, every default in one place) and what it reports
-while it runs (`ExportEvent`, handed to the caller's `on_event` callback; the library never prints).
+while it runs (edgekit.progress events, handed to the caller's `on_progress` callback; the library never prints).
 
     from edgekit import ExportOptions, export_model
     summary = export_model(ExportOptions("mobilenet_v2", checkpoint="runs/mnv2/best.pt", precisions=("fp32", "int8")))
@@ -10,9 +10,9 @@ This module is light (no converter, no torch import): `edgekit.ExportOptions` co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 from edgekit import validate
 from edgekit.export.int8_plan import FIXES as INT8_FIXES
@@ -126,13 +126,3 @@ class ExportOptions:
             validate.choice("--int8-fixes", fix, INT8_FIXES)
         if self.latency_target is not None:
             validate.choice("--latency-target", self.latency_target, ("host",))  # adb: not built
-
-
-@dataclass(frozen=True)
-class ExportEvent:
-    """Progress the library reports: kind "stage" (what runs now), "warning" (say it once, plainly),
-    "artifact" (one (format, precision) finished; `data` is its ArtifactResult)."""
-
-    kind: Literal["stage", "warning", "artifact"]
-    message: str
-    data: Any = field(default=None, compare=False)

@@ -145,7 +145,7 @@ def quantization_aware_finetune(options: QatOptions, on_progress: OnProgress | R
         preprocessing = checkpoint.preprocessing
         say.stage("loading calibration images")
         calibration, calibrated_on = calibration_for(checkpoint_path, preprocessing, options.calib, options.calib_size,
-                                                     options.seed, on_warning=say.warning)
+                                                     options.seed, on_progress=say)
         out_path = RunDir(writable_folder(options.out)).qat if options.out else RunDir.of_checkpoint(checkpoint_path).qat
         torch.manual_seed(options.seed)
         method, epochs, lr, batch_size = options.method, options.epochs, options.lr, options.batch_size

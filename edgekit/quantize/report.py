@@ -78,7 +78,7 @@ def _load(options: PtqOptions, say: Reporter):
     checkpoint = load_checkpoint(path)
     say.stage("loading calibration images")
     calibration, description = calibration_for(path, checkpoint.preprocessing, options.calib, options.calib_size,
-                                               options.seed, on_warning=say.warning)
+                                               options.seed, on_progress=say)
     return path, checkpoint, calibration, description
 
 

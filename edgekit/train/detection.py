@@ -26,7 +26,7 @@ from edgekit.detection_metrics import MapReport, coco_map
 from edgekit.detector import MIN_BOX_SIDE, is_prepared_detection, predict_images
 from edgekit.errors import EdgekitError
 from edgekit.preprocess import Preprocessing
-from edgekit.train.events import Reporter
+from edgekit.progress import Reporter
 
 METRIC_COLUMNS = ("epoch", "train_loss", "val_map", "val_map50", "lr", "images_per_s", "seconds")
 

@@ -1,7 +1,7 @@
 """The run: set everything up, train epoch by epoch, write the run directory through RunDir.
 
 One process on CPU or one GPU; several GPUs through `torchrun` (DDP, DistributedSampler).
-Progress and finished epochs are reported as events (train.events); nothing is printed here.
+Progress and finished epochs are reported as edgekit.progress events; nothing is printed here.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from edgekit.train import detection as det
 from edgekit.train.config import TrainConfig, is_detection, resolve_config
 from edgekit.train.devices import (DistInfo, autocast_dtype, barrier, default_workers, deterministic,
                                    dist_info_from_env, finish_distributed, init_distributed, select_device)
-from edgekit.train.events import EpochEvent, EventCallback, Reporter
+from edgekit.progress import OnProgress, Reporter
+from edgekit.train.events import Epoch
 from edgekit.train.optim import make_optimizer, make_scheduler, parameter_groups
 from edgekit.train.plots import plot_curves
 from edgekit.train.sampling import (build_train_transform, datasets, make_loader, new_run_splits, reseed_epoch,
@@ -54,17 +55,18 @@ class RunState:
 
 
 def train(config: TrainConfig, *, on_epoch_end: Callable[[dict], None] | None = None,
-          on_event: EventCallback | None = None, show_progress: bool = True) -> TrainResult:
+          on_progress: OnProgress | None = None, show_progress: bool = True) -> TrainResult:
     """Train (or resume) a run; `on_epoch_end(row)` is called after each epoch's files are written,
-    `on_event(event)` with every progress and epoch event (train.events). The library prints
-    nothing: `show_progress=False` only silences `on_event`'s progress events."""
+    `on_progress(event)` with every edgekit.progress.Progress: tasks, and a "result" event whose data is an
+    edgekit.train.Epoch after each epoch. The library prints nothing: `show_progress=False` passes on the
+    "result" events only."""
     config = resolve_config(config)
     dist_info = dist_info_from_env()
     device = select_device(config.device, dist_info)
     run = RunDir(Path(config.out))
     existed_before = run.path.exists()
     init_distributed(dist_info, device)
-    callback = on_event if (dist_info.is_main and on_event is not None) else None
+    callback = on_progress if (dist_info.is_main and on_progress is not None) else None
     if callback is not None and not show_progress:
         callback = _epochs_only(callback)
     try:
@@ -78,8 +80,8 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict], None] | None = 
         finish_distributed(dist_info)
 
 
-def _epochs_only(callback: EventCallback) -> EventCallback:
-    return lambda event: callback(event) if isinstance(event, EpochEvent) else None
+def _epochs_only(callback: OnProgress) -> OnProgress:
+    return lambda event: callback(event) if event.kind == "result" else None
 
 
 def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: RunDir,
@@ -190,7 +192,7 @@ def _run(config: TrainConfig, device: torch.device, dist_info: DistInfo, run: Ru
             run.write_metrics(state.history, det.METRIC_COLUMNS if detection else METRIC_COLUMNS)
             if not detection:
                 plot_curves(state.history, run.path)
-            reporter.emit(EpochEvent(row=row, is_best=is_best, epochs=config.epochs))
+            reporter.result(f"epoch {row['epoch']}/{config.epochs}", Epoch(row=row, is_best=is_best, epochs=config.epochs))
             if on_epoch_end is not None:
                 on_epoch_end(row)
         barrier(dist_info)
@@ -266,10 +268,7 @@ def run_preprocessing(config: TrainConfig, splits: Splits, run: RunDir, dist_inf
     if config.normalization == "imagenet":
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     else:
-        task = "normalisation statistics (training split)"
-        reporter.start(task, len(splits.train))
-        mean, std = compute_mean_std([p for p, _ in splits.train], on_image=lambda: reporter.advance(task))
-        reporter.finish(task)
+        mean, std = compute_mean_std([p for p, _ in splits.train], on_progress=reporter)
     preprocessing = Preprocessing(img_size=config.img_size, mean=tuple(mean), std=tuple(std), resize=config.resize)
     if dist_info.is_main:
         run.write_config(config.to_dict(), splits.classes, preprocessing, splits)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from edgekit.errors import EdgekitError
-from edgekit.train.events import Reporter
+from edgekit.progress import Reporter
 
 
 @dataclass
