@@ -44,7 +44,6 @@ from edgekit.preprocess import Preprocessing
 SOURCE_KINDS = ("zoo", "torchvision", "timm", "program", "module", "checkpoint")
 PROGRAM_SUFFIXES = (".pt2",)
 MODEL_FILE_SUFFIXES = (".pt2", ".pt", ".pth", ".bin", ".safetensors", ".ep", ".ckpt")
-IMAGENET_NORMALISATION = "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225"
 PREPROCESSING_FLAGS = {"img_size": "--img-size N", "mean": "--mean R,G,B", "std": "--std R,G,B"}
 
 

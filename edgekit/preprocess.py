@@ -4,6 +4,9 @@ One `Preprocessing` value travels from the training run into the checkpoint and 
 artifact's manifest, so that the phone normalises exactly as training did. This module is numpy and
 PIL only (no torch): the manifest reader, the runtimes and the CLI use it; the torch transforms built
 on it (`ExactEval`, `Letterbox`, `eval_transform`) live in `edgekit.data.datasets`.
+
+Which preprocessing a model gets is settled here too, once, by `resolve_preprocessing` (its precedence is
+`PRECEDENCE`, also in docs/byom.md): export calls it with what the model's source carries.
 """
 from __future__ import annotations
 
@@ -106,6 +109,69 @@ def _problem(img_size, mean, std, resize) -> str | None:
     if resize not in ALL_RESIZE_RULES:
         return f"resize must be one of {', '.join(ALL_RESIZE_RULES)}, got {resize!r}"
     return None
+
+
+# ----------------------------------------------------------------------------- which preprocessing a model gets
+
+IMAGENET_NORMALISATION = "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225"
+PRECEDENCE = (
+    "a checkpoint's own preprocessing (what it was trained with) is fixed: a flag may only repeat it",
+    "else each field from the first that gives it: the flags (--img-size, --mean, --std, --resize, or an "
+    "edgekit.Preprocessing); what the source publishes (timm's pretrained_cfg, torchvision's weights: size, mean, "
+    "std); a .pt2 program's input size (size only, and --img-size must agree with it); an edgekit zoo "
+    "architecture's defaults (its input size, ImageNet's mean and std); resize center_crop",
+    "a field still missing (a brought model that publishes nothing) is an error naming the flags",
+)
+
+
+def resolve_preprocessing(given: dict, *, fixed: Preprocessing | None = None, published: Preprocessing | None = None,
+                          input_size: int | None = None, zoo_size: int | None = None,
+                          source: str = "the model") -> Preprocessing:
+    """The one rule (`PRECEDENCE`) that settles a model's preprocessing from what it carries and what was asked.
+
+    `given`: the caller's values by field (img_size, mean, std, resize; only those given). `fixed`: a checkpoint's
+    preprocessing. `published`: what the architecture's publisher states. `input_size`: a program's saved input
+    size. `zoo_size`: an edgekit zoo architecture's default size (its defaults apply). `source` names the model in
+    the messages. Raises EdgekitError, naming the flag, for a flag that disagrees or a field nobody gives."""
+    if fixed is not None:
+        if "img_size" in given and given["img_size"] != fixed.img_size:
+            raise EdgekitError(f"--img-size {given['img_size']} disagrees with the checkpoint, trained at "
+                               f"{fixed.img_size}; leave --img-size out (the checkpoint decides)")
+        for key in ("mean", "std", "resize"):
+            value = given.get(key)
+            if value is not None and _differs(value, getattr(fixed, key)):
+                raise EdgekitError(f"--{key} {_shown(value)} disagrees with the checkpoint's "
+                                   f"{_shown(getattr(fixed, key))}; leave --{key} out (the checkpoint decides)")
+        return fixed
+    zoo = Preprocessing(img_size=zoo_size) if zoo_size is not None else None
+    layers = (given, _fields(published), {"img_size": input_size}, _fields(zoo), {"resize": "center_crop"})
+    values = {key: next((layer[key] for layer in layers if layer.get(key) is not None), None)
+              for key in ("img_size", "mean", "std", "resize")}
+    missing = [flag for key, flag in (("img_size", "--img-size N"), ("mean", "--mean R,G,B"), ("std", "--std R,G,B"))
+               if values[key] is None]
+    if missing:
+        carries = " (it carries its input size only)" if input_size else ""
+        raise EdgekitError(f"{source} carries no preprocessing{carries}: pass {' '.join(missing)} — the input "
+                           f"size and normalisation the model was trained with (ImageNet's: {IMAGENET_NORMALISATION}); "
+                           "--resize center_crop|letterbox (default center_crop)")
+    if input_size is not None and values["img_size"] != input_size:
+        raise EdgekitError(f"--img-size {values['img_size']} disagrees with {source}, saved for "
+                           f"{input_size}x{input_size} images")
+    return Preprocessing(**values)
+
+
+def _fields(pre: Preprocessing | None) -> dict:
+    return {} if pre is None else {"img_size": pre.img_size, "mean": pre.mean, "std": pre.std, "resize": pre.resize}
+
+
+def _differs(a, b) -> bool:
+    if isinstance(a, (tuple, list)):
+        return len(a) != len(b) or any(abs(float(x) - float(y)) > 1e-9 for x, y in zip(a, b))
+    return a != b
+
+
+def _shown(value) -> str:
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else str(value)
 
 
 def resized_shorter_side(img_size: int) -> int:

@@ -33,8 +33,8 @@ from edgekit.errors import EdgekitError
 from edgekit.export.options import ExportOptions
 from edgekit.models.architecture import DEFAULT_NUM_CLASSES, safe_name
 from edgekit.models.program import capture, output_classes
-from edgekit.model_source import IMAGENET_NORMALISATION, ModelSource, resolve_source
-from edgekit.preprocess import Preprocessing
+from edgekit.model_source import ModelSource, resolve_source
+from edgekit.preprocess import Preprocessing, resolve_preprocessing
 
 RANDOM_WEIGHTS_WARNING = ("no checkpoint and no ImageNet weights found: exporting RANDOM weights for latency work "
                           "(fp16/int8 parity not judged, the artifacts predict nothing useful). For a useful model: "
@@ -125,54 +125,20 @@ def explicit_preprocessing(options: ExportOptions) -> dict:
 
 
 def choose_preprocessing(origin: ModelSource, options: ExportOptions) -> Preprocessing:
-    explicit = explicit_preprocessing(options)
-    if origin.preprocessing_fixed:  # a checkpoint: the preprocessing it was trained with
-        carried = origin.preprocessing
-        if "img_size" in explicit and explicit["img_size"] != carried.img_size:
-            raise EdgekitError(f"--img-size {explicit['img_size']} disagrees with the checkpoint, trained at "
-                               f"{carried.img_size}; leave --img-size out (the checkpoint decides)")
-        for key in ("mean", "std", "resize"):
-            value = explicit.get(key)
-            if value is not None and _differs(value, getattr(carried, key)):
-                raise EdgekitError(f"--{key} {_shown(value)} disagrees with the checkpoint's {_shown(getattr(carried, key))}; "
-                                   f"leave --{key} out (the checkpoint decides)")
+    """The source's preprocessing under edgekit.preprocess.resolve_preprocessing's one precedence."""
+    architecture = origin.architecture
+    zoo = architecture is not None and architecture.kind == "zoo"
+    preprocessing = resolve_preprocessing(
+        explicit_preprocessing(options), fixed=origin.preprocessing if origin.preprocessing_fixed else None,
+        published=None if zoo else origin.preprocessing, input_size=origin.input_size,
+        zoo_size=architecture.default_img_size() if zoo else None, source=origin.describe())
+    if origin.preprocessing_fixed:
         if options.num_classes is not None and options.num_classes != origin.num_classes:
             raise EdgekitError(f"--num-classes {options.num_classes} disagrees with the checkpoint's "
                                f"{origin.num_classes} classes")
-        return carried
-    architecture = origin.architecture
-    if architecture is not None and architecture.kind == "zoo":  # the zoo's defaults, as always
-        size = explicit.get("img_size") or architecture.default_img_size()
-        _check_min_size(architecture, size)
-        return Preprocessing(img_size=size, **{k: explicit[k] for k in ("mean", "std", "resize") if k in explicit})
-    base = origin.preprocessing
-    values = {"img_size": explicit.get("img_size") or (base.img_size if base else origin.input_size),
-              "mean": explicit.get("mean") or (base.mean if base else None),
-              "std": explicit.get("std") or (base.std if base else None)}
-    missing = [flag for key, flag in (("img_size", "--img-size N"), ("mean", "--mean R,G,B"), ("std", "--std R,G,B"))
-               if values[key] is None]
-    if missing:
-        carries = " (it carries its input size only)" if origin.input_size else ""
-        raise EdgekitError(f"{origin.describe()} carries no preprocessing{carries}: pass {' '.join(missing)} — the input "
-                           f"size and normalisation the model was trained with (ImageNet's: {IMAGENET_NORMALISATION}); "
-                           "--resize center_crop|letterbox (default center_crop)")
-    if origin.input_size is not None and values["img_size"] != origin.input_size:
-        raise EdgekitError(f"--img-size {values['img_size']} disagrees with {origin.describe()}, saved for "
-                           f"{origin.input_size}x{origin.input_size} images")
-    if architecture is not None:
-        _check_min_size(architecture, values["img_size"])
-    resize = explicit.get("resize") or (base.resize if base else "center_crop")
-    return Preprocessing(img_size=values["img_size"], mean=values["mean"], std=values["std"], resize=resize)
-
-
-def _differs(a, b) -> bool:
-    if isinstance(a, (tuple, list)):
-        return len(a) != len(b) or any(abs(float(x) - float(y)) > 1e-9 for x, y in zip(a, b))
-    return a != b
-
-
-def _shown(value) -> str:
-    return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else str(value)
+    elif architecture is not None:
+        _check_min_size(architecture, preprocessing.img_size)
+    return preprocessing
 
 
 def _check_min_size(architecture, size: int) -> None:
