@@ -6,7 +6,7 @@ live, whether the Android app runs it (and why not), which on-device tool times 
 report. Every caller reads the row; no caller outside this table, the converter files (`edgekit/export/<fmt>.py`)
 and the runtime files (`edgekit/runtime/<fmt>.py`) names a format.
 
-Adding a format: one row here, one converter file, one runtime file.
+Adding a format: one row here, one converter file (its integer check too), one runtime file (its on-device tool too).
 """
 from __future__ import annotations
 
@@ -52,6 +52,16 @@ class Format:
     def runtime(self):
         """The runtime module (edgekit/runtime/<name>.py): `runs_here()`, `load(path, ...)`; torch-free to import."""
         return importlib.import_module(self.runtime_module)
+
+    def integer_check(self):
+        """The converter file's integer check, `<name>_integer` (edgekit.export.integer's rule: the ops computing in
+        float in an int8 artifact; ONNX and TFLite read the file, ExecuTorch its lowered graph), or None."""
+        return getattr(importlib.import_module(self.converter_module), f"{self.name}_integer", None)
+
+    def tool(self):
+        """The on-device benchmark tool (`device_tool`): its command line and output parser, from the runtime file
+        (edgekit.runtime.device_tool.DeviceTool; torch-free), or None when the format has none."""
+        return self.runtime().DEVICE_TOOL if self.device_tool else None
 
     def runs_here(self) -> tuple[bool, str]:
         """(True, "") when this host can run the artifact in its own runtime, else (False, why not)."""

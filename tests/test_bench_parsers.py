@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.bench.parsers import (ToolOutputError, parse_benchmark_model, parse_executor_runner,
-                                   parse_onnxruntime_perf_test)
+from edgekit.formats import FORMATS
+from edgekit.runtime.device_tool import ToolOutputError
+from edgekit.runtime.executorch import parse_executor_runner
+from edgekit.runtime.onnx import parse_onnxruntime_perf_test
+from edgekit.runtime.tflite import parse_benchmark_model
 
 DATA = Path(__file__).parent / "data" / "tool_output"
 
@@ -86,3 +89,16 @@ def test_onnxruntime_perf_test_older_android_output():
 def test_onnxruntime_parser_refuses_benchmark_model_output():
     with pytest.raises(ToolOutputError, match="no timings"):
         parse_onnxruntime_perf_test(sample("benchmark_model_tf42507_android.txt"))
+
+
+def test_each_format_row_reaches_its_tool_command_and_parser():
+    """The format table is the way in: a row with a device tool gives its command line and its parser."""
+    with_tool = {name: row.tool() for name, row in FORMATS.items() if row.device_tool}
+    assert set(with_tool) == {"onnx", "tflite", "executorch"}
+    assert all(tool.name == FORMATS[name].device_tool for name, tool in with_tool.items())
+    assert FORMATS["coreml"].tool() is None and FORMATS["torchscript"].tool() is None
+    assert with_tool["executorch"].command("bin/er", "m.pte", 4, 50, 5) == \
+        "bin/er --model_path=m.pte --cpu_threads=4 --num_executions=55"
+    timing = with_tool["tflite"].parse(sample("benchmark_model_tf42507_android.txt"), 15)
+    assert timing.iterations == 50 and with_tool["onnx"].own_warmup == 1
+

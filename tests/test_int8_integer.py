@@ -8,7 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.export.integer import onnx_integer, summary, tflite_integer
+from edgekit.export.integer import summary
+from edgekit.export.onnx import onnx_integer
+from edgekit.export.tflite import tflite_integer
 
 
 def _qdq_graph(path, middle_op: str) -> None:

@@ -5,11 +5,9 @@
 One device is chosen (`adb` alone needs exactly one attached; `adb:SERIAL` picks one), its facts are read
 (getprop model/ABI/Android version, the CPU governors, the thermal status where dumpsys allows), then for
 every artifact and thread count the tool is pushed once to /data/local/tmp/edgekit/bin/, the model file to
-/data/local/tmp/edgekit/<artifact folder>/, and the tool runs there with its own thread flag and warm-up:
-
-    tflite      benchmark_model --graph=M --num_threads=T --warmup_runs=W --warmup_min_secs=0 --num_runs=N --min_secs=0
-    executorch  executor_runner --model_path=M --cpu_threads=T --num_executions=W+N   (the first W runs are dropped)
-    onnx        onnxruntime_perf_test -I -m times -r N -x T -e cpu M                  (the tool's own single warm-up)
+/data/local/tmp/edgekit/<artifact folder>/, and the tool runs there with its own thread flag and warm-up (each
+format's row reaches its tool, `FORMATS[name].tool()`: the command line and output parser live in the runtime file,
+edgekit/runtime/device_tool.py lists them).
 
 Between rows the driver checks that the screen is on (`dumpsys power`: a sleeping phone throttles and may pause
 the app; it wakes it once, else refuses), and waits until the thermal status (`dumpsys thermalservice`) is back
@@ -41,12 +39,12 @@ from typing import Callable
 from edgekit.bench.adb_device import (THERMAL_STATUS, Adb, choose_device, cpu_mask, device_facts, find_adb,
                                       parse_devices, screen_awake, thermal_status, thermal_summary)
 from edgekit.bench.options import DEFAULT_ITERATIONS, BenchOptions
-from edgekit.bench.parsers import PARSERS, ToolOutputError, ToolTiming
 from edgekit.bench.rows import BenchRow
 from edgekit.errors import EdgekitError
 from edgekit.formats import FORMATS
 from edgekit.manifest import Manifest, open_manifest
 from edgekit.progress import OnProgress, Reporter, reporter
+from edgekit.runtime.device_tool import ToolOutputError, ToolTiming
 
 REMOTE_DIR = "/data/local/tmp/edgekit"
 TOOL_NAMES = tuple(row.device_tool for row in FORMATS.values() if row.device_tool)  # each runtime's own benchmark binary
@@ -83,15 +81,6 @@ def _read_manifest(folder: Path) -> Manifest:
     """The artifact folder's manifest through edgekit.manifest (types, paths, the model file's sha256)."""
     folder = Path(folder)
     return open_manifest(folder.parent if folder.is_file() else folder)
-
-
-def _tool_command(name: str, binary: str, model: str, threads: int, iterations: int, warmup: int) -> str:
-    if name == "benchmark_model":
-        return (f"{binary} --graph={model} --num_threads={threads} --warmup_runs={warmup} --warmup_min_secs=0 "
-                f"--num_runs={iterations} --min_secs=0")
-    if name == "executor_runner":
-        return f"{binary} --model_path={model} --cpu_threads={threads} --num_executions={warmup + iterations}"
-    return f"{binary} -I -m times -r {iterations} -x {threads} -e cpu {model}"
 
 
 def _row_from_timing(base: dict, timing: ToolTiming, threads: int) -> BenchRow:
@@ -177,7 +166,8 @@ class _DeviceSession:
         folder = manifest.folder
         binary = self.push_tool(tool)
         model = self.push(folder / manifest["file"], f"{REMOTE_DIR}/{folder.name}/{manifest['file']}")
-        command = _tool_command(name, binary, model, threads, iterations, warmup)
+        device_tool = FORMATS[manifest["format"]].tool()  # the runtime file's command line and parser
+        command = device_tool.command(binary, model, threads, iterations, warmup)
         cores = self.facts.get("big_cores")
         if cores:
             command = f"taskset {cpu_mask([int(c) for c in cores.split(',')])} {command}"
@@ -194,12 +184,12 @@ class _DeviceSession:
         proc = self.adb.shell(f"cd {REMOTE_DIR} && LD_LIBRARY_PATH={REMOTE_DIR}/bin {command} 2>&1",
                               timeout=RUN_TIMEOUT_S, check=False)
         try:
-            timing = PARSERS[name](proc.stdout, warmup) if name == "executor_runner" else PARSERS[name](proc.stdout)
+            timing = device_tool.parse(proc.stdout, warmup)
         except ToolOutputError as error:
             return BenchRow(**base, status="failed", reason=str(error))
         row = _row_from_timing(base, timing, threads)
-        if name == "onnxruntime_perf_test" and warmup != 1:
-            row.reason = "; ".join(filter(None, [row.reason, f"onnxruntime_perf_test runs its own single warm-up "
+        if device_tool.own_warmup is not None and warmup != device_tool.own_warmup:
+            row.reason = "; ".join(filter(None, [row.reason, f"{name} runs its own warm-up of {device_tool.own_warmup} "
                                                                f"(--warmup {warmup} not applicable)"]))
         if proc.returncode != 0 and row.status == "ok":
             row.status, row.reason = "failed", f"{name} exited with status {proc.returncode}"

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import torch
 
 from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest, declared_tensors
+from edgekit.export.integer import Op, count_float_ops, host, report
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"  # a node's PyTorch module path, as torch.onnx's exporter records it
 OPSET = 18  # the dynamo exporter's default and lowest supported opset; stated in the manifest
@@ -50,7 +52,6 @@ class OnnxBackend:
                                      per_channel=True, nodes_to_exclude=list(request.options.keep_float),
                                      reduce_range=request.options.reduce_range)
                 without_scopes(path, path)
-                from edgekit.export.integer import onnx_integer
 
                 extra["quantizer"] = {"name": "onnxruntime.quantization.quantize_static (QDQ)",
                                       "version": onnxruntime.__version__, "method": request.options.calib_method,
@@ -122,3 +123,79 @@ def _named_dynamic_shapes(model, shapes):
 
 
 BACKEND = OnnxBackend()
+
+
+# ----------------------------------------------------------------------------- integer check (edgekit.export.integer's rule)
+
+ONNX_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16", 2: "uint8", 3: "int8", 4: "uint16",
+              5: "int16", 6: "int32", 7: "int64", 9: "bool", 12: "uint32", 13: "uint64"}
+# contrib/integer ops whose output type is that of an output zero point (input index), else float
+ZERO_POINT_OUTPUT = {"QuantizeLinear": 2, "QLinearConv": 7, "QLinearAdd": 7, "QLinearMul": 7, "QLinearMatMul": 7,
+                     "QLinearGlobalAveragePool": 4, "QLinearAveragePool": 4, "QLinearConcat": 1,
+                     "QLinearSigmoid": 4, "QLinearLeakyRelu": 4, "QLinearSoftmax": 4, "QLinearReduceMean": 4,
+                     "QGemm": 8, "QLinearConvTranspose": 7, "QLinearWhere": 8}
+INT32_OUTPUT = ("MatMulInteger", "ConvInteger", "MatMulIntegerToFloat")
+
+
+def optimized_onnx(path: Path | str, out: Path | str, level: str = "ORT_ENABLE_ALL") -> None:
+    """Save the graph onnxruntime executes on this CPU (its optimizer at `level`)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
+    options.optimized_model_filepath = str(out)
+    options.log_severity_level = 3  # the "hardware specific optimizations" warning is the point here
+    onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_integer(path: Path | str, level: str = "ORT_ENABLE_ALL") -> dict:
+    """Float ops of an ONNX model after onnxruntime's optimizer, on this CPU."""
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-ort-opt-") as scratch:
+        optimized = Path(scratch) / "optimized.onnx"
+        optimized_onnx(path, optimized, level)
+        model = onnx.load(str(optimized))
+    found = onnx_float_ops(model)
+    import onnxruntime
+
+    return report(found, f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, {level}, on {host()}")
+
+
+def onnx_float_ops(model) -> Counter:
+    """Float ops of an (optimized) ONNX graph; tensor types propagated from inputs and constants."""
+    graph = model.graph
+    dtypes = {t.name: ONNX_TYPES.get(t.data_type, str(t.data_type)) for t in graph.initializer}
+    constants = set(dtypes)
+    for value in graph.input:
+        dtypes[value.name] = ONNX_TYPES.get(value.type.tensor_type.elem_type, "")
+    ops = []
+    for node in graph.node:  # ORT saves a topologically sorted graph
+        if node.op_type == "Constant":
+            constants.update(node.output)
+            continue
+        for name in node.output:
+            dtypes[name] = _onnx_output_type(node, dtypes)
+        ops.append(Op(node.op_type, [i for i in node.input if i and i not in constants], list(node.output)))
+    graph_inputs = {value.name for value in graph.input} - constants
+    graph_outputs = {value.name for value in graph.output}
+    return count_float_ops(ops, dtypes, graph_inputs, graph_outputs, {"QuantizeLinear"}, {"DequantizeLinear"})
+
+
+def _onnx_output_type(node, dtypes: dict) -> str:
+    if node.op_type in ZERO_POINT_OUTPUT:
+        index = ZERO_POINT_OUTPUT[node.op_type]
+        if len(node.input) > index and node.input[index]:
+            return dtypes.get(node.input[index], "")
+        return "uint8" if node.op_type == "QuantizeLinear" else "float32"  # QGemm without y_scale: float out
+    if node.op_type == "DequantizeLinear" or node.op_type == "MatMulIntegerToFloat":
+        return "float32"
+    if node.op_type in INT32_OUTPUT:
+        return "int32"
+    if node.op_type in ("Shape", "Size"):
+        return "int64"
+    if node.op_type == "Cast":
+        to = next(a.i for a in node.attribute if a.name == "to")
+        return ONNX_TYPES.get(to, str(to))
+    first = next((i for i in node.input if i), None)
+    return dtypes.get(first, "")

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from edgekit.export.base import ExportRequest, declared_tensors
+from edgekit.export.integer import Op, count_float_ops, report
 
 
 class TFLiteBackend:
@@ -27,7 +28,6 @@ class TFLiteBackend:
         elif request.precision == "fp16":
             extra["fp16_converter"] = cast_weights_fp16(request, path)
         else:
-            from edgekit.export.integer import tflite_integer
 
             extra["quantizer"] = export_int8(request, path)
             extra["integer"] = tflite_integer(path)
@@ -75,3 +75,29 @@ def export_int8(request: ExportRequest, path: Path) -> dict:
 
 
 BACKEND = TFLiteBackend()
+
+
+# ----------------------------------------------------------------------------- integer check (edgekit.export.integer's rule)
+
+def tflite_integer(path: Path | str) -> dict:
+    """Float ops of a .tflite file, read by LiteRT's interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    dtypes = {index: _dtype_name(t["dtype"]) for index, t in tensors.items()}
+    details = interpreter._get_ops_details()
+    produced = {int(i) for op in details for i in op["outputs"]}
+    graph_inputs = {int(d["index"]) for d in interpreter.get_input_details()}
+    graph_outputs = {int(d["index"]) for d in interpreter.get_output_details()}
+    activations = produced | graph_inputs
+    ops = [Op(op["op_name"], [int(i) for i in op["inputs"] if int(i) in activations], [int(i) for i in op["outputs"]])
+           for op in details]
+    found = count_float_ops(ops, dtypes, graph_inputs, graph_outputs, {"QUANTIZE"}, {"DEQUANTIZE"})
+    return report(found, "the .tflite flatbuffer as LiteRT's interpreter reads it (any CPU)")
+
+
+def _dtype_name(dtype) -> str:
+    import numpy as np
+
+    return np.dtype(dtype).name

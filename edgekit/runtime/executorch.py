@@ -7,12 +7,16 @@ contiguous, silently: every input is made contiguous first.
 """
 from __future__ import annotations
 
+import re
+import statistics
 from pathlib import Path
 
 import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime import Runtime, TensorSpec, Timer, image_layout, package_version
+from edgekit.runtime.device_tool import (NUMBER, DeviceTool, ToolOutputError, ToolTiming, body_lines, last_words,
+                                         percentile)
 
 SCALAR_TYPES = {6: "float32", 5: "float16", 1: "int8", 0: "uint8"}  # ExecuTorch ScalarType codes
 
@@ -71,3 +75,61 @@ class ExecuTorchRuntime(Runtime):
 
 def load(path: Path, threads: int | None = None) -> ExecuTorchRuntime:
     return ExecuTorchRuntime(path, threads)
+
+
+# ----------------------------------------------------------------------------- the on-device tool
+
+def parse_executor_runner(text: str, warmup: int = 0) -> ToolTiming:
+    """`executor_runner --num_executions N` logs `Iteration i of N: t ms` per run (recent builds), then
+    `Model executed successfully N time(s) in T ms.`; `Model loaded in t ms.` when it times loading. The first
+    `warmup` iterations are dropped here (the tool has no warm-up flag)."""
+    lines = body_lines(text)
+    result = ToolTiming(tool="executor_runner")
+    samples: list[float] = []
+    total = None
+    for line in lines:
+        m = re.search(r"Iteration (\d+) of (\d+): " + NUMBER + " ms", line)
+        if m:
+            samples.append(float(m.group(3)))
+        m = re.search(r"Model executed successfully (\d+) time\(s\) in " + NUMBER + " ms", line)
+        if m:
+            total = (int(m.group(1)), float(m.group(2)))
+        m = re.search(r"Model loaded in " + NUMBER + " ms", line)
+        if m:
+            result.load_ms = float(m.group(1))
+        m = re.search(r"(?:Resetting threadpool with num threads =|Resetting threadpool to) (\d+)", line)
+        if m:
+            result.threads_reported = int(m.group(1))
+    if samples:
+        result.first_ms = samples[0]
+        timed = samples[warmup:] if len(samples) > warmup else []
+        if not timed:
+            raise ToolOutputError(f"executor_runner ran {len(samples)} time(s), all of them warm-up")
+        result.warmup = min(warmup, len(samples))
+        result.iterations = len(timed)
+        result.mean_ms = statistics.fmean(timed)
+        result.std_ms = statistics.stdev(timed) if len(timed) > 1 else 0.0
+        result.min_ms, result.max_ms = min(timed), max(timed)
+        result.p50_ms = percentile(timed, 50)
+        result.p90_ms = percentile(timed, 90)
+        result.p99_ms = percentile(timed, 99)
+        return result
+    if total is not None:
+        count, total_ms = total
+        result.iterations = count
+        result.mean_ms = total_ms / count
+        result.warmup = 0
+        result.notes.append("this executor_runner prints only the total time: the mean includes the first "
+                            "(warm-up) run; no percentiles")
+        return result
+    if any("Model executed successfully" in ln for ln in lines):
+        raise ToolOutputError("this executor_runner build prints no timing (no 'time(s) in ... ms' line): "
+                              "build a newer one (ExecuTorch 0.4 or later)")
+    raise ToolOutputError(f"executor_runner gave no timings: {last_words(lines)}")
+
+
+def _command(binary: str, model: str, threads: int, iterations: int, warmup: int) -> str:
+    return f"{binary} --model_path={model} --cpu_threads={threads} --num_executions={warmup + iterations}"
+
+
+DEVICE_TOOL = DeviceTool("executor_runner", command=_command, parse=parse_executor_runner)
