@@ -26,7 +26,7 @@ __all__ = ["__version__", "EdgekitError", "Preprocessing", "create_model", "get_
 
 _LAZY = {"ExportOptions": "edgekit.export.options", "export_model": "edgekit.export.api",
          "create_model": "edgekit.models", "get_model_info": "edgekit.models", "list_models": "edgekit.models",
-         "Preprocessing": "edgekit.preprocess", "EvalOptions": "edgekit.evaluate", "PredictOptions": "edgekit.evaluate",
+         "Preprocessing": "edgekit.preprocess", "EvalOptions": "edgekit.evaluate_options", "PredictOptions": "edgekit.evaluate_options",
          "PtqOptions": "edgekit.quantize.options", "SensitivityOptions": "edgekit.quantize.options",
          "QatOptions": "edgekit.quantize.options", "BenchOptions": "edgekit.bench.options"}
 

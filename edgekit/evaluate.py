@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from edgekit import contracts, validate
 from edgekit.data.folder import Splits, load_splits
 from edgekit.errors import EdgekitError
+from edgekit.evaluate_options import SPLIT_CHOICES, EvalOptions, PredictOptions  # noqa: F401  (also importable from here)
 from edgekit.fileio import atomic_write, atomic_write_text, own_folder, writable_folder
 from edgekit.image_sets import labelled_images
 from edgekit.images import seeded_sample
@@ -34,7 +34,6 @@ from edgekit.rundir import RunDir, run_or_sample_splits
 from edgekit.stats import (INTERVAL_METHOD, confusion_matrix, softmax, top1_accuracy, top_k_accuracy,
                            wilson_interval)
 
-SPLIT_CHOICES = ("val", "test", "train", "all")
 
 
 @dataclass
@@ -246,34 +245,6 @@ def open_evaluable(path: Path | str) -> Evaluable:
 
 # ----------------------------------------------------------------------------- the stages
 
-@dataclass(frozen=True)
-class EvalOptions:
-    """`edgekit eval`: which model, on which images, where the report goes.
-
-    model       an edgekit checkpoint (RUN/best.pt) or an artifact folder from `edgekit export`
-    data        a class folder or prepared directory; None: the run's recorded splits, else the shipped samples
-    split       val, test, train or all
-    max_images  a seeded sample of this many (seed 0: the draw of `edgekit export --parity-size N`)
-    out         where eval.json and confusion_matrix.png go; None: eval-<name>/ beside the model
-    batch_size  images per forward pass
-    """
-
-    model: Path | str
-    data: Path | str | None = None
-    split: str = "val"
-    max_images: int | None = None
-    out: Path | str | None = None
-    batch_size: int = 32
-
-    def __post_init__(self):
-        for name in ("model", "data", "out"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, Path(getattr(self, name)))
-        validate.choice("--split", self.split, SPLIT_CHOICES)
-        validate.count("--max-images", self.max_images, optional=True)
-        validate.count("--batch-size", self.batch_size)
-
-
 @dataclass
 class EvalResult:
     report: EvalReport
@@ -319,24 +290,6 @@ def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = N
     if log_text.strip():
         atomic_write_text(out / "eval.log", log_text)
     return EvalResult(report, document, target.model_name, target.kind, description, json_path, plot_path)
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """`edgekit predict`: a checkpoint or an artifact folder, image files, how many labels per image."""
-
-    model: Path | str
-    images: Sequence[Path | str]
-    top_k: int = 5
-    batch_size: int = 32
-
-    def __post_init__(self):
-        object.__setattr__(self, "model", Path(self.model))
-        object.__setattr__(self, "images", tuple(Path(p) for p in self.images))
-        if not self.images:
-            raise EdgekitError("predict needs at least one image file")
-        validate.count("--top-k", self.top_k)
-        validate.count("--batch-size", self.batch_size)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`edgekit eval` and `edgekit predict`: a checkpoint, or an exported artifact folder run in its own runtime.
 
-Parses the flags into edgekit.evaluate's EvalOptions/PredictOptions, runs evaluate()/predict() and renders them."""
+Parses the flags into EvalOptions/PredictOptions (edgekit.evaluate_options, where their defaults live), runs evaluate()/predict() and renders them."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,8 @@ from typing import Optional
 import typer
 
 from edgekit.cli import render
+from edgekit.cli.defaults import default
+from edgekit.evaluate_options import EvalOptions, PredictOptions
 
 MODEL_HELP = ("An edgekit checkpoint (RUN/best.pt), or an artifact folder from `edgekit export` "
               "(OUT/<model>/<format>-<precision>/: run in its own runtime after checking its sha256).")
@@ -18,14 +20,14 @@ MODEL_HELP = ("An edgekit checkpoint (RUN/best.pt), or an artifact folder from `
 def eval_command(
     model: Path = typer.Argument(..., help=MODEL_HELP),
     data: Optional[Path] = typer.Option(None, "--data", help="Class folder or prepared directory (a detector: a COCO or YOLO folder or a prepared detection directory). Default: the run's recorded splits beside the checkpoint (for an artifact: the checkpoint it was exported from), else the shipped samples."),
-    split: str = typer.Option("val", "--split", help="val, test, train or all (every image of --data)."),
+    split: str = typer.Option(default(EvalOptions, "split"), "--split", help="val, test, train or all (every image of --data)."),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="Evaluate a seeded sample of this many images (seed 0: the same draw as `edgekit export --parity-size N`, so an artifact's figure matches its manifest's parity)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where eval.json and confusion_matrix.png go. Default: eval-<checkpoint name>/ beside the checkpoint, eval-<artifact folder>/ beside the artifact folder."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (artifacts exported with batch 1 run one at a time)."),
+    batch_size: int = typer.Option(default(EvalOptions, "batch_size"), "--batch-size", help="Images per forward pass (artifacts exported with batch 1 run one at a time)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (`top1` in percent with its 95 % interval) instead of a table."),
 ) -> None:
     """Accuracy with its 95 % interval, top-5, macro precision/recall/F1, per-class figures and a confusion matrix; a detector's checkpoint: COCO mAP@[.5:.95], mAP@.5 and AP per class (pycocotools)."""
-    from edgekit.evaluate import EvalOptions, evaluate
+    from edgekit.evaluate import evaluate
 
     options = EvalOptions(model, data=data, split=split, max_images=max_images, out=out, batch_size=batch_size)
     with render.ProgressDisplay() as display:
@@ -79,11 +81,11 @@ def show_eval(result) -> None:
 def predict_command(
     model: Path = typer.Argument(..., help=MODEL_HELP),
     images: list[Path] = typer.Argument(..., help="One or more image files."),
-    top_k: int = typer.Option(5, "--top-k", help="How many labels to show per image."),
+    top_k: int = typer.Option(default(PredictOptions, "top_k"), "--top-k", help="How many labels to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per image with its top-k labels and probabilities."),
 ) -> None:
     """Top-k labels with probabilities, preprocessed exactly as at evaluation time (an artifact: as its manifest says)."""
-    from edgekit.evaluate import PredictOptions, predict
+    from edgekit.evaluate import predict
 
     options = PredictOptions(model, images, top_k=top_k)
     with render.ProgressDisplay() as display:
