@@ -8,6 +8,7 @@ COCOeval scores them.
     geometry = resize_geometry(width, height, img_size, "letterbox")
     boxes = to_image_boxes(network_boxes_xyxy, geometry)
     report = coco_map(images, classes, [ImagePredictions(boxes, scores, labels), ...])   # mAP, mAP@.5, per class
+    found, predictions = graph_predictions(outputs, images, preprocessing, settings)      # an exported graph's
 
 Torch-free (numpy and pycocotools); pycocotools' own printing is captured, nothing is printed here.
 """
@@ -70,6 +71,21 @@ class ImagePredictions:
     labels: np.ndarray
 
 
+COCO_MAX_DETECTIONS = 100  # COCOeval's maxDets for mAP, per image and class: lower-scored ones change nothing
+
+
+def _best_per_class(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Indices of each class's COCO_MAX_DETECTIONS highest scores (COCOeval sorts, stably, and cuts the same way)."""
+    order = np.argsort(-scores, kind="stable")
+    kept, seen = [], {}
+    for index in order:
+        label = int(labels[index])
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] <= COCO_MAX_DETECTIONS:
+            kept.append(index)
+    return np.asarray(kept, dtype=np.int64)
+
+
 @dataclass
 class MapReport:
     map: float  # COCO mAP@[.5:.95], all areas, 100 detections per image
@@ -101,10 +117,12 @@ def coco_map(images: list, classes: list[str], predictions: list[ImagePrediction
     truth = coco_json(images, classes)
     num_boxes = len(truth["annotations"])
     results = []
+    given = sum(len(np.asarray(found.scores).reshape(-1)) for found in predictions)
     for image_id, found in enumerate(predictions, 1):
         boxes = np.asarray(found.boxes, dtype=np.float64).reshape(-1, 4)
-        for (x1, y1, x2, y2), score, label in zip(boxes, np.asarray(found.scores).reshape(-1),
-                                                  np.asarray(found.labels).reshape(-1)):
+        scores, labels = np.asarray(found.scores).reshape(-1), np.asarray(found.labels).reshape(-1)
+        best = _best_per_class(scores, labels)  # all that COCOeval reads (maxDets 100 per image and class)
+        for (x1, y1, x2, y2), score, label in zip(boxes[best], scores[best], labels[best]):
             if not 0 <= int(label) < len(classes):
                 raise EdgekitError(f"a detection of class index {int(label)}: the model has {len(classes)} classes")
             results.append({"image_id": image_id, "category_id": int(label) + 1, "score": float(score),
@@ -113,7 +131,7 @@ def coco_map(images: list, classes: list[str], predictions: list[ImagePrediction
     if not results or num_boxes == 0:  # COCOeval cannot load an empty result list; nothing found scores 0
         per_class = [{"class": c, "ap": 0.0 if n else None, "ap50": 0.0 if n else None, "boxes": n}
                      for c, n in zip(classes, counts)]
-        return MapReport(0.0, 0.0, 0.0, per_class, len(images), num_boxes, len(results))
+        return MapReport(0.0, 0.0, 0.0, per_class, len(images), num_boxes, given)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools reports its steps on stdout
         ground = COCO()
         ground.dataset = {"info": {}, **truth}
@@ -133,5 +151,24 @@ def coco_map(images: list, classes: list[str], predictions: list[ImagePrediction
         ap50 = float(at50[at50 > -1].mean()) if count and (at50 > -1).any() else None
         per_class.append({"class": name, "ap": ap, "ap50": ap50, "boxes": count})
     clean = lambda v: max(0.0, float(v))  # COCOeval's -1: no ground truth in that range
-    return MapReport(clean(stats[0]), clean(stats[1]), clean(stats[2]), per_class, len(images), num_boxes,
-                     len(results))
+    return MapReport(clean(stats[0]), clean(stats[1]), clean(stats[2]), per_class, len(images), num_boxes, given)
+
+
+def graph_predictions(outputs, images: list, preprocessing, settings) -> tuple[list, list[ImagePredictions]]:
+    """An exported detector's `detections` outputs (N x A x (4 + K), one per image) -> (edgekit.detection_post's
+    Detections in the network frame, ImagePredictions in each image's pixels): NMS by edgekit.detection_post, then
+    the resize rule undone. `images`: edgekit.data.detection.DetectionImage (their sizes; read from the file where
+    the annotations lack them)."""
+    from edgekit.detection_post import postprocess
+    from edgekit.preprocess import load_rgb
+
+    size, rule = preprocessing.img_size, preprocessing.resize
+    found, in_pixels = [], []
+    for output, image in zip(outputs, images):
+        detections = postprocess(output, size, settings)
+        width, height = (image.width, image.height) if image.width and image.height else load_rgb(image.path).size
+        found.append(detections)
+        in_pixels.append(ImagePredictions(to_image_boxes(detections.boxes, resize_geometry(width, height, size, rule)),
+                                          detections.scores, detections.labels))
+    return found, in_pixels
+

@@ -6,6 +6,9 @@
     apply_resize_rule(image, boxes, preprocessing)     plain resize or letterbox, boxes following (never a crop)
     DetectionDataset, collate                          images in [0, 1] at img_size with their targets, as lists
     predict_images(model, loader, images, ...)         decoded detections (after NMS) back in each image's pixels
+    DetectorGraph(detector)                            what an exported detector runs: a normalised batch in, one
+                                                       `detections` tensor out (edgekit.detection_post's layout)
+    postprocess_settings(detector)                     its NMS settings, for the manifest
 """
 from __future__ import annotations
 
@@ -146,4 +149,41 @@ def _detect_batch(model: nn.Module, batch, indices, images: list[DetectionImage]
         boxes = to_image_boxes(output["boxes"].float().cpu().numpy(), g)
         found[index] = ImagePredictions(boxes, output["scores"].float().cpu().numpy(),
                                         output["labels"].cpu().numpy() - 1)
+
+
+class DetectorGraph(nn.Module):
+    """The exported form of an SSD: backbone, heads and box decoding with the default boxes baked in as a constant
+    (they depend on the input size only). forward(normalised N x 3 x S x S) -> N x A x (4 + K), the layout of
+    edgekit.detection_post: torchvision's own decoding (`box_coder.decode_single`, clipped to the frame, as
+    `SSD.postprocess_detections`) divided by S, then the softmax over background + K classes without the
+    background's column. NMS is not in the graph."""
+
+    def __init__(self, detector: nn.Module, img_size: int):
+        super().__init__()
+        from torchvision.models.detection.image_list import ImageList
+
+        self.detector, self.img_size = detector.eval(), img_size
+        with torch.no_grad():
+            example = torch.zeros(1, 3, img_size, img_size)
+            features = list(detector.backbone(example).values())
+            anchors = detector.anchor_generator(ImageList(example, [(img_size, img_size)]), features)[0]
+        self.register_buffer("anchors", anchors.detach().clone())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        regression, logits = self.detector.forward_network(images)
+        batch, count = regression.shape[:2]
+        anchors = self.anchors.repeat(batch, 1)
+        boxes = self.detector.box_coder.decode_single(regression.reshape(-1, 4), anchors).reshape(batch, count, 4)
+        boxes = boxes.clamp(0, self.img_size) / self.img_size
+        probabilities = torch.softmax(logits, dim=-1)[..., 1:]
+        return torch.cat([boxes, probabilities], dim=-1)
+
+
+def postprocess_settings(detector: nn.Module):
+    """The detector's own NMS settings (torchvision's SSD attributes) as edgekit.detection_post reads them."""
+    from edgekit.detection_post import PostprocessSettings
+
+    return PostprocessSettings(score_threshold=float(detector.score_thresh), iou_threshold=float(detector.nms_thresh),
+                               max_detections=int(detector.detections_per_img),
+                               candidates_per_class=int(detector.topk_candidates))
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "edgekit"
 # Lowest first. The one definition of the order; docs/architecture.md mirrors it.
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"edgekit", "version", "errors", "validate", "progress", "paths", "contracts", "interrupts", "fileio",
-              "logcapture", "formats", "cpu", "stats", "preprocess", "images", "recipe"}),
+              "logcapture", "formats", "cpu", "stats", "preprocess", "images", "recipe", "detection_post"}),
     ("files and runtimes", {"runtime", "manifest_schema", "manifest", "safeload", "weightfile", "predictor",
                             "artifacts"}),
     ("data and models", {"data", "models", "detection_metrics", "detector"}),
