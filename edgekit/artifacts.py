@@ -142,6 +142,8 @@ def _check_declared(artifact: Artifact, runtime) -> None:
             raise EdgekitError(f"{where}: the manifest's input quantization ({declared.scale}, {declared.zero_point}) "
                                f"is not the model file's ({actual.scale}, {actual.zero_point})")
     classes = runtime.output.shape[-1] if runtime.output.shape else None
+    if artifact.manifest.raw.get("task") == "detection":  # 4 box columns, then one score per label
+        classes = None if classes is None else classes - 4
     if classes is not None and classes != len(artifact.labels):
         raise EdgekitError(f"{where}: the model file gives {classes} scores, the manifest has "
                            f"{len(artifact.labels)} labels")

@@ -79,18 +79,20 @@ def atomic_torch_save(obj, path: Path | str) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def load_checkpoint(path: Path | str, task: str = "classification") -> Checkpoint:
-    """The checkpoint at `path`; one of another task (a detector's where a classifier's is read: export, quantize,
-    bench, predict) is refused in one line. `edgekit eval` reads a detector's with task="detection"."""
+def load_checkpoint(path: Path | str, task: str | None = "classification") -> Checkpoint:
+    """The checkpoint at `path`; one of another task (a detector's where a classifier's is read: quantize, bench,
+    predict) is refused in one line. `edgekit eval` reads a detector's with task="detection", export any task
+    (task=None)."""
     data = read_checkpoint_dict(path)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise EdgekitError(f"{path} is not an edgekit checkpoint (no '{CHECKPOINT_FORMAT}' marker); "
                            "for a bare state dict use --weights instead")
     found = str(data.get("task", "classification"))
-    if found != task:
+    if task is not None and found != task:
         if found == "detection":
-            raise EdgekitError(f"{path} is a detector's checkpoint ({data.get('model')}): `edgekit eval` takes it; "
-                               "export, quantize, bench and predict of detectors are not there yet (docs/detection.md)")
+            raise EdgekitError(f"{path} is a detector's checkpoint ({data.get('model')}): `edgekit eval` and "
+                               "`edgekit export` take it; quantize, bench and predict of a detector's checkpoint are "
+                               "not there yet (docs/detection.md)")
         raise EdgekitError(f"{path} is a {found} checkpoint, not a {task} one")
     source = data.get("source")
     return Checkpoint(model_name=data["model"], num_classes=int(data["num_classes"]), labels=list(data["labels"]),

@@ -1,4 +1,6 @@
-"""`edgekit eval RUN/best.pt` for a detector: COCO mAP (pycocotools) of a checkpoint on a detection folder.
+"""`edgekit eval` for a detector: COCO mAP (pycocotools) of a checkpoint, or of an exported detector in its own
+runtime (`edgekit eval OUT/<model>/<format>-<precision>`: NMS by edgekit.detection_post, as the manifest says), on a
+detection folder.
 
     result = evaluate_detection(EvalOptions("runs/det/best.pt", data=None, split="val"))
     result.report.map, result.report.map50, result.report.per_class   # eval-best/eval.json
@@ -90,7 +92,7 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
     say = reporter(on_progress)
     path = Path(options.model)
     if path.is_dir():
-        raise EdgekitError(f"{path}: exported detectors are not evaluated yet (docs/detection.md); pass RUN/best.pt")
+        return _evaluate_artifact(path, options, say)
     say.stage("opening the model")
     checkpoint = load_checkpoint(path, task="detection")
     images, data_classes, description = detection_data(path, options.data, options.split)
@@ -111,3 +113,59 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
                 "preprocessing": checkpoint.preprocessing.to_dict()}
     json_path = atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
     return DetectionEvalResult(report, document, checkpoint.model_name, "checkpoint", description, json_path)
+
+
+def manifest_task(folder: Path) -> str:
+    """An artifact folder's task ("classification" when its manifest does not say); the manifest is validated."""
+    from edgekit.manifest import read_manifest
+
+    return str(read_manifest(folder).raw.get("task", "classification"))
+
+
+def _evaluate_artifact(path: Path, options, say: Reporter) -> DetectionEvalResult:
+    """An exported detector in its own runtime (manifest and sha256 checked first), scored like its checkpoint."""
+    import numpy as np
+
+    from edgekit.artifacts import open_artifact
+    from edgekit.detection_metrics import coco_map, graph_predictions
+    from edgekit.detection_post import PostprocessSettings
+    from edgekit.images import seeded_sample
+    from edgekit.logcapture import captured, read_back
+
+    say.stage("opening the artifact")
+    artifact = open_artifact(path)
+    if artifact.manifest.raw.get("task") != "detection":
+        raise EdgekitError(f"{path} is not an exported detector (its manifest has no task: detection)")
+    settings = PostprocessSettings.from_dict(artifact.manifest.raw["detection"]["postprocess"])
+    checkpoint = artifact.manifest.source_checkpoint()
+    if options.data is None and checkpoint is None:
+        raise EdgekitError(f"{path}: the checkpoint it was exported from is not there to name its data; pass --data DIR")
+    images, data_classes, description = detection_data(checkpoint, options.data, options.split)
+    if options.max_images is not None and options.max_images < len(images):
+        images = seeded_sample(images, options.max_images)
+        description = f"{description}, a seeded sample of {options.max_images}"
+    images = align_boxes(images, data_classes, artifact.labels)
+    out = writable_folder(options.out or path.parent / f"eval-{path.name}", "--out")
+    with captured(None) as chatter:
+        runtime = artifact.runtime()
+        outputs = []
+        with say.task(f"running the {artifact.format} artifact", len(images)) as advance:
+            for image in images:
+                outputs.append(runtime(artifact.preprocessing.load_batch([image.path]))[0])
+                advance()
+        log_text = read_back(chatter)
+    anchors = artifact.manifest.raw["detection"]["num_anchors"]
+    outputs = np.stack(outputs).reshape(len(images), anchors, -1)
+    _, predictions = graph_predictions(outputs, images, artifact.preprocessing, settings)
+    say.stage("COCO mAP (pycocotools)")
+    report = coco_map(images, artifact.labels, predictions)
+    kind = f"{artifact.format} {artifact.precision} artifact"
+    document = {"schema": contracts.DETECTION_EVAL, "task": "detection", **report.to_dict(),
+                "classes": list(artifact.labels), "model": str(path), "model_name": artifact.model, "evaluated": kind,
+                "data": description, "preprocessing": artifact.preprocessing.to_dict(),
+                "postprocess": settings.to_dict()}
+    json_path = atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
+    if log_text.strip():
+        atomic_write_text(out / "eval.log", log_text)
+    return DetectionEvalResult(report, document, artifact.model, kind, description, json_path)
+

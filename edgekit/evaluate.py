@@ -263,11 +263,12 @@ def evaluate(options: EvalOptions, on_progress: OnProgress | Reporter | None = N
     warnings) goes to eval.log beside them, never to the console."""
     from edgekit.logcapture import captured, read_back
 
-    if Path(options.model).is_file():
-        from edgekit.detection_eval import checkpoint_task, evaluate_detection
+    from edgekit.detection_eval import checkpoint_task, evaluate_detection, manifest_task
 
-        if checkpoint_task(Path(options.model)) == "detection":  # COCO mAP instead of top-1 (edgekit.detection_eval)
-            return evaluate_detection(options, on_progress)
+    model = Path(options.model)
+    if (model.is_file() and checkpoint_task(model) == "detection") or \
+            (model.is_dir() and (model / "manifest.json").is_file() and manifest_task(model) == "detection"):
+        return evaluate_detection(options, on_progress)  # COCO mAP instead of top-1 (edgekit.detection_eval)
     say = reporter(on_progress)
     with captured(None) as chatter:
         say.stage("opening the model")

@@ -196,6 +196,13 @@ def replace_all(moves: list[tuple[Path | None, Path]]) -> None:
             remove_path(aside)
 
 
+def make_readable(folder: Path) -> None:
+    """mkdtemp/mkstemp create owner-only entries; artifacts are meant to be shared like any output."""
+    folder.chmod(0o755)
+    for item in folder.rglob("*"):
+        item.chmod(0o755 if item.is_dir() else 0o644)
+
+
 def remove_path(path: Path | str) -> None:
     """Remove a file or a folder tree if it is there (and forget it in edgekit.interrupts' registry)."""
     from edgekit import interrupts

@@ -95,13 +95,45 @@ def validate(raw, where: Path | str) -> None:
                            f"preprocessing's 3 x {pre.img_size} x {pre.img_size} image")
     if shape[0] not in (None, 1):
         raise EdgekitError(f"{where}: input batch {shape[0]} is not 1 (or free)")
-    if not output_spec.shape or output_spec.shape[-1] not in (None, len(labels)):
+    task = raw.get("task", "classification")
+    if task not in TASKS:
+        fail("task", f"must be one of {', '.join(TASKS)}")
+    if task == "detection":
+        _check_detection(raw, output_spec, len(labels), where)
+    elif not output_spec.shape or output_spec.shape[-1] not in (None, len(labels)):
         raise EdgekitError(f"{where}: output shape {list(output_spec.shape)} does not give one score per label "
                            f"({len(labels)} labels)")
 
 
-PARITY_TEXT = ("status", "reason", "images")
-PARITY_NUMBERS = ("agreement", "cosine", "max_abs_diff", "reference_top1", "artifact_top1", "drop_points", "max_drop")
+TASKS = ("classification", "detection")
+
+
+def _check_detection(raw: dict, output_spec, num_labels: int, where: str) -> None:
+    """A detector's manifest: `detection` says the output's layout and NMS settings (edgekit.detection_post);
+    the output is 1 x A x (4 + labels)."""
+    from edgekit.detection_post import BOX_COLUMNS, PostprocessSettings
+
+    detection = raw.get("detection")
+    if not isinstance(detection, dict):
+        raise EdgekitError(f"{where}: a detector's manifest needs a 'detection' object (layout and NMS settings)")
+    if not isinstance(detection.get("postprocess"), dict):
+        raise EdgekitError(f"{where}: detection.postprocess must be an object")
+    try:
+        PostprocessSettings.from_dict(detection["postprocess"])
+    except EdgekitError as error:
+        raise EdgekitError(f"{where}: {error}") from None
+    anchors = detection.get("num_anchors")
+    if not _int(anchors, 1):
+        raise EdgekitError(f"{where}: detection.num_anchors must be a positive integer, got {_shown(anchors)}")
+    shape = list(output_spec.shape)
+    if len(shape) != 3 or shape[1] not in (None, anchors) or shape[2] not in (None, BOX_COLUMNS + num_labels):
+        raise EdgekitError(f"{where}: a detector's output must be 1 x {anchors} x {BOX_COLUMNS + num_labels} "
+                           f"(4 box columns and one per label), got {shape}")
+
+
+PARITY_TEXT = ("status", "reason", "images", "metric")
+PARITY_NUMBERS = ("agreement", "cosine", "max_abs_diff", "reference_top1", "artifact_top1", "drop_points", "max_drop",
+                  "reference_map", "artifact_map", "matched", "mean_iou", "max_score_diff")
 
 
 def parity_problem(parity) -> str | None:

@@ -77,6 +77,8 @@ class ModelSource:
     module_class: str | None = None
     program: object = None  # the torch.export program of a module, kept to be saved beside the export
     program_file: str | None = None  # module: the program's name inside the export folder once saved
+    task: str = "classification"  # "detection": `model` is an edgekit.detector.DetectorGraph
+    detection: dict | None = None  # a detector's: num_anchors and its NMS settings (edgekit.detection_post)
 
     @property
     def random_weights(self) -> bool:
@@ -154,13 +156,20 @@ def _checkpoint_source(text: str, path: Path) -> ModelSource:
     from edgekit.checkpoint import load_checkpoint
     from edgekit.fileio import sha256_file
 
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, task=None)
     if text != loaded.model_name:
         raise EdgekitError(f"{path} is a {loaded.model_name} checkpoint, not {text}; "
                            f"run `edgekit export {loaded.model_name} --checkpoint {path}`")
-    architecture = parse_architecture(loaded.model_name)
-    model = loaded.build_model()
-    return ModelSource(kind="checkpoint", name=loaded.model_name, model=model,
+    architecture = Architecture("zoo", loaded.model_name) if loaded.task == "detection" else \
+        parse_architecture(loaded.model_name)
+    model, detection = loaded.build_model(), None
+    if loaded.task == "detection":  # exported as the graph every runtime runs: decoding in, NMS out
+        from edgekit.detector import DetectorGraph, postprocess_settings
+
+        settings = postprocess_settings(model)
+        model = DetectorGraph(model, loaded.preprocessing.img_size).eval()
+        detection = {"num_anchors": int(model.anchors.shape[0]), "postprocess": settings.to_dict()}
+    return ModelSource(kind="checkpoint", task=loaded.task, detection=detection, name=loaded.model_name, model=model,
                        weights={"source": "checkpoint", "path": str(path.resolve()), "sha256": sha256_file(path),
                                 "val_acc": loaded.meta.get("val_acc")},
                        weights_kind="checkpoint", folder_name=architecture.folder_name, architecture=architecture,

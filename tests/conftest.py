@@ -196,7 +196,7 @@ def pytest_configure(config):
 # while the other idles (xdist's default order, most tests first, started the three-test int8 file last). By the
 # files' seconds in a full run on 2 cores (2026-12-03, 14 min 37 s; a session fixture counts where it was built, a
 # wait for one where it waited); files not listed follow in collection order. A stale list costs minutes, never a result.
-LONGEST_FIRST = ["test_int8_plan", "test_export_matrix", "test_int8_export", "test_export_first_run", "test_train",
+LONGEST_FIRST = ["test_int8_plan", "test_detection_export", "test_export_matrix", "test_int8_export", "test_export_first_run", "test_train",
                  "test_byom_export", "test_quantize_int8", "test_quantize_cli", "test_quantize_qat", "test_export_formats", "test_report",
                  "test_export_bad_input", "test_hostile_interrupts", "test_android_apk", "test_recipe",
                  "test_quantize_sensitivity", "test_bench", "test_int8_activations", "test_eval_predict",

@@ -195,9 +195,8 @@ def test_stages_that_take_only_classifiers_refuse_a_detector_in_one_line(cli, de
     image = next(SAMPLE.glob("val/*.jpg"))
     done = cli("predict", str(detection_run.best_checkpoint), str(image))
     assert_one_error_line(done, "is a detector's checkpoint")
-    done = cli("export", MODEL, "--checkpoint", str(detection_run.best_checkpoint), "--out", str(tmp_path / "export"))
-    assert_one_error_line(done, "is a detector")
-    assert not (tmp_path / "export").exists()
+    done = cli("quantize", str(detection_run.best_checkpoint))
+    assert_one_error_line(done, "is a detector's checkpoint")
 
 
 def test_eval_of_a_detector_on_a_class_folder_is_refused(cli, detection_run, tmp_path):

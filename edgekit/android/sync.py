@@ -70,6 +70,9 @@ def app_refusal(manifest: Manifest) -> str | None:
         return row.android
     if manifest.status == "failed verification":
         return "it failed verification in edgekit export (parity with PyTorch): not bundled"
+    if manifest.get("task", "classification") != "classification":
+        return ("a detector: android_demo's screen classifies; drawing boxes over the preview is not built yet "
+                "(docs/detection.md)")
     if manifest.get("sha256_of", "file") != "file":
         return f"the artifact is a {manifest.get('sha256_of')}, not a single file"
     strict = _strict_json_problem(manifest.folder / MANIFEST_NAME)

@@ -139,17 +139,21 @@ def summary_table(summary, width: int = 80) -> tuple[Table, list[str]]:
     from edgekit.cli import render
 
     compact = width < WIDE
+    detector = any((r.parity or {}).get("metric") == "map" for r in summary.results)  # mAP and matched boxes
+    agree, score = ("boxes", "mAP") if detector else ("agree", "top-1")
     if compact:
-        columns = ["", "artifact", ("MB", "right"), ("agree", "right"), "top-1", "95 % CI", "notes"]
+        columns = ["", "artifact", ("MB", "right"), (agree, "right"), score, "95 % CI", "notes"]
     else:
-        columns = ["", "artifact", ("size", "right"), ("agreement", "right"), ("cosine", "right"),
-                   "top-1 (pt → art.)", "drop 95 % CI", ("float ops", "right"), ("export s", "right"), "notes"]
+        columns = ["", "artifact", ("size", "right"), ("boxes matched" if detector else "agreement", "right"),
+                   ("cosine", "right"), f"{score} (pt → art.)", "drop 95 % CI", ("float ops", "right"),
+                   ("export s", "right"), "notes"]
     table = render.table(f"edgekit export {summary.model_name}", columns)
     footnotes: list[str] = []
     for result in summary.results:
         parity = result.parity or {}
         agreement = ("not run" if parity.get("status") == "not run"
-                     else "not judged" if parity.get("status") == "not judged" else _fraction(parity.get("agreement")))
+                     else "not judged" if parity.get("status") == "not judged"
+                     else _fraction(parity.get("matched" if detector else "agreement")))
         name = f"{result.format}-{result.precision}"
         if compact:
             table.add_row(result.symbol, name, _number(result.size_bytes and result.size_bytes / 1e6, "{:.2f}"),
@@ -167,7 +171,12 @@ def compact_legend(summary) -> str:
     """What the compact table leaves out, in a sentence: the lowest logit cosine and the int8 float-op counts."""
     cosines = [(r.parity["cosine"], f"{r.format}-{r.precision}") for r in summary.results
                if r.parity and r.parity.get("cosine") is not None]
-    parts = ["top-1: PyTorch → artifact on the parity images; 95 % CI: of that change, in points"]
+    if any((r.parity or {}).get("metric") == "map" for r in summary.results):
+        parts = ["mAP@[.5:.95]: PyTorch → artifact on the parity images, NMS by edgekit.detection_post; 95 % CI: "
+                 "paired bootstrap of the drop, in points; boxes: PyTorch's detections the artifact matches "
+                 "(same class, IoU >= 0.5)"]
+    else:
+        parts = ["top-1: PyTorch → artifact on the parity images; 95 % CI: of that change, in points"]
     if cosines:
         lowest, name = min(cosines)
         parts.append(f"logit cosine at least {lowest:.5f} ({name})")
@@ -215,10 +224,13 @@ def _number(value: float | None, pattern: str) -> str:
 
 
 def _top1(parity: dict, change: bool = True) -> str:
-    if parity.get("reference_top1") is None:
+    """top-1 (a detector: mAP@[.5:.95]) of PyTorch and of the artifact, in percent."""
+    reference, artifact = (("reference_map", "artifact_map") if parity.get("metric") == "map"
+                           else ("reference_top1", "artifact_top1"))
+    if parity.get(reference) is None:
         return ""
-    text = f"{parity['reference_top1']:.1f} → {parity['artifact_top1']:.1f}"
-    return f"{text} ({parity['artifact_top1'] - parity['reference_top1']:+.1f})" if change else text
+    text = f"{parity[reference]:.1f} → {parity[artifact]:.1f}"
+    return f"{text} ({parity[artifact] - parity[reference]:+.1f})" if change else text
 
 
 def _interval(parity: dict, wide: bool = True) -> str:

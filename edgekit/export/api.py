@@ -29,7 +29,8 @@ from edgekit.export.source import (PHOTOS_NOTE, PROGRAM_NAME, RANDOM_WEIGHTS_WAR
                                    load_source, save_program)
 from edgekit.export.summary import SUMMARY_NAME, STATUS_SYMBOLS, ArtifactResult, ExportSummary, write_summary  # noqa: F401
 from edgekit.export.verify import Parity, compare, parity_images
-from edgekit.fileio import atomic_write_text, folder_lock, remove_path, replace_all, staging_folder, writable_folder
+from edgekit.fileio import (atomic_write_text, folder_lock, make_readable, remove_path, replace_all, staging_folder,
+                            writable_folder)
 from edgekit.formats import FORMATS, parse_formats, parse_precisions
 from edgekit.manifest import LABELS_NAME, build_manifest, write_manifest
 from edgekit.predictor import TorchPredictor, predict_in_batches
@@ -109,6 +110,17 @@ def _export_into(options: ExportOptions, source: Source, precisions: list[str], 
         warn(RANDOM_WEIGHTS_WARNING + f" ({source.why_random})")
     for note in source.notes:
         warn(note)
+    if source.task == "detection":  # judged on COCO mAP, NMS outside the graph (edgekit.export.detection)
+        from edgekit.export.detection import export_detector
+
+        with captured(staging / LOG_NAME):
+            results, parity_source, calibration_source = export_detector(options, source, precisions, format_names,
+                                                                          out_dir, staging, report)
+        summary = ExportSummary(source.name, out_dir, source.weights, results, parity_source,
+                                calibration=calibration_source, notes=notes, log=out_dir / LOG_NAME,
+                                source=source.record)
+        write_summary(summary, staging / SUMMARY_NAME)
+        return summary
     report.stage("loading parity images")
     photos = imagenet_photo_samples(source.labels) if source.kind == "pretrained" and not options.val else None
     parity_size = options.parity_size
@@ -216,7 +228,7 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
         except EdgekitError as error:  # the converter gave something the manifest's readers would refuse
             return ArtifactResult(format_name, request.precision, "failed to export",
                                   reason=f"the artifact's manifest is not valid: {error}")
-        _make_readable(staging)
+        make_readable(staging)
         replace_all([(staging, built)])
         extra = {key: facts[key] for key in ("delegation", "integer") if key in facts}
         if plan is not None:
@@ -322,13 +334,6 @@ def _require_integer(parity: Parity, integer: dict | None, format_name: str) -> 
         return
     parity.status = "failed"
     parity.reason = f"{parity.reason}; {problem}" if parity.reason else problem
-
-
-def _make_readable(folder: Path) -> None:
-    """mkdtemp/mkstemp create owner-only entries; artifacts are meant to be shared like any output."""
-    folder.chmod(0o755)
-    for item in folder.rglob("*"):
-        item.chmod(0o755 if item.is_dir() else 0o644)
 
 
 # ----------------------------------------------------------------------------- validation

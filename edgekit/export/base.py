@@ -36,6 +36,7 @@ class ExportRequest:
     labels: list[str]
     calibration: np.ndarray | None = None  # (N, 3, H, W) float32, normalised; int8 only
     options: ExportOptions = field(default_factory=lambda: ExportOptions(model=""))  # calib_method resolved per format
+    output_name: str = OUTPUT_NAME  # a detector's: "detections" (edgekit.detection_post)
 
 
 class Backend(Protocol):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from edgekit.export.base import INPUT_NAME, OUTPUT_NAME, ExportRequest, declared_tensors
+from edgekit.export.base import INPUT_NAME, ExportRequest, declared_tensors
 from edgekit.export.integer import Op, count_float_ops, host, report
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"  # a node's PyTorch module path, as torch.onnx's exporter records it
@@ -82,7 +82,7 @@ def export_float(request: ExportRequest, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(request.model, (request.example_input,), dynamo=True, external_data=False,
-                                    opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                    opset_version=OPSET, input_names=[INPUT_NAME], output_names=[request.output_name],
                                     dynamic_shapes=_named_dynamic_shapes(request.model, dynamic_shapes), verbose=False)
     program.save(str(path), external_data=False)
     import onnx

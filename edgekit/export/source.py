@@ -62,6 +62,10 @@ class Source:
     notes: list[str] = field(default_factory=list)  # said once as warnings
 
     @property
+    def task(self) -> str:
+        return self.origin.task if self.origin is not None else "classification"
+
+    @property
     def random_weights(self) -> bool:
         return self.kind == "random"
 
@@ -78,9 +82,11 @@ def load_source(options: ExportOptions) -> Source:
                             download=options.download_weights)
     what = origin.describe()
     preprocessing = choose_preprocessing(origin, options)
+    notes = list(origin.notes)
+    if origin.task == "detection":  # a detector's checkpoint: its classes, one output of boxes and scores
+        return _detector_source(origin, options, preprocessing, notes)
     classes = output_classes(origin.model, preprocessing.img_size, what)
     origin.num_classes = classes
-    notes = list(origin.notes)
     labels = choose_labels(origin, options, classes, notes)
     if origin.batch == 1 and options.dynamic_batch:
         raise EdgekitError(f"--dynamic-batch: {what} was saved with a static batch of 1; save it with a free batch "
@@ -95,6 +101,19 @@ def load_source(options: ExportOptions) -> Source:
                   checkpoint=origin.file if origin.kind == "checkpoint" else None, kind=origin.weights_kind,
                   why_random=origin.why_random, name=_name(origin, options), origin=origin,
                   reference_batch=1 if origin.batch == 1 else REFERENCE_BATCH, notes=notes)
+
+
+def _detector_source(origin: ModelSource, options: ExportOptions, preprocessing: Preprocessing,
+                     notes: list[str]) -> Source:
+    """A detector's checkpoint: labels are its object classes (background excluded); its graph is
+    edgekit.detector.DetectorGraph (layout: edgekit.detection_post)."""
+    for flag, given in (("--keep-float", options.keep_float), ("--dynamic-batch", options.dynamic_batch)):
+        if given:
+            raise EdgekitError(f"{flag} is not built for detectors yet (docs/detection.md)")
+    labels = choose_labels(origin, options, len(origin.labels), notes)  # a checkpoint's, as for a classifier
+    return Source(model=origin.model, labels=labels, preprocessing=preprocessing, weights=origin.weights,
+                  checkpoint=origin.file, kind=origin.weights_kind, name=_name(origin, options), origin=origin,
+                  reference_batch=REFERENCE_BATCH, notes=notes)
 
 
 def _name(origin: ModelSource, options: ExportOptions) -> str:

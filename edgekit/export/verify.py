@@ -57,9 +57,20 @@ class Parity:
     gate_resolves: bool | None = None  # False: the interval is wider than max_drop on these images
     threshold: dict | None = None
     max_drop: float | None = None
+    # a detector's artifact (edgekit.export.detection): judged on COCO mAP, drop_points then in mAP points
+    metric: str | None = None  # "map" for a detector; None: top-1
+    reference_map: float | None = None  # PyTorch's mAP@[.5:.95] (points) on the parity images
+    artifact_map: float | None = None
+    matched: float | None = None  # share of PyTorch's boxes matched by the artifact's (same class, IoU >= 0.5)
+    mean_iou: float | None = None  # of those matches
+    max_score_diff: float | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        return {key: value for key, value in data.items() if value is not None or key not in DETECTION_FIELDS}
+
+
+DETECTION_FIELDS = ("metric", "reference_map", "artifact_map", "matched", "mean_iou", "max_score_diff")
 
 
 def parity_images(preprocessing: Preprocessing, model_labels: list[str], *, val_dir: Path | None,

@@ -256,9 +256,9 @@ def parse_architecture(spec: str) -> Architecture:
                                f"(timm {timm.__version__}: timm.list_models())")
         return Architecture("timm", name)
     if spec in list_models("detection"):
-        raise EdgekitError(f"{spec} is a detector: `edgekit train` and `edgekit eval` take it (edgekit.train.detection, "
-                           "edgekit.detection_eval), but export, quantize and bench of detectors are not there yet "
-                           "(docs/detection.md)")
+        raise EdgekitError(f"{spec} is a detector: train it on a COCO or YOLO folder (`edgekit train {spec} --data DIR`)"
+                           f" and export its checkpoint (`edgekit export {spec} --checkpoint RUN/best.pt`); quantize "
+                           "and bench of a detector's checkpoint are not there yet (docs/detection.md)")
     if spec in list_models():
         return Architecture("zoo", spec)
     zoo = list_models("classification")

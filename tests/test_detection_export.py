@@ -1,0 +1,200 @@
+"""Exporting a detector (issue 35, item 5): the graph, the NMS outside it, every format, int8, `edgekit eval` of an
+artifact, the manifest contract and the refusals.
+
+The detector is the committed fixture tests/fixtures/weights/ssdlite_mobilenet_v2.pt (scripts/make_test_detector.py:
+trained on samples/detection-fashion at 128 px; its validation mAP is in its meta), so that mAP and matched boxes
+mean something: an untrained SSD's scores all tie at 1/(K+1). Real converters and runtimes throughout.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit.detection_post import BOX_COLUMNS, PostprocessSettings, nms, postprocess
+from edgekit.errors import EdgekitError
+from edgekit.paths import REPO_ROOT
+
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "weights" / "ssdlite_mobilenet_v2.pt"
+SAMPLE = REPO_ROOT / "samples" / "detection-fashion"
+MODEL = "ssdlite_mobilenet_v2"
+FORMATS = ("torchscript", "onnx", "tflite", "executorch")
+PARITY = 10  # of the sample's 20 validation images (seeded): the mAP bootstrap runs COCOeval 100 times per artifact
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from edgekit.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(FIXTURE, task="detection")
+    return checkpoint, checkpoint.build_model().eval()
+
+
+def test_the_fixture_detector_has_learned(detector):
+    checkpoint, _ = detector
+    assert checkpoint.meta["fixed_weights"]["val_map50_after_rounding"] > 0.3  # scripts/make_test_detector.py
+
+
+def test_nms_in_numpy_equals_torchvisions_ssd_postprocessing(detector):
+    """The graph + edgekit.detection_post gives what torchvision's own SSD.forward gives, box for box, on real
+    sample images (the same decoding, thresholds, per-class top-k, batched NMS and cap)."""
+    from edgekit.detector import DetectorGraph, postprocess_settings
+
+    checkpoint, model = detector
+    size = checkpoint.preprocessing.img_size
+    graph = DetectorGraph(model, size).eval()
+    settings = postprocess_settings(model)
+    mean = torch.tensor(checkpoint.preprocessing.mean).view(3, 1, 1)
+    std = torch.tensor(checkpoint.preprocessing.std).view(3, 1, 1)
+    compared = 0
+    for path in sorted((SAMPLE / "val").glob("*.jpg"))[:4]:
+        image = torch.from_numpy(checkpoint.preprocessing.load(path)) * std + mean  # back to [0, 1] at S x S
+        with torch.no_grad():
+            theirs = model([image])[0]
+            ours = postprocess(graph(((image - mean) / std)[None]).numpy()[0], size, settings)
+        assert len(ours.scores) == len(theirs["scores"]) > 0
+        np.testing.assert_allclose(ours.scores, theirs["scores"].numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours.boxes, theirs["boxes"].numpy(), atol=1e-3)
+        np.testing.assert_array_equal(ours.labels, theirs["labels"].numpy() - 1)  # torchvision: 0 = background
+        compared += len(ours.scores)
+    assert compared > 20
+
+
+def test_nms_keeps_the_best_box_of_each_overlapping_group_and_orders_by_score():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [0, 0, 10, 9]], dtype=np.float64)
+    scores = np.array([0.5, 0.9, 0.7, 0.9])
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]  # 1 beats 3 on equal scores (the earlier index)
+    assert nms(boxes, scores, 0.95).tolist() == [1, 3, 2, 0]
+    settings = PostprocessSettings(score_threshold=0.1, iou_threshold=0.5, max_detections=2, candidates_per_class=10)
+    output = np.zeros((4, BOX_COLUMNS + 2), dtype=np.float32)
+    output[:, :4] = boxes / 100
+    output[:, 4] = [0.5, 0.9, 0.05, 0.0]  # class 0
+    output[:, 5] = [0.0, 0.0, 0.7, 0.95]  # class 1: its own NMS, never suppressed by class 0's boxes
+    found = postprocess(output, 100, settings)
+    assert found.labels.tolist() == [1, 0] and found.scores.tolist() == pytest.approx([0.95, 0.9])
+
+
+class Exported:
+    def __init__(self, fp32, int8):
+        self.fp32, self.folder = fp32, fp32.folder
+        self.results = list(fp32.results) + list(int8.results)
+        self.rows = {(r.format, r.precision): r for r in self.results}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """fp32 in every format that runs here, int8 in the three that have it (TorchScript has none), one export each."""
+    from edgekit import ExportOptions, export_model
+
+    out = tmp_path_factory.mktemp("detector-export")
+    common = dict(checkpoint=str(FIXTURE), val=str(SAMPLE), allow_mismatch=True, parity_size=PARITY)
+    fp32 = export_model(ExportOptions(MODEL, out=str(out / "fp32"), formats=FORMATS, precisions=("fp32",), **common))
+    int8 = export_model(ExportOptions(MODEL, out=str(out / "int8"), formats=FORMATS[1:], precisions=("int8",),
+                                      calib_size=32, **common))
+    return Exported(fp32, int8)
+
+
+@pytest.mark.slow
+def test_every_format_carries_the_decoding_and_matches_pytorch_on_map(exported):
+    rows = exported.rows
+    for name in FORMATS:
+        row = rows[(name, "fp32")]
+        parity = row.parity
+        assert row.status == "verified", (name, row.reason)
+        assert parity["metric"] == "map" and parity["reference_map"] > 10  # points
+        assert abs(parity["drop_points"]) <= 0.5 and parity["matched"] >= 0.97 and parity["mean_iou"] > 0.99
+        low, high = parity["drop_interval"]
+        assert low <= parity["drop_points"] <= high
+        manifest = json.loads((row.folder / "manifest.json").read_text())
+        anchors = manifest["detection"]["num_anchors"]
+        assert manifest["task"] == "detection" and manifest["output"]["shape"] == [1, anchors, 4 + 10]
+        assert manifest["detection"]["postprocess"] == {"score_threshold": 0.001, "iou_threshold": 0.55,
+                                                        "max_detections": 300, "candidates_per_class": 300}
+        assert (row.folder / "labels.txt").read_text().split("\n")[:10] == manifest["labels"]
+
+
+@pytest.mark.slow
+def test_int8_detectors_are_judged_on_map_with_an_interval_and_matched_boxes(exported):
+    rows = exported.rows
+    for name in ("onnx", "executorch"):  # tflite: test_tflite_int8_detector_loads_in_litert below
+        row = rows[(name, "int8")]
+        parity = row.parity
+        assert row.status in ("verified", "failed verification"), (name, row.status, row.reason)
+        assert (row.status == "verified") == (parity["drop_points"] <= parity["max_drop"])
+        assert parity["drop_points"] == pytest.approx(parity["reference_map"] - parity["artifact_map"], abs=0.01)
+        assert 0 <= parity["matched"] <= 1 and parity["num_images"] == PARITY
+        assert "int8 repair (--int8-policy) is built for classifiers" in row.reason
+        assert row.extra["integer"]["float_ops"] >= 0  # the integer count of each runtime's graph
+        manifest = json.loads((row.folder / "manifest.json").read_text())
+        assert manifest["calibration"]["count"] == 32 and "train" in manifest["calibration"]["images"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="known defect, open: LiteRT refuses litert-torch's int8 detector at load "
+                   "(tflite/kernels/activations.cc, the int8 softmax kernel's fixed output scale 1/256 and zero point "
+                   "-128, which the PT2E quantizer does not give the softmax over the classes); the row says 'failed "
+                   "to export' with LiteRT's message")
+def test_tflite_int8_detector_loads_in_litert(exported):
+    row = exported.rows[("tflite", "int8")]
+    assert row.status in ("verified", "failed verification"), row.reason
+
+
+@pytest.mark.slow
+def test_eval_of_an_artifact_reproduces_exports_map(exported, tmp_path):
+    from edgekit.evaluate import EvalOptions, evaluate
+
+    row = exported.rows[("onnx", "fp32")]
+    result = evaluate(EvalOptions(row.folder, data=SAMPLE, split="val", max_images=PARITY, out=tmp_path / "eval"))
+    assert result.kind == "onnx fp32 artifact"
+    assert 100 * result.report.map == pytest.approx(row.parity["artifact_map"], abs=0.01)
+    document = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert document["task"] == "detection" and document["postprocess"]["iou_threshold"] == 0.55
+
+
+@pytest.mark.slow
+def test_the_cli_prints_map_and_matched_boxes_at_80_columns(exported, cli, tmp_path):
+    done = cli("export", MODEL, "--checkpoint", FIXTURE, "--val", SAMPLE, "--formats", "onnx", "--parity-size", 4,
+               "--out", tmp_path / "cli")
+    assert done.returncode == 0, done.stderr
+    assert "mAP" in done.stdout and "boxes" in done.stdout and "verified" in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+
+
+@pytest.mark.slow
+def test_android_sync_refuses_a_detector_in_one_line(exported, tmp_path):
+    from edgekit.android.sync import sync_assets
+
+    (tmp_path / "app").mkdir()
+    with pytest.raises(EdgekitError, match="a detector: android_demo's screen classifies"):
+        sync_assets(exported.folder, tmp_path / "app" / "assets")
+
+
+@pytest.mark.slow
+def test_a_detector_manifest_that_lies_is_refused(exported, tmp_path):
+    from edgekit.manifest import read_manifest
+
+    row = exported.rows[("onnx", "fp32")]
+    folder = tmp_path / "edited"
+    shutil.copytree(row.folder, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for edit, message in ((lambda m: m["detection"]["postprocess"].update(iou_threshold=0), "out of range"),
+                          (lambda m: m.pop("detection"), "needs a 'detection' object"),
+                          (lambda m: m["output"].update(shape=[1, 5, 14]), "must be 1 x"),
+                          (lambda m: m.update(task="segmentation"), "'task' must be one of")):
+        edited = json.loads(json.dumps(manifest))
+        edit(edited)
+        (folder / "manifest.json").write_text(json.dumps(edited))
+        with pytest.raises(EdgekitError, match=message):
+            read_manifest(folder)
+
+
+def test_a_detector_without_data_to_judge_it_names_the_flag(tmp_path):
+    from edgekit import ExportOptions, export_model
+
+    with pytest.raises(EdgekitError, match="pass --val DIR"):
+        export_model(ExportOptions(MODEL, checkpoint=str(FIXTURE), out=str(tmp_path / "out"), formats=("onnx",)))
+    assert not any((tmp_path / "out").rglob("*.onnx"))
