@@ -81,7 +81,7 @@ def export_model(options: ExportOptions, *, on_progress: OnProgress | None = Non
     out_dir = _prepare_out(Path(options.out), source.name)
 
     def waiting() -> None:
-        report.warning(f"another export is writing into {out_dir}: waiting for it to finish (Ctrl-C to stop)")
+        caller.warning(f"another export is writing into {out_dir}: waiting for it to finish (Ctrl-C to stop)")
 
     with folder_lock(out_dir, on_wait=waiting):
         _remove_leftovers(out_dir)
