@@ -67,6 +67,18 @@ def detection_data(checkpoint: Path, data: Path | None, split: str) -> tuple[lis
     return images, list(dataset.classes), f"{data} ({what}, {len(images)} images)"
 
 
+def evaluation_images(checkpoint: Path | None, options, labels: list[str]) -> tuple[list[DetectionImage], str]:
+    """(images, description) that `edgekit eval` scores: --data's (else the run's) --split, a seeded sample of
+    --max-images of them, their classes mapped onto the model's `labels`."""
+    from edgekit.images import seeded_sample
+
+    images, data_classes, description = detection_data(checkpoint, options.data, options.split)
+    if options.max_images is not None and options.max_images < len(images):
+        images = seeded_sample(images, options.max_images)
+        description = f"{description}, a seeded sample of {options.max_images}"
+    return align_boxes(images, data_classes, labels), description
+
+
 def align_boxes(images: list[DetectionImage], data_classes: list[str], labels: list[str]) -> list[DetectionImage]:
     """The data's class indices mapped onto the model's by name; a class the model does not know is an error."""
     unknown = [c for c in data_classes if c not in labels]
@@ -86,7 +98,6 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
 
     from edgekit.checkpoint import load_checkpoint
     from edgekit.detection_metrics import coco_map
-    from edgekit.images import seeded_sample
     from edgekit.detector import DetectionDataset, collate, predict_images
 
     say = reporter(on_progress)
@@ -95,11 +106,7 @@ def evaluate_detection(options, on_progress: OnProgress | Reporter | None = None
         return _evaluate_artifact(path, options, say)
     say.stage("opening the model")
     checkpoint = load_checkpoint(path, task="detection")
-    images, data_classes, description = detection_data(path, options.data, options.split)
-    if options.max_images is not None and options.max_images < len(images):
-        images = seeded_sample(images, options.max_images)
-        description = f"{description}, a seeded sample of {options.max_images}"
-    images = align_boxes(images, data_classes, checkpoint.labels)
+    images, description = evaluation_images(path, options, checkpoint.labels)
     out = writable_folder(options.out or path.parent / f"eval-{path.stem}", "--out")
     model = checkpoint.build_model()
     loader = torch.utils.data.DataLoader(DetectionDataset(images, checkpoint.preprocessing),
@@ -129,7 +136,6 @@ def _evaluate_artifact(path: Path, options, say: Reporter) -> DetectionEvalResul
     from edgekit.artifacts import open_artifact
     from edgekit.detection_metrics import coco_map, graph_predictions
     from edgekit.detection_post import PostprocessSettings
-    from edgekit.images import seeded_sample
     from edgekit.logcapture import captured, read_back
 
     say.stage("opening the artifact")
@@ -140,11 +146,7 @@ def _evaluate_artifact(path: Path, options, say: Reporter) -> DetectionEvalResul
     checkpoint = artifact.manifest.source_checkpoint()
     if options.data is None and checkpoint is None:
         raise EdgekitError(f"{path}: the checkpoint it was exported from is not there to name its data; pass --data DIR")
-    images, data_classes, description = detection_data(checkpoint, options.data, options.split)
-    if options.max_images is not None and options.max_images < len(images):
-        images = seeded_sample(images, options.max_images)
-        description = f"{description}, a seeded sample of {options.max_images}"
-    images = align_boxes(images, data_classes, artifact.labels)
+    images, description = evaluation_images(checkpoint, options, artifact.labels)
     out = writable_folder(options.out or path.parent / f"eval-{path.name}", "--out")
     with captured(None) as chatter:
         runtime = artifact.runtime()

@@ -13,7 +13,6 @@ together: the second waits for the first (fileio.folder_lock: flock on OUT/<mode
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from edgekit.errors import EdgekitError
-from edgekit.export.base import ExportRequest, first_line
+from edgekit.export.base import ExportRequest, convert, first_line
 from edgekit.export.int8_context import Int8Context
 from edgekit.export.options import ExportOptions
 from edgekit.logcapture import captured
@@ -202,12 +201,10 @@ def export_one(format_name: str, request: ExportRequest, out_dir: Path, source: 
             parity, seconds = chosen.parity, chosen.seconds
             calibration_source = int8.description_for(len(request.calibration)) if int8 else calibration_source
         else:
-            started = time.perf_counter()
-            try:
-                facts = spec.converter().export(request, artifact)
-            except Exception as error:  # a converter crash is a row in the table, not a traceback
-                return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
-            seconds = time.perf_counter() - started
+            converted = convert(format_name, request, artifact)
+            if converted.facts is None:
+                return ArtifactResult(format_name, request.precision, "failed to export", reason=converted.error)
+            facts, seconds = converted.facts, converted.seconds
             parity = _verify(format_name, artifact, request.precision, parity_data, reference, max_drop, source)
         status = {"passed": "verified", "failed": "failed verification",
                   "not judged": "exported, not judged"}.get(parity.status, "exported, not run here")
@@ -263,12 +260,10 @@ def _int8_artifact(format_name: str, request: ExportRequest, scratch: Path, sour
         folder = scratch / f"attempt-{next(count)}"
         folder.mkdir()
         path = folder / spec.artifact
-        started = time.perf_counter()
-        try:
-            facts = spec.converter().export(attempt_request, path)
-        except Exception as error:  # a converter crash is a row in the table (or a step of the plan)
-            return Attempt(settings, None, error=first_line(error), seconds=time.perf_counter() - started)
-        seconds = time.perf_counter() - started
+        converted = convert(format_name, attempt_request, path)
+        if converted.facts is None:  # a converter crash is a step of the plan
+            return Attempt(settings, None, error=converted.error, seconds=converted.seconds)
+        facts, seconds = converted.facts, converted.seconds
         parity = _verify(format_name, path, "int8", parity_data, reference, max_drop, source)
         if options.require_integer:
             _require_integer(parity, facts.get("integer"), format_name)

@@ -8,6 +8,7 @@ imported lazily (`FORMATS[name].converter()`), so `edgekit export --formats onnx
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +45,27 @@ class Backend(Protocol):
 
     def export(self, request: ExportRequest, path: Path) -> dict:
         """Write the artifact at `path`; return extra manifest fields (input/output tensors, notes...)."""
+
+
+@dataclass
+class Converted:
+    """What running a format's converter gave: the backend's facts (None when it failed), the wall time, and the
+    failure as one line for the table (a converter crash is a row, never a traceback)."""
+    facts: dict | None
+    seconds: float
+    error: str = ""
+
+
+def convert(format_name: str, request: ExportRequest, path: Path) -> Converted:
+    """Run the converter of `format_name` (edgekit/export/<format>.py) to write `path`, timed."""
+    from edgekit.formats import FORMATS
+
+    started = time.perf_counter()
+    try:
+        facts = FORMATS[format_name].converter().export(request, path)
+    except Exception as error:
+        return Converted(None, time.perf_counter() - started, first_line(error))
+    return Converted(facts, time.perf_counter() - started)
 
 
 def declared_tensors(format_name: str, path: Path) -> dict:

@@ -17,7 +17,6 @@ the default boxes baked in; one `detections` output, layout in edgekit.detection
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import torch
 from edgekit.detection_metrics import ImagePredictions, coco_map, graph_predictions
 from edgekit.detection_post import BOX_COLUMNS, LAYOUT, Detections, PostprocessSettings, match_detections
 from edgekit.errors import EdgekitError
-from edgekit.export.base import ExportRequest, first_line
+from edgekit.export.base import ExportRequest, convert, first_line
 from edgekit.export.options import ExportOptions
 from edgekit.export.source import Source
 from edgekit.export.summary import ArtifactResult
@@ -210,12 +209,10 @@ def _export_one(format_name: str, request: ExportRequest, staging_root: Path, ou
     staging = staging_folder(staging_root / name)
     try:
         artifact = staging / spec.artifact
-        started = time.perf_counter()
-        try:
-            facts = spec.converter().export(request, artifact)
-        except Exception as error:  # a converter crash is a row in the table, not a traceback
-            return ArtifactResult(format_name, request.precision, "failed to export", reason=first_line(error))
-        seconds = time.perf_counter() - started
+        converted = convert(format_name, request, artifact)
+        if converted.facts is None:
+            return ArtifactResult(format_name, request.precision, "failed to export", reason=converted.error)
+        facts, seconds = converted.facts, converted.seconds
         parity_result = verify(format_name, artifact, parity, reference, source, settings, max_drop, bootstrap)
         status = {"passed": "verified", "failed": "failed verification"}.get(parity_result.status,
                                                                                "exported, not run here")
