@@ -51,6 +51,8 @@ class BenchRow:
     top1: float | None = None             # accuracy in this runtime on a labelled folder, percent
     top1_ci: list[float] | None = None    # 95 % interval, percent
     accuracy_images: int | None = None
+    post_p50_ms: float | None = None      # detectors: median ms of the NMS outside the graph (edgekit.detection_post), per image, not in p50_ms
+    map: float | None = None              # detectors: COCO mAP@[.5:.95] in this runtime on a labelled folder, points (0-100)
     source: str = "edgekit bench"         # what measured it: edgekit bench, benchmark_model, executor_runner, onnxruntime_perf_test, android_demo
     extra: dict = field(default_factory=dict)  # source-specific facts (governor, thermal state, tool command line)
 
@@ -82,7 +84,7 @@ _TEXT = ("model", "format", "precision", "device", "runtime", "status", "source"
 _OPTIONAL_TEXT = ("reason", "artifact", "runtime_version", "delegate", "device_name")
 _OPTIONAL_COUNTS = ("size_bytes", "warmup", "iterations", "accuracy_images")
 _OPTIONAL_NUMBERS = ("load_ms", "first_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
-                     "throughput_ips", "peak_rss_mb", "cpu_per_wall", "speedup", "top1")
+                     "throughput_ips", "peak_rss_mb", "cpu_per_wall", "speedup", "top1", "post_p50_ms", "map")
 
 
 def _number(value) -> bool:
@@ -116,8 +118,9 @@ def row_problem(data) -> str | None:
     for name in _OPTIONAL_NUMBERS:
         if data.get(name) is not None and not _number(data[name]):
             return f"'{name}' must be a non-negative finite number or null, got {data[name]!r}"[:200]
-    if data.get("top1") is not None and data["top1"] > 100:
-        return f"'top1' is a percentage, got {data['top1']!r}"
+    for name in ("top1", "map"):
+        if data.get(name) is not None and data[name] > 100:
+            return f"'{name}' is a percentage, got {data[name]!r}"
     if data.get("wide_spread") is not None and not isinstance(data["wide_spread"], bool):
         return f"'wide_spread' must be true, false or null, got {data['wide_spread']!r}"[:200]
     ci = data.get("top1_ci")
