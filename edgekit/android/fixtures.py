@@ -5,6 +5,13 @@ JPEGs derived from a shipped photograph: colour and grey, square and not, small 
 orientation), the same pictures as camera-like YUV_420_888 planes (padded rows, pixel stride 1 and 2, rotation),
 edgekit's exact input tensor for every (image, artifact) and the host runtime's raw output and top-5.
 Layout of OUT is documented in docs/manifest.md ("Golden fixtures for the app"); index.json lists everything.
+
+A detector's export (manifest `task: detection`) gets the same images, frames and tensors; instead of a top-5 each
+(image, artifact) row carries `detections`: edgekit.detection_post.postprocess of the raw output (boxes in the
+network's frame, scores, labels, in order) and the boxes in the image's pixels (detection_metrics.to_image_boxes).
+`detection_cases` adds outputs made to test the rules: ties of scores within and across classes (a real output
+with its probabilities rounded to 1/16), a score equal to the threshold in float32, cut-offs by
+candidates_per_class and max_detections, and an empty result.
 """
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ import numpy as np
 from PIL import Image
 
 from edgekit.android.runtime import find_artifacts, top_k
+from edgekit.detection_metrics import resize_geometry, to_image_boxes
+from edgekit.detection_post import BOX_COLUMNS, PostprocessSettings, postprocess
+from edgekit.runtime import dequantize
 from edgekit.artifacts import Artifact
 from edgekit.android.yuv import rgb_to_yuv420, rotate_clockwise, yuv420_to_rgb
 from edgekit import contracts
@@ -187,11 +197,81 @@ def _write_into(tmp: Path, export_dir: Path, artifacts: list, variants: list, sa
             if not entry["synthetic"]:
                 raw = variant.run_raw(tensor)
                 row.update(output_dtype=raw.dtype.name,
-                           output=_rel(_write(tmp / "outputs" / f"{picture}__{entry['name']}.bin", raw.astype(raw.dtype.newbyteorder("<")).tobytes()), tmp),
-                           top5=[[i, p] for i, p in top_k(variant.logits(raw))])
+                           output=_rel(_write(tmp / "outputs" / f"{picture}__{entry['name']}.bin", raw.astype(raw.dtype.newbyteorder("<")).tobytes()), tmp))
+                if _is_detector(variant):
+                    width, height = load_rgb(path).size  # the upright image (EXIF applied), as edgekit sees it
+                    row["detections"] = _detections(variant, _detector_rows(variant, raw), width, height)
+                else:
+                    row["top5"] = [[i, p] for i, p in top_k(variant.logits(raw))]
             index["tensors"].append(row)
+    detector = next((v for v, e in zip(variants, index["artifacts"]) if _is_detector(v) and not e["synthetic"]), None)
+    if detector is not None:
+        say("detection cases: ties, the threshold, cut-offs, an empty result")
+        first = next(t for t in index["tensors"] if "detections" in t and t["artifact"] == detector.name)
+        real = _detector_rows(detector, np.fromfile(tmp / first["output"], dtype=np.dtype(first["output_dtype"]).newbyteorder("<")))
+        index["detection_cases"] = _detection_cases(tmp, detector, real)
     atomic_write_text(tmp / "index.json", json.dumps(index, indent=1))
     return index
+
+
+def _is_detector(artifact: Artifact) -> bool:
+    return artifact.manifest.raw.get("task") == "detection"
+
+
+def _settings(artifact: Artifact) -> PostprocessSettings:
+    return PostprocessSettings.from_dict(artifact.manifest.raw["detection"]["postprocess"])
+
+
+def _detector_rows(artifact: Artifact, raw: np.ndarray) -> np.ndarray:
+    """The raw output as float32 A x (4 + K) rows (dequantized as edgekit does when the output is quantized)."""
+    return dequantize(raw, artifact.manifest.output).reshape(-1, BOX_COLUMNS + len(artifact.manifest.labels))
+
+
+def _detections(artifact: Artifact, rows: np.ndarray, width: int, height: int,
+                settings: PostprocessSettings | None = None, resize: str | None = None) -> dict:
+    """Python's postprocessing of one output (what the app's DetectionPostprocessor must give, in this order) and
+    its boxes in the pixels of a width x height image under the resize rule (the manifest's unless given)."""
+    pre = artifact.manifest.preprocessing
+    found = postprocess(rows, pre.img_size, settings or _settings(artifact))
+    rule = resize or pre.resize
+    image = to_image_boxes(found.boxes, resize_geometry(width, height, pre.img_size, rule))
+    return {"count": len(found.scores), "boxes": found.boxes.tolist(), "scores": found.scores.astype(float).tolist(),
+            "labels": found.labels.tolist(), "image_width": width, "image_height": height, "resize": rule,
+            "image_boxes": image.tolist()}
+
+
+def _detection_cases(tmp: Path, artifact: Artifact, real: np.ndarray) -> list[dict]:
+    """Outputs made to pin the rules down (module doc), each with Python's answer and the settings it used."""
+    base = _settings(artifact)
+    threshold = np.float32(base.score_threshold)
+    ties = real.copy()
+    ties[:, BOX_COLUMNS:] = np.round(ties[:, BOX_COLUMNS:] * 16) / 16  # many equal scores, within and across classes
+    ties[: len(ties) // 2, BOX_COLUMNS:] = np.maximum(ties[: len(ties) // 2, BOX_COLUMNS:], threshold)
+    ties[1::7, BOX_COLUMNS:] = threshold  # equal to the threshold in float32: not above it, so never kept
+    same_boxes = real.copy()
+    same_boxes[:, :BOX_COLUMNS] = real[0, :BOX_COLUMNS]  # every box identical: NMS keeps one per class
+    same_boxes[:, BOX_COLUMNS:] = np.round(same_boxes[:, BOX_COLUMNS:] * 8) / 8
+    empty = real.copy()
+    empty[:, BOX_COLUMNS:] = np.minimum(empty[:, BOX_COLUMNS:], threshold)  # nothing above the threshold
+    tight = PostprocessSettings(score_threshold=0.05, iou_threshold=0.3, max_detections=5, candidates_per_class=3)
+    size = artifact.manifest.preprocessing.img_size
+    square = (size, size, None)
+    cases = [("ties_rounded_scores", ties, base, square), ("ties_rounded_scores_cut", ties, tight, square),
+             ("identical_boxes", same_boxes, base, square), ("empty", empty, base, square),
+             ("real_cut", real, tight, square),  # the boxes mapped back to images of other shapes and both rules:
+             ("real_to_1024x683_resize", real, base, (1024, 683, "resize")),
+             ("real_to_1024x683_letterbox", real, base, (1024, 683, "letterbox")),
+             ("real_to_341x512_letterbox", real, base, (341, 512, "letterbox"))]
+    entries = []
+    for name, rows, settings, (width, height, rule) in cases:
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        expected = _detections(artifact, rows, width, height, settings, rule)
+        if name == "empty" and expected["count"] != 0:
+            raise EdgekitError("the empty detection case is not empty (fixtures bug)")
+        entries.append({"name": name, "artifact": artifact.name, "settings": settings.to_dict(),
+                        "output": _rel(_write(tmp / "detection_cases" / f"{name}.bin", rows.astype("<f4").tobytes()), tmp),
+                        "detections": expected})
+    return entries
 
 
 def _rel(path: str, root: Path) -> str:

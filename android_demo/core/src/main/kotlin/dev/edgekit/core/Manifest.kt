@@ -6,6 +6,16 @@ class ManifestException(message: String) : Exception(message)
 /** real = scale * (q - zeroPoint) */
 data class Quant(val scale: Float, val zeroPoint: Int)
 
+/**
+ * A detector's `detection` block (docs/contracts.md, "A detector's manifest"): the output is [1, numAnchors,
+ * 4 + classes] (corners normalised to the input frame, then each object class's probability) and non-maximum
+ * suppression runs outside the graph with these settings, as edgekit.detection_post.postprocess does.
+ */
+data class DetectionSpec(
+    val numAnchors: Int, val scoreThreshold: Double, val iouThreshold: Double,
+    val maxDetections: Int, val candidatesPerClass: Int,
+)
+
 /** The parts of an edgekit export manifest (docs/manifest.md, schema edgekit-manifest/1) the app needs. */
 data class Manifest(
     val schema: String, val model: String, val format: String, val precision: String,
@@ -17,11 +27,23 @@ data class Manifest(
      *  `mean`/`std` are the same values rounded to float32. */
     val meanDouble: DoubleArray = DoubleArray(3) { mean[it].toDouble() },
     val stdDouble: DoubleArray = DoubleArray(3) { std[it].toDouble() },
+    /** "classification" (absent in the manifest) or "detection" (then [detection] is set). */
+    val task: String = TASK_CLASSIFICATION,
+    val detection: DetectionSpec? = null,
 ) {
+    val isDetector: Boolean get() = task == TASK_DETECTION
+
+    /** Values in the model's one output: a score per class, or a detector's A x (4 + classes). */
+    val outputValues: Int get() = detection?.let { it.numAnchors * (BOX_COLUMNS + numClasses) } ?: numClasses
+
     companion object {
         const val SCHEMA = "edgekit-manifest/1"
         val FORMATS = setOf("onnx", "tflite", "executorch")
         private val DTYPES = setOf("float32", "int8", "uint8")
+        const val TASK_CLASSIFICATION = "classification"
+        const val TASK_DETECTION = "detection"
+        /** Columns of a detector's output row before the class probabilities: x1, y1, x2, y2. */
+        const val BOX_COLUMNS = 4
 
         /** Parses manifest.json (and labels.txt when given, which must agree with it); throws ManifestException. */
         fun parse(manifestJson: String, labelsTxt: String? = null): Manifest {
@@ -34,6 +56,11 @@ data class Manifest(
             val schema = root["schema"] as? String
             if (schema != SCHEMA) {
                 throw ManifestException("not an edgekit manifest: schema ${schema ?: "missing"}, expected $SCHEMA")
+            }
+            val task = (root["task"] ?: TASK_CLASSIFICATION) as? String
+                ?: throw ManifestException("manifest field task must be a string")
+            if (task != TASK_CLASSIFICATION && task != TASK_DETECTION) {
+                throw ManifestException("task $task is not one the app runs ($TASK_CLASSIFICATION, $TASK_DETECTION)")
             }
             val format = str(root, "format")
             if (format !in FORMATS) {
@@ -55,7 +82,11 @@ data class Manifest(
             val std = FloatArray(3) { stdDouble[it].toFloat() }
             if (stdDouble.any { !(it > 0.0) }) throw ManifestException("preprocessing.std must be positive")
             val resize = (pre["resize"] as? String) ?: "center_crop"
-            if (resize != "center_crop" && resize != "letterbox") throw ManifestException("unsupported resize rule $resize")
+            val rules = if (task == TASK_DETECTION) DETECTION_RESIZE_RULES else CLASSIFIER_RESIZE_RULES
+            if (resize !in rules) {
+                throw ManifestException(if (resize in ALL_RESIZE_RULES) "a ${task} model's resize rule is one of ${rules.joinToString()}, got $resize"
+                    else "unsupported resize rule $resize")
+            }
             (pre["channel_order"] as? String)?.let {
                 if (it != "RGB") throw ManifestException("unsupported channel order $it (the app feeds RGB)")
             }
@@ -73,16 +104,48 @@ data class Manifest(
                 if (lines != labels) throw ManifestException("labels.txt differs from the manifest's labels")
             }
             val outputShape = output["shape"] as? List<*>
+            val detection = if (task == TASK_DETECTION) detectionSpec(root, outputShape, numClasses) else null
             val outputCount = (outputShape?.lastOrNull() as? Double)?.toInt()
-            if (outputCount != null && outputCount != numClasses) {
+            if (detection == null && outputCount != null && outputCount != numClasses) {
                 throw ManifestException("the output has $outputCount values for $numClasses classes")
             }
             return Manifest(
                 schema, str(root, "model"), format, str(root, "precision"), str(root, "file"), inputShape, layout,
                 inputDtype, quant(input, inputDtype, "input"), outputDtype, quant(output, outputDtype, "output"),
-                numClasses, imgSize, mean, std, resize, labels, meanDouble, stdDouble,
+                numClasses, imgSize, mean, std, resize, labels, meanDouble, stdDouble, task, detection,
             )
         }
+
+        val CLASSIFIER_RESIZE_RULES = listOf("center_crop", "letterbox")
+        val DETECTION_RESIZE_RULES = listOf("resize", "letterbox")  // edgekit.preprocess: never a crop that cuts boxes
+        private val ALL_RESIZE_RULES = setOf("center_crop", "letterbox", "resize")
+
+        /** The `detection` block and the output shape it implies: [1, A, 4 + K] (a dynamic batch counts as 1). */
+        private fun detectionSpec(root: Map<*, *>, outputShape: List<*>?, numClasses: Int): DetectionSpec {
+            val d = obj(root, "detection")
+            val anchors = int(d, "num_anchors", "detection")
+            if (anchors < 1) throw ManifestException("detection.num_anchors must be positive, got $anchors")
+            val post = d["postprocess"] as? Map<*, *> ?: throw ManifestException("detection.postprocess is missing")
+            val score = number(post, "score_threshold")
+            val iou = number(post, "iou_threshold")
+            val maxDetections = int(post, "max_detections", "detection.postprocess")
+            val candidates = int(post, "candidates_per_class", "detection.postprocess")
+            if (!(score >= 0.0 && score < 1.0) || !(iou > 0.0 && iou <= 1.0) || maxDetections < 1 || candidates < 1) {
+                throw ManifestException("detection.postprocess is out of range: score_threshold $score, iou_threshold $iou, " +
+                    "max_detections $maxDetections, candidates_per_class $candidates")
+            }
+            val expected = listOf(1, anchors, BOX_COLUMNS + numClasses)
+            if (outputShape != null) {
+                val dims = outputShape.mapIndexed { i, v -> if (i == 0 && v == null) 1 else (v as? Double)?.toInt() }
+                if (dims != expected) {
+                    throw ManifestException("a detector's output must be $expected ([1, anchors, 4 + classes]), the manifest says $outputShape")
+                }
+            }
+            return DetectionSpec(anchors, score, iou, maxDetections, candidates)
+        }
+
+        private fun number(o: Map<*, *>, key: String): Double =
+            o[key] as? Double ?: throw ManifestException("detection.postprocess field $key is missing")
 
         private fun str(o: Map<*, *>, key: String): String =
             o[key] as? String ?: throw ManifestException("manifest field $key is missing")
@@ -137,5 +200,6 @@ data class Manifest(
     override fun hashCode(): Int = toString().hashCode()
     override fun toString(): String =
         "Manifest($model $format-$precision, input ${inputShape.toList()} $layout $inputDtype $inputQuant, " +
-            "output $outputDtype $outputQuant, $numClasses classes, img $imgSize $resize, mean ${mean.toList()}, std ${std.toList()})"
+            "output $outputDtype $outputQuant, $numClasses classes, img $imgSize $resize, mean ${mean.toList()}, std ${std.toList()}" +
+            (if (detection != null) ", $task $detection" else "") + ")"
 }

@@ -34,8 +34,9 @@ class InputTensor(val shape: IntArray, val dtype: String, val floats: FloatArray
 
 /**
  * Image -> model input bit for bit as edgekit's evaluation transform (docs/manifest.md, "Preprocessing, exactly"):
- * v / 255.0 in double; centre crop (shorter side to round(size / 0.875), longer side floored, floor offsets) or
- * letterbox (longer side to size, shorter rounded half up, mean padding); PIL's antialiased triangle filter in
+ * v / 255.0 in double; centre crop (shorter side to round(size / 0.875), longer side floored, floor offsets),
+ * letterbox (longer side to size, shorter rounded half up, mean padding) or a detector's plain resize (both sides to
+ * size, the aspect not kept); PIL's antialiased triangle filter in
  * double, widths first, products summed in tap order; (x - mean) / std in double; one rounding to float32; NCHW or
  * NHWC; int8/uint8 quantized as clamp(rint(x / scale) + zero_point) with x / scale a float32 division.
  * The JVM never fuses a multiply and an add, so each double operation rounds exactly as numpy's.
@@ -168,7 +169,11 @@ class Preprocessor(val manifest: Manifest) {
         val cached = plan
         if (cached != null && width == inW && height == inH) return cached
         val letterbox = manifest.resize == "letterbox"
-        val g = if (letterbox) Geometry.letterbox(height, width, size) else Geometry.centerCrop(height, width, size)
+        val g = when (manifest.resize) {
+            "letterbox" -> Geometry.letterbox(height, width, size)
+            "resize" -> Geometry(size, size, 0, 0)  // a detector's plain resize: both sides to size, no crop, no padding
+            else -> Geometry.centerCrop(height, width, size)
+        }
         val hTable = if (g.width != width) Resample.weights(width, g.width) else null
         val vTable = if (g.height != height) Resample.weights(height, g.height) else null
         val rowFrom = if (letterbox) 0 else g.top
@@ -195,10 +200,10 @@ class Preprocessor(val manifest: Manifest) {
 
     /**
      * Where the model's input comes from in the upright frame (width x height), as fractions of it: the centre
-     * crop's square (what the model sees; the rest of the frame is cut off), or the whole frame (letterbox).
+     * crop's square (what the model sees; the rest of the frame is cut off), or the whole frame (letterbox, resize).
      */
     fun modelRegion(width: Int, height: Int): Region {
-        if (manifest.resize == "letterbox") return Region(0.0, 0.0, 1.0, 1.0)
+        if (manifest.resize == "letterbox" || manifest.resize == "resize") return Region(0.0, 0.0, 1.0, 1.0)
         val g = Geometry.centerCrop(height, width, size)
         return Region(g.left.toDouble() / g.width, g.top.toDouble() / g.height,
             (g.left + size).toDouble() / g.width, (g.top + size).toDouble() / g.height)

@@ -12,7 +12,7 @@ import kotlin.math.abs
 class PostprocessTest {
     /** The host runtime's raw output for edgekit's tensor -> the app's dequantize, softmax, top-5 = edgekit's top-5. */
     @TestFactory
-    fun topFiveEqualsEdgekitsOnHostOutputs(): List<DynamicTest> = Fixtures.list("tensors").filter { it["output"] != null }.map { row ->
+    fun topFiveEqualsEdgekitsOnHostOutputs(): List<DynamicTest> = Fixtures.list("tensors").filter { it["top5"] != null }.map { row ->
         dynamicTest("top-5 ${row["image"]} -> ${row["artifact"]}") {
             val manifest = Fixtures.manifest(row["artifact"] as String)
             val logits = when (manifest.outputDtype) {

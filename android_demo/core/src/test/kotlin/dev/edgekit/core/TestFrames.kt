@@ -54,6 +54,38 @@ object TestManifests {
         """.trimIndent())
     }
 
+    /** A detector's manifest (docs/contracts.md): output [1, anchors, 4 + classes], plain resize, NMS settings. */
+    fun detectorJson(
+        size: Int = 128, anchors: Int = 330, classes: Int = 10, outputDtype: String = "float32",
+        scoreThreshold: Double = 0.001, iouThreshold: Double = 0.55, maxDetections: Int = 300, perClass: Int = 300,
+        resize: String = "resize",
+    ): String {
+        val labels = (0 until classes).joinToString(", ") { "\"c$it\"" }
+        val quant = when (outputDtype) {
+            "uint8" -> ", \"quantization\": {\"scale\": 0.00390625, \"zero_point\": 0}"
+            "int8" -> ", \"quantization\": {\"scale\": 0.00390625, \"zero_point\": -128}"
+            else -> ""
+        }
+        return """
+            {"schema": "edgekit-manifest/1", "model": "ssdlite", "format": "onnx", "precision": "fp32", "file": "model.onnx",
+             "task": "detection",
+             "input": {"name": "input", "shape": [1, 3, $size, $size], "dtype": "float32", "layout": "NCHW"},
+             "output": {"name": "detections", "shape": [1, $anchors, ${4 + classes}], "dtype": "$outputDtype"$quant},
+             "preprocessing": {"img_size": $size, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                               "resize": "$resize", "channel_order": "RGB"},
+             "num_classes": $classes, "labels": [$labels],
+             "detection": {"num_anchors": $anchors, "layout": "corners then probabilities",
+                           "postprocess": {"score_threshold": $scoreThreshold, "iou_threshold": $iouThreshold,
+                                           "max_detections": $maxDetections, "candidates_per_class": $perClass},
+                           "postprocess_function": "edgekit.detection_post.postprocess"}}
+        """.trimIndent()
+    }
+
+    fun detector(
+        size: Int = 128, anchors: Int = 330, classes: Int = 10, outputDtype: String = "float32",
+        scoreThreshold: Double = 0.001, iouThreshold: Double = 0.55, maxDetections: Int = 300, perClass: Int = 300,
+    ): Manifest = Manifest.parse(detectorJson(size, anchors, classes, outputDtype, scoreThreshold, iouThreshold, maxDetections, perClass))
+
     val variants = listOf(
         listOf("center_crop", "float32", "NCHW"), listOf("center_crop", "int8", "NCHW"),
         listOf("letterbox", "float32", "NHWC"), listOf("letterbox", "uint8", "NCHW"), listOf("center_crop", "uint8", "NHWC"),
