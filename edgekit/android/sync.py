@@ -1,5 +1,8 @@
 """Copy exported artifacts into android_demo's assets: `edgekit android sync EXPORT_DIR`.
 
+Classifiers and detectors alike (manifest `task`): the app's screen follows the task (top-3 labels, or boxes over
+the preview).
+
     sync_assets(export_dir, assets_dir, only=None) -> SyncResult
 
 Every artifact folder under EXPORT_DIR (the folder itself, its children or grandchildren: an artifact folder,
@@ -31,6 +34,8 @@ from edgekit.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_path
 from edgekit.progress import OnProgress, Reporter, reporter
 
 APP_INPUT_DTYPES = ("float32", "int8", "uint8")  # android_demo/core Manifest.DTYPES
+APP_TASKS = ("classification", "detection")  # Manifest.TASK_*: the manifest's task picks the app's screen
+APP_DETECTION_RESIZE_RULES = ("resize", "letterbox")  # Manifest.DETECTION_RESIZE_RULES
 MODELS_FOLDER = "models"
 
 
@@ -70,9 +75,9 @@ def app_refusal(manifest: Manifest) -> str | None:
         return row.android
     if manifest.status == "failed verification":
         return "it failed verification in edgekit export (parity with PyTorch): not bundled"
-    if manifest.get("task", "classification") != "classification":
-        return ("a detector: android_demo's screen classifies; drawing boxes over the preview is not built yet "
-                "(docs/detection.md)")
+    task = manifest.get("task", "classification")
+    if task not in APP_TASKS:
+        return f"task {task} is not one the app runs ({', '.join(APP_TASKS)})"
     if manifest.get("sha256_of", "file") != "file":
         return f"the artifact is a {manifest.get('sha256_of')}, not a single file"
     strict = _strict_json_problem(manifest.folder / MANIFEST_NAME)
@@ -96,6 +101,10 @@ def app_refusal(manifest: Manifest) -> str | None:
     if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool) \
             or num_classes != len(manifest.labels):
         return "the manifest has no num_classes equal to its number of labels (the app requires it)"
+    if task == "detection":
+        problem = _detector_problem(manifest)
+        if problem:
+            return problem
     if not manifest.path.is_file():
         return f"the artifact file {manifest.file} is missing"
     labels = manifest.labels_path
@@ -109,6 +118,38 @@ def app_refusal(manifest: Manifest) -> str | None:
         if app_labels(text) != manifest.labels:
             return f"{labels.name} disagrees with the manifest's labels (the app would refuse it)"
     return None
+
+
+def _detector_problem(manifest: Manifest) -> str | None:
+    """What android_demo's Manifest.parse checks in a detector's manifest (Manifest.kt, detectionSpec): the plain
+    resize or letterbox rule, the `detection` block's numbers, and the output [1, num_anchors, 4 + classes]."""
+    rule = manifest["preprocessing"].get("resize", "center_crop")
+    if rule not in APP_DETECTION_RESIZE_RULES:
+        return f"a detector's resize rule is one of {', '.join(APP_DETECTION_RESIZE_RULES)} in the app, got {rule}"
+    block = manifest.get("detection")
+    post = block.get("postprocess") if isinstance(block, dict) else None
+    if not isinstance(post, dict):
+        return "the detector's manifest has no detection.postprocess block (the app requires it)"
+    anchors = block.get("num_anchors")
+    if not _integer(anchors) or anchors < 1:
+        return f"detection.num_anchors must be a positive integer for the app, got {anchors!r}"
+    values = {key: post.get(key) for key in ("score_threshold", "iou_threshold", "max_detections", "candidates_per_class")}
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values.values()) \
+            or not (_integer(values["max_detections"]) and _integer(values["candidates_per_class"])) \
+            or not (0 <= values["score_threshold"] < 1 and 0 < values["iou_threshold"] <= 1
+                    and values["max_detections"] >= 1 and values["candidates_per_class"] >= 1):
+        return f"detection.postprocess is not what the app reads (numbers in range, integer counts): {values}"
+    expected = [1, anchors, 4 + len(manifest.labels)]
+    shape = manifest["output"].get("shape")
+    dims = [1 if i == 0 and d is None else d for i, d in enumerate(shape)] if isinstance(shape, list) else None
+    if shape is not None and dims != expected:
+        return f"a detector's output must be {expected} ([1, anchors, 4 + classes]) for the app, the manifest says {shape}"
+    return None
+
+
+def _integer(value) -> bool:
+    """An integer as the app's JSON reader sees it (a double with no fraction), never a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()
 
 
 def _strict_json_problem(path: Path) -> str | None:

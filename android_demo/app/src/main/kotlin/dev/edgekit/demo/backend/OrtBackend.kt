@@ -64,8 +64,10 @@ class OrtBackend(private val manifest: Manifest, modelFile: File, options: Backe
             val outShape = outputShape(session.outputInfo[outputName])
             val outType = javaType(manifest.outputDtype, "output")
             val outCount = outShape.fold(1L) { a, b -> a * b }.toInt()
-            if (outCount != manifest.numClasses) {
-                throw BackendException("the model's output ${outShape.toList()} has $outCount values for ${manifest.numClasses} labels")
+            if (outCount != manifest.outputValues) {
+                throw BackendException("the model's output ${outShape.toList()} has $outCount values; the manifest says " +
+                    if (manifest.isDetector) "${manifest.outputValues} (${manifest.detection!!.numAnchors} boxes x (4 + ${manifest.numClasses}))"
+                    else "${manifest.numClasses} labels")
             }
             outputBuffer = ByteBuffer.allocateDirect(outCount * if (outType == OnnxJavaType.FLOAT) 4 else 1).order(ByteOrder.nativeOrder())
             outputTensor = if (outType == OnnxJavaType.FLOAT) OnnxTensor.createTensor(env, outputBuffer.asFloatBuffer(), outShape)
