@@ -61,6 +61,9 @@ class CameraController(
 
     val state: CameraLifecycle.State get() = lifecycle.current
 
+    /** Whether the chosen camera faces the user (its preview is a mirror image; the frames are not). */
+    val frontFacing: Boolean get() = chosen?.frontFacing ?: false
+
     fun start() = lifecycle.start()
 
     fun stop() = lifecycle.stop()

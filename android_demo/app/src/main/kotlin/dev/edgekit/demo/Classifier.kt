@@ -8,6 +8,17 @@ import dev.edgekit.core.Region
 import dev.edgekit.demo.backend.Backend
 import dev.edgekit.demo.backend.BackendException
 
+/** A loaded model on the analysis thread: a [Classifier] or a [Detector], as the manifest's task says. */
+interface FrameModel : AutoCloseable {
+    val model: BundledModel
+    val backend: Backend
+
+    /** The part of the last upright frame the model saw (fractions) to outline, or null. */
+    fun modelRegion(): Region?
+
+    override fun close()
+}
+
 /** One frame's result: top-k, and how long the model itself took (preprocessing excluded). */
 class FrameResult(val top: List<Prediction>, val inferenceMs: Double, val preprocessMs: Double)
 
@@ -16,7 +27,7 @@ class FrameResult(val top: List<Prediction>, val inferenceMs: Double, val prepro
  * is core's (the same arithmetic as edgekit's Python, tested on the JVM); the frame path reuses its buffers
  * (FramePipeline), so a frame allocates no image-sized array. Used from one thread (the analysis thread).
  */
-class Classifier(val model: BundledModel, val backend: Backend) : AutoCloseable {
+class Classifier(override val model: BundledModel, override val backend: Backend) : FrameModel {
     private val pipeline = FramePipeline(model.manifest)
     private val labels = model.manifest.labels
 
@@ -38,7 +49,7 @@ class Classifier(val model: BundledModel, val backend: Backend) : AutoCloseable 
     }
 
     /** The part of the last upright frame the model saw (fractions), or null before the first frame. */
-    fun modelRegion(): Region? =
+    override fun modelRegion(): Region? =
         if (pipeline.uprightWidth == 0) null else pipeline.modelRegion(pipeline.uprightWidth, pipeline.uprightHeight)
 
     override fun close() = backend.close()

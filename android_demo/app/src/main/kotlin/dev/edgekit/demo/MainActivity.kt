@@ -34,9 +34,10 @@ import java.io.IOException
 import java.util.Locale
 
 /**
- * Camera preview, top-3 with probabilities, inference time (moving average), end-to-end FPS, the model's name,
+ * Camera preview, top-3 with probabilities (a classifier) or labelled boxes with scores over the preview (a
+ * detector: the manifest's task decides), inference time (moving average), end-to-end FPS, the model's name,
  * format and precision, a picker when several artifacts are bundled, and the thread count; the part of the frame
- * the model sees is outlined over the preview. Camera callbacks run on the "camera" thread, model loading and
+ * a classifier sees is outlined over the preview. Camera callbacks run on the "camera" thread, model loading and
  * classification on the "analysis" thread; the main thread only draws and never waits for either.
  *
  * Lifecycle: the threads live from onCreate to onDestroy (quit there without joining). The camera is core's
@@ -48,6 +49,7 @@ import java.util.Locale
 class MainActivity : Activity() {
     private lateinit var preview: TextureView
     private lateinit var overlay: CropOverlay
+    private lateinit var boxes: BoxOverlay
     private lateinit var message: TextView
     private lateinit var modelInfo: TextView
     private lateinit var predictions: TextView
@@ -63,15 +65,16 @@ class MainActivity : Activity() {
     private lateinit var analysisThread: HandlerThread
     private lateinit var analysisHandler: Handler
     private lateinit var camera: CameraController
-    private lateinit var slot: ModelSlot<LoadKey, Classifier>
+    private lateinit var slot: ModelSlot<LoadKey, FrameModel>
     private var resumed = false
     private var permissionAsked = false
     private var permissionMessage = false   // the message shown is the camera permission's
     @Volatile private var region: dev.edgekit.core.Region? = null
 
     // Touched on the analysis thread only.
-    private var statsFor: Classifier? = null
+    private var statsFor: FrameModel? = null
     private var inferenceMs = LatencySmoother(30)
+    private var postprocessMs = LatencySmoother(30)
     private var frameMs = LatencySmoother(30)
     private var lastFrameNs = 0L
     private var frames = 0L
@@ -91,6 +94,7 @@ class MainActivity : Activity() {
         setContentView(R.layout.activity_main)
         preview = view(R.id.preview)
         overlay = view(R.id.crop)
+        boxes = view(R.id.boxes)
         message = view(R.id.message)
         modelInfo = view(R.id.model_info)
         predictions = view(R.id.predictions)
@@ -108,10 +112,10 @@ class MainActivity : Activity() {
             onFrame = { image, degrees -> onFrame(image, degrees) },
             onError = { error -> showMessage(error) })
         slot = ModelSlot({ r: Runnable -> analysisHandler.post(r) }, { key: LoadKey -> load(key) },
-            object : ModelSlot.Listener<LoadKey, Classifier> {
-                override fun loaded(key: LoadKey, model: Classifier) = loadedUi(model, key.options)
+            object : ModelSlot.Listener<LoadKey, FrameModel> {
+                override fun loaded(key: LoadKey, model: FrameModel) = loadedUi(model, key.options)
                 override fun failed(key: LoadKey, error: Exception) = loadFailed(key.name, describe(error))
-                override fun closeFailed(model: Classifier, error: Exception) {
+                override fun closeFailed(model: FrameModel, error: Exception) {
                     Log.w(TAG, "closing ${model.model.name} failed: ${error.message}", error)
                 }
             })
@@ -263,8 +267,9 @@ class MainActivity : Activity() {
         slot.request(LoadKey(name, BackendOptions(threads, useGpu, spinning = false)))
     }
 
-    /** Analysis thread (the slot's loader). Throws what the UI reports. */
-    private fun load(key: LoadKey): Classifier {
+    /** Analysis thread (the slot's loader): a Detector or a Classifier, as the manifest's task says. Throws what
+     *  the UI reports. */
+    private fun load(key: LoadKey): FrameModel {
         val model = models.load(key.name)
         val backend = try {
             Backends.create(model.manifest, model.modelFile, key.options)
@@ -272,10 +277,15 @@ class MainActivity : Activity() {
             throw BackendException("the runtime's native library does not load on this device " +
                 "(${Build.SUPPORTED_ABIS.joinToString()}): ${e.message}", e)
         }
-        return Classifier(model, backend)
+        return try {
+            if (model.manifest.isDetector) Detector(model, backend) else Classifier(model, backend)
+        } catch (e: Exception) {
+            backend.close()
+            throw e
+        }
     }
 
-    private fun loadedUi(c: Classifier, options: BackendOptions) {
+    private fun loadedUi(c: FrameModel, options: BackendOptions) {
         val m = c.model.manifest
         val info = listOfNotNull(m.model, m.format, m.precision,
             listOfNotNull(c.backend.runtime, c.backend.runtimeVersion).joinToString(" "),
@@ -287,6 +297,7 @@ class MainActivity : Activity() {
             predictions.text = getString(R.string.waiting)
             stats.text = ""
             gpu.visibility = if (tflite) View.VISIBLE else View.GONE
+            if (c !is Detector) boxes.hide()
         }
     }
 
@@ -300,6 +311,7 @@ class MainActivity : Activity() {
 
     private fun loadFailed(name: String, why: String) {
         runOnUiThread {
+            boxes.hide()
             modelInfo.text = name
             predictions.text = ""
             stats.text = ""
@@ -313,12 +325,17 @@ class MainActivity : Activity() {
         if (c !== statsFor) {   // a new model: fresh averages
             statsFor = c
             inferenceMs = LatencySmoother(30)
+            postprocessMs = LatencySmoother(30)
             frameMs = LatencySmoother(30)
             lastFrameNs = 0L
             frames = 0L
         }
         val result = try {
-            c.classify(image, rotationDegrees)
+            when (c) {
+                is Detector -> c.detect(image, rotationDegrees)
+                is Classifier -> c.classify(image, rotationDegrees)
+                else -> return
+            }
         } catch (e: Exception) {
             slot.drop(c)
             showMessage("${c.model.name}: ${e.message ?: e.javaClass.simpleName}")
@@ -333,11 +350,16 @@ class MainActivity : Activity() {
         if (lastFrameNs != 0L) frameMs.add((now - lastFrameNs) / 1e6)
         lastFrameNs = now
         frames++
+        val fps = if (frames > 1) 1000.0 / frameMs.mean else 0.0
+        if (result is DetectionFrame) {
+            showDetections(result, fps)
+            return
+        }
+        result as FrameResult
         inferenceMs.add(result.inferenceMs)
         val top = result.top.joinToString("\n") {
             String.format(Locale.US, "%-22s %5.1f %%", it.label.take(22), it.probability * 100f)
         }
-        val fps = if (frames > 1) 1000.0 / frameMs.mean else 0.0
         val line = String.format(Locale.US, "inference %.1f ms (mean of last %d) · preprocess %.1f ms · %.1f FPS",
             inferenceMs.mean, minOf(frames, 30L), result.preprocessMs, fps)
         val newRegion = c.modelRegion()
@@ -347,6 +369,25 @@ class MainActivity : Activity() {
             predictions.text = top
             stats.text = line
             if (regionChanged) updateTransform()
+        }
+    }
+
+    /** Analysis thread: a detector's frame; the boxes are drawn over the preview, the numbers below it. */
+    private fun showDetections(d: DetectionFrame, fps: Double) {
+        inferenceMs.add(d.inferenceMs)
+        postprocessMs.add(d.postprocessMs)
+        val summary = String.format(Locale.US, "%d box(es) with score ≥ %.0f %% drawn (%d kept by NMS)",
+            d.count, Detector.MIN_SHOWN_SCORE * 100f, d.kept) +
+            (0 until minOf(d.count, 2)).joinToString("") { String.format(Locale.US, "\n%-22s %5.1f %%", d.names[it].take(22), d.scores[it] * 100f) }
+        val line = String.format(Locale.US, "inference %.1f ms · NMS %.2f ms (means of last %d) · preprocess %.1f ms · %.1f FPS",
+            inferenceMs.mean, postprocessMs.mean, minOf(frames, 30L), d.preprocessMs, fps)
+        val regionChanged = region != null
+        region = null
+        runOnUiThread {
+            predictions.text = summary
+            stats.text = line
+            if (regionChanged) updateTransform()
+            boxes.show(d, camera.previewTransform(preview.width, preview.height), camera.frontFacing)
         }
     }
 

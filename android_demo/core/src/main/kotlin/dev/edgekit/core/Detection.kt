@@ -230,25 +230,32 @@ class BoxMapping(val imgSize: Int, val resize: String, val width: Int, val heigh
         }
     }
 
-    /**
-     * Boxes in image pixels (from [toImage]; the image is the upright camera frame) -> view pixels (left, top,
-     * right, bottom, 4 per box) on a preview shown by `transform`; mirrored left to right for a front camera.
-     */
-    fun toView(imageBoxes: DoubleArray, count: Int, transform: PreviewTransform, frontFacing: Boolean, out: DoubleArray) {
-        val left = (transform.viewWidth - transform.contentWidth) / 2
-        val top = (transform.viewHeight - transform.contentHeight) / 2
-        for (i in 0 until count) {
-            var x1 = imageBoxes[4 * i] / width
-            var x2 = imageBoxes[4 * i + 2] / width
-            if (frontFacing) {
-                val m = 1.0 - x2
-                x2 = 1.0 - x1
-                x1 = m
+    /** See the companion's [toView] (this mapping's image is the frame). */
+    fun toView(imageBoxes: DoubleArray, count: Int, transform: PreviewTransform, frontFacing: Boolean, out: DoubleArray) =
+        toView(imageBoxes, count, width, height, transform, frontFacing, out)
+
+    companion object {
+        /**
+         * Boxes in the pixels of a width x height upright camera frame (from [toImage]) -> view pixels (left, top,
+         * right, bottom, 4 per box) on a preview shown by `transform`; mirrored left to right for a front camera.
+         */
+        fun toView(imageBoxes: DoubleArray, count: Int, width: Int, height: Int, transform: PreviewTransform,
+                   frontFacing: Boolean, out: DoubleArray) {
+            val left = (transform.viewWidth - transform.contentWidth) / 2
+            val top = (transform.viewHeight - transform.contentHeight) / 2
+            for (i in 0 until count) {
+                var x1 = imageBoxes[4 * i] / width
+                var x2 = imageBoxes[4 * i + 2] / width
+                if (frontFacing) {
+                    val m = 1.0 - x2
+                    x2 = 1.0 - x1
+                    x1 = m
+                }
+                out[4 * i] = left + x1 * transform.contentWidth
+                out[4 * i + 1] = top + imageBoxes[4 * i + 1] / height * transform.contentHeight
+                out[4 * i + 2] = left + x2 * transform.contentWidth
+                out[4 * i + 3] = top + imageBoxes[4 * i + 3] / height * transform.contentHeight
             }
-            out[4 * i] = left + x1 * transform.contentWidth
-            out[4 * i + 1] = top + imageBoxes[4 * i + 1] / height * transform.contentHeight
-            out[4 * i + 2] = left + x2 * transform.contentWidth
-            out[4 * i + 3] = top + imageBoxes[4 * i + 3] / height * transform.contentHeight
         }
     }
 }
