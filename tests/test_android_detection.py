@@ -119,3 +119,148 @@ def test_sync_refuses_a_detector_manifest_the_app_would_refuse(detector_export, 
         sync_assets(export, assets)
     assert message in str(refused.value), str(refused.value)
     assert not (assets / "models").exists()  # nothing copied
+
+
+BENCH_MAIN = """
+import dev.edgekit.demo.BenchRows
+import dev.edgekit.demo.BenchRun
+import dev.edgekit.demo.BenchStats
+
+fun main(args: Array<String>) {
+    val times = doubleArrayOf(10.0, 11.0, 10.5, 10.25, 10.75, 10.1)
+    val post = if (args.size < 2) null else args.drop(1).map { it.toDouble() }.toDoubleArray()
+    val run = BenchRun(model = "ssdlite_mobilenet_v2", format = "onnx", precision = "fp32", threads = 2,
+        device = "adb:SERIAL", runtime = "onnxruntime", runtimeVersion = "1.29.0", delegate = null,
+        deviceName = "Pixel", sizeBytes = 12732870L, loadMs = 41.5, firstMs = 12.25, warmup = 2,
+        times = times, rounds = BenchStats.roundSizes(times.size, 3), cpuMs = 600.0, wallMs = 300.0,
+        peakRssMb = null, extra = mapOf("model_sha256" to args.firstOrNull(), "pid" to 4242), postTimes = post)
+    print(BenchRows.document(BenchRows.row(run)))
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def bench_row_jar(tmp_path_factory) -> Path:
+    """The app's BenchStats.kt (its bench row, pure Kotlin) + a main, compiled with kotlinc 1.9.25."""
+    import os
+
+    tools = Path(os.environ.get("EDGEKIT_TOOLS", REPO_ROOT / ".tools"))
+    kotlinc = tools / "kotlinc19" / "node_modules" / "kotlin-compiler" / "bin" / "kotlinc"
+    if not kotlinc.exists():
+        pytest.skip(f"not run: no kotlinc at {kotlinc} (scripts/setup.d/30-kotlin-junit.sh installs it)")
+    work = tmp_path_factory.mktemp("detector-bench-row")
+    (work / "Main.kt").write_text(BENCH_MAIN)
+    jar = work / "bench-row.jar"
+    done = subprocess.run([str(kotlinc), "-nowarn", "-include-runtime", "-d", str(jar), str(work / "Main.kt"),
+                           str(REPO_ROOT / "android_demo" / "app" / "src" / "main" / "kotlin" / "dev" / "edgekit" / "demo" / "BenchStats.kt")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return jar
+
+
+def test_a_detectors_app_row_carries_its_nms_time_apart_and_the_host_checks_it(bench_row_jar, detector_export):
+    """Not run against a phone: the app's own row code (BenchStats.kt) writes a detector's row; edgekit reads it
+    (BenchRow.from_dict) and checks it against the real export's manifest (edgekit.bench.adb.check_app_row)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from edgekit.bench.adb import check_app_row
+    from edgekit.bench.rows import ROW_FIELDS, BenchRow
+    from edgekit.manifest import read_manifest
+
+    manifest = read_manifest(detector_export / "onnx-fp32")
+    post = [0.5, 0.75, 0.25, 1.5, 0.6, 0.55]
+    doc = json.loads(subprocess.run(["java", "-jar", str(bench_row_jar), manifest.sha256, *map(str, post[1:])],
+                                    capture_output=True, text=True, check=True, timeout=120).stdout)
+    (item,) = doc["rows"]
+    assert list(item) == ROW_FIELDS  # exactly BenchRow's fields, post_p50_ms and map included, in its order
+    row = check_app_row(BenchRow.from_dict(item), manifest, {}, SimpleNamespace(last_pid=None))
+    assert row.status == "ok", row.reason
+    assert row.post_p50_ms == pytest.approx(float(np.median(post[1:])))  # the NMS's median, apart from p50_ms
+    assert row.p50_ms == pytest.approx(10.375) and row.map is None
+    # a row without the NMS time (an APK from before detection) is refused for a detector, in one line
+    doc = json.loads(subprocess.run(["java", "-jar", str(bench_row_jar)], capture_output=True, text=True,
+                                    check=True, timeout=120).stdout)
+    stale = BenchRow.from_dict(doc["rows"][0])
+    stale.extra["model_sha256"] = manifest.sha256
+    stale = check_app_row(stale, manifest, {}, SimpleNamespace(last_pid=None))
+    assert stale.status == "failed" and "without post_p50_ms" in stale.reason
+
+
+def _cli(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`edgekit android ARGS` through the real entry point, in-process."""
+    from edgekit.cli.main import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["android", *args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, exited.value.code, out, err)
+
+
+def test_check_compares_the_apps_boxes_with_edgekits_on_real_images(detector_export, detection_fixtures, capsys):
+    """`edgekit android check` of a detector: the app's JVM preprocessing and postprocessing against edgekit's on
+    images (PNG, JPEG, a camera frame), boxes matched, IoU and score differences reported."""
+    from edgekit.android.check import check_images
+
+    names = ["photo_wide.jpg", "photo_341x512.png", "fmnist_bag.png"]
+    images = [detection_fixtures / "images" / n for n in names] + [detection_fixtures / "yuv" / "yuv_640x480_nv21_rot90.upright.png"]
+    rows = check_images(detector_export, images)
+    assert [r.image for r in rows] == [p.name for p in images]
+    for row in rows:
+        d = row.detection
+        assert d is not None and row.agrees, (row.image, d)
+        assert d.edgekit_boxes == d.app_boxes == d.matched > 0 and d.confident > 0  # every box, not only the confident
+        assert d.mean_iou == pytest.approx(1.0, abs=1e-9) and d.max_score_diff <= 1e-6
+    done = _cli(capsys, "check", str(detector_export), *map(str, images))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "4 of 4 (image, artifact) pairs agree" in done.stdout and "boxes matched" in done.stdout
+
+
+def test_check_tells_boxes_that_differ(detector_export, detection_fixtures):
+    """The comparison is not blind: the app's boxes of one image against edgekit's of another do not agree."""
+    from edgekit.android.check import _detection_agreement, run_postprocess_tool
+    from edgekit.android.runtime import find_artifacts
+
+    index = json.loads((detection_fixtures / "index.json").read_text())
+    rows = {t["image"]: t for t in index["tensors"] if "detections" in t}
+    (artifact,) = find_artifacts(detector_export)
+    wide, bag = rows["photo_wide"], rows["fmnist_bag"]
+    app = run_postprocess_tool(artifact.folder / "manifest.json",
+                               {"bag": (detection_fixtures / bag["output"], 1024, 683)},
+                               detection_fixtures.parent / "check-differs")["bag"]
+    import numpy as np
+
+    wide_raw = np.fromfile(detection_fixtures / wide["output"], dtype="<f4")
+    match = _detection_agreement(artifact, wide_raw, app, 1024, 683)
+    assert not match.agrees and match.confident_matched < match.confident
+
+
+def test_the_offline_apk_bundles_a_detector_and_the_detection_screen(detector_export, tmp_path):
+    """build_offline_apk.sh (real toolchain: kotlinc 1.9.25, ProGuard, dx, apksigner) around a synced detector: the
+    APK verifies and holds the detection screen (Detector, BoxOverlay) and core's postprocessing, and the model byte
+    for byte. Checked, not run: no phone or emulator here."""
+    import hashlib
+    import zipfile
+
+    assets = tmp_path / "assets"
+    assert sync_assets(detector_export, assets).copied == [f"{MODEL}-onnx-fp32"]
+    proc = subprocess.run(["bash", str(REPO_ROOT / "android_demo" / "build_offline_apk.sh"), "--assets", str(assets),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0 and "toolchain is incomplete" in proc.stderr:
+        pytest.skip(f"not run: {proc.stderr.strip()}")
+    assert proc.returncode == 0, f"build_offline_apk.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    apk = Path(re.search(r"^APK: (\S+)", proc.stdout, re.M).group(1))
+    verify = subprocess.run(["apksigner", "verify", "--verbose", str(apk)], capture_output=True, text=True, timeout=300)
+    assert verify.returncode == 0 and verify.stdout.splitlines()[0] == "Verifies", verify.stderr
+    dex = subprocess.run(["dexdump", str(apk)], capture_output=True, text=True, timeout=300).stdout
+    classes = set(re.findall(r"Class descriptor\s*: '(L[^;]+;)'", dex))
+    for needed in ("Ldev/edgekit/demo/Detector;", "Ldev/edgekit/demo/BoxOverlay;", "Ldev/edgekit/demo/Classifier;",
+                   "Ldev/edgekit/core/DetectionPostprocessor;", "Ldev/edgekit/core/BoxMapping;"):
+        assert needed in classes, f"{needed} is not in the APK's dex"
+    source = detector_export / "onnx-fp32" / "model.onnx"
+    with zipfile.ZipFile(apk) as z:
+        info = z.getinfo(f"assets/models/{MODEL}-onnx-fp32/model.onnx")
+        assert info.compress_type == zipfile.ZIP_STORED
+        assert hashlib.sha256(z.read(info)).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()

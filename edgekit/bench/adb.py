@@ -17,6 +17,9 @@ the device says which (else unpinned, and the row says so). The app's rows start
 (`am start -S`: load_ms and peak memory are that row's own, and the pid must change) and carry the sha256 of the
 model the app ran: a row whose model differs from the export's manifest (an APK built before the last export)
 is refused as failed; a tool's pushed model is checked on the device with sha256sum the same way.
+A detector (manifest `task: detection`): the app's row also times the NMS outside the graph apart from the model
+(`post_p50_ms`; a detector's app row without it is refused: an APK from before detection); a tool's row times the
+graph only and says so in `extra.postprocess`.
 
 `tool` is a path to one of those binaries (its name says which runtime it serves), "app" (the android_demo
 BenchmarkActivity, which times every format the app runs), or None: look in $EDGEKIT_TOOLS/android/<abi>/.
@@ -260,6 +263,12 @@ def check_app_row(row: BenchRow, manifest: dict, settled: dict, state) -> BenchR
     elif pid is not None and pid == state.last_pid:
         row.status = "failed"
         row.reason = f"the app ran in the previous row's process (pid {pid}): load_ms and peak memory would carry over"
+    elif manifest.get("task") == "detection" and row.status == "ok" and row.post_p50_ms is None:
+        row.status = "failed"
+        row.reason = ("a detector's row from the app without post_p50_ms (its NMS timed apart): the APK predates "
+                      "detection; rebuild and reinstall the app")
+    if row.status == "failed":
+        row.post_p50_ms = None
     if pid is not None:
         state.last_pid = pid
     return row
@@ -325,5 +334,9 @@ def bench_on_device(export_dir: Path, artifacts: list[Path], options: BenchOptio
                                          reason=f"no {wanted} in {binary.parent} (docs/device.md says where to get "
                                                 f"it), or pass --tool"))
                     continue
-            rows.append(session.run_tool(manifest, binary, wanted, t, iterations, warmup))
+            row = session.run_tool(manifest, binary, wanted, t, iterations, warmup)
+            if manifest.get("task") == "detection":  # the tools time the graph; the NMS is outside it
+                row.extra = (row.extra or {}) | {"postprocess": "not timed: the tool runs the graph only; "
+                                                                "`--tool app` times the app's NMS (post_p50_ms)"}
+            rows.append(row)
     return rows

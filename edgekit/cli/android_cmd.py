@@ -48,7 +48,7 @@ def check(
     table.add_column("image", overflow="fold")
     table.add_column("artifact", overflow="fold")
     table.add_column("max |diff| ≤ tol", overflow="fold")
-    table.add_column("top-1 edgekit / app", overflow="fold")
+    table.add_column("top-1 (a detector: boxes) edgekit / app", overflow="fold")
     table.add_column("", overflow="fold")
     for row in rows:
         unit = " steps" if row.unit == "steps" else ""

@@ -73,6 +73,9 @@ class BenchRun(
     val sizeBytes: Long, val loadMs: Double, val firstMs: Double, val warmup: Int,
     val times: DoubleArray, val rounds: List<Int>, val cpuMs: Double, val wallMs: Double, val peakRssMb: Double?,
     val extra: Map<String, Any?>,
+    /** A detector's postprocessing (core's DetectionPostprocessor: edgekit's NMS) per timed run, ms; null for a
+     *  classifier. Not part of [times]: post_p50_ms is its median. */
+    val postTimes: DoubleArray? = null,
 )
 
 /** The row: exactly edgekit.bench.rows.BenchRow's fields, in its order (ROW_FIELDS). */
@@ -95,6 +98,8 @@ object BenchRows {
             "speedup" to null,   // no eager PyTorch baseline on the phone
             "wide_spread" to s.notes.isNotEmpty(),
             "top1" to null, "top1_ci" to null, "accuracy_images" to null,
+            "post_p50_ms" to run.postTimes?.let { BenchStats.Summary(it, BenchStats.roundSizes(it.size, 3)).p50 },
+            "map" to null,   // no labelled images on the phone
             "source" to "android_demo", "extra" to extra,
         )
     }

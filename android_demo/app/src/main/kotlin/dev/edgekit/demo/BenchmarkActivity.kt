@@ -6,6 +6,7 @@ import android.os.Bundle
 import android.os.Process
 import android.util.Log
 import android.widget.TextView
+import dev.edgekit.core.DetectionPostprocessor
 import dev.edgekit.core.InputTensor
 import dev.edgekit.core.Manifest
 import dev.edgekit.core.ManifestException
@@ -23,7 +24,8 @@ import java.util.Random
  *
  * Times the bundled artifact with the app's own backend on a tensor of the manifest's input shape and dtype
  * (seeded random values: preprocessing is not timed), and writes {"schema": "edgekit-bench/1", "rows": [row]}
- * with the fields of edgekit's BenchRow to getExternalFilesDir("bench")/<out>. Then it logs
+ * with the fields of edgekit's BenchRow to getExternalFilesDir("bench")/<out>. A detector's row also times its
+ * postprocessing (core's DetectionPostprocessor on each timed run's output) apart from the model: post_p50_ms. Then it logs
  * `EDGEKIT_BENCH_DONE <path>` (tag "edgekit") and finishes; on any error `EDGEKIT_BENCH_ERROR <message>`.
  */
 class BenchmarkActivity : Activity() {
@@ -86,18 +88,28 @@ class BenchmarkActivity : Activity() {
             val f0 = System.nanoTime()
             val logits = b.run(input)
             val firstMs = (System.nanoTime() - f0) / 1e6
-            if (logits.size != m.labels.size) {
-                throw BackendException("the model returns ${logits.size} scores for ${m.labels.size} labels")
+            if (logits.size != m.outputValues) {
+                throw BackendException(if (m.isDetector) "the model returns ${logits.size} values, the manifest says ${m.outputValues}"
+                    else "the model returns ${logits.size} scores for ${m.labels.size} labels")
             }
-            repeat(warmup) { b.run(input) }
+            // a detector: its NMS (outside the graph) timed apart after each run, on that run's output
+            val post = if (m.isDetector) DetectionPostprocessor(m) else null
+            repeat(warmup) { val out = b.run(input); post?.run(out) }
             val rounds = BenchStats.roundSizes(iterations, 3)
             val times = DoubleArray(iterations)
+            val postTimes = if (post != null) DoubleArray(iterations) else null
+            var kept = 0
             val cpu0 = Process.getElapsedCpuTime()
             val wall0 = System.nanoTime()
             for (i in 0 until iterations) {
                 val s = System.nanoTime()
-                b.run(input)
-                times[i] = (System.nanoTime() - s) / 1e6
+                val out = b.run(input)
+                val e = System.nanoTime()
+                times[i] = (e - s) / 1e6
+                if (post != null) {
+                    kept = post.run(out)
+                    postTimes!![i] = (System.nanoTime() - e) / 1e6
+                }
             }
             val wallMs = (System.nanoTime() - wall0) / 1e6
             val cpuMs = (Process.getElapsedCpuTime() - cpu0).toDouble()
@@ -117,12 +129,16 @@ class BenchmarkActivity : Activity() {
                 "pid" to Process.myPid(),
                 "spinning" to true,
             )
+            if (post != null) {
+                extra["postprocess"] = "core DetectionPostprocessor (edgekit.detection_post's NMS) on each timed run's output, " +
+                    "timed apart (post_p50_ms); $kept box(es) kept on the last (a random input: not a real image's count)"
+            }
             return BenchRows.row(BenchRun(
                 model = m.model, format = m.format, precision = m.precision, threads = threads,
                 device = "adb:$serial", runtime = b.runtime, runtimeVersion = b.runtimeVersion, delegate = b.delegate,
                 deviceName = Build.MODEL, sizeBytes = model.sizeBytes, loadMs = loadMs, firstMs = firstMs,
                 warmup = warmup, times = times, rounds = rounds, cpuMs = cpuMs, wallMs = wallMs,
-                peakRssMb = peakRssMb(), extra = extra,
+                peakRssMb = peakRssMb(), extra = extra, postTimes = postTimes,
             ))
         }
     }
