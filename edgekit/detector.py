@@ -171,9 +171,10 @@ class DetectorGraph(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         regression, logits = self.detector.forward_network(images)
-        batch, count = regression.shape[:2]
-        anchors = self.anchors.repeat(batch, 1)
-        boxes = self.detector.box_coder.decode_single(regression.reshape(-1, 4), anchors).reshape(batch, count, 4)
+        # shapes taken from tensors (expand_as, reshape_as), never read into Python ints: a traced graph then has no
+        # int casts of sizes, which coremltools' TorchScript frontend cannot convert
+        anchors = self.anchors.unsqueeze(0).expand_as(regression).reshape(-1, 4)
+        boxes = self.detector.box_coder.decode_single(regression.reshape(-1, 4), anchors).reshape_as(regression)
         boxes = boxes.clamp(0, self.img_size) / self.img_size
         probabilities = torch.softmax(logits, dim=-1)[..., 1:]
         return torch.cat([boxes, probabilities], dim=-1)
