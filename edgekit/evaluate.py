@@ -305,9 +305,19 @@ def predict(options: PredictOptions, on_progress: OnProgress | Reporter | None =
     prints while it loads and runs (LiteRT's delegate line) is dropped: predict writes no files to keep it in."""
     from edgekit.logcapture import captured
 
+    from edgekit.detection_eval import checkpoint_task, manifest_task
+
     missing = [p for p in options.images if not p.is_file()]
     if missing:
         raise EdgekitError(f"{missing[0]} is not an image file")
+    model = Path(options.model)
+    if (model.is_file() and checkpoint_task(model) == "detection") or \
+            (model.is_dir() and (model / "manifest.json").is_file() and manifest_task(model) == "detection"):
+        from edgekit.detection_predict import predict_detections
+
+        return predict_detections(options, on_progress)  # boxes, and the images with them drawn
+    if options.out is not None:
+        raise EdgekitError(f"--out draws a detector's boxes; {options.model} is a classifier (its top-k is printed)")
     with captured(None):
         target = open_evaluable(options.model)
         predictions = predict_images(target.predictor, list(options.images), target.labels, target.preprocessing,

@@ -43,17 +43,26 @@ class EvalOptions:
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """`edgekit predict`: a checkpoint or an artifact folder, image files, how many labels per image."""
+    """`edgekit predict`: a checkpoint or an artifact folder, image files, how many labels per image.
+
+    A detector's: `min_score` hides weaker detections from the answer and the drawing; `out` is where the images
+    with their boxes drawn go (a .jpg/.png file for one image, else a folder); a classifier takes neither.
+    """
 
     model: Path | str
     images: Sequence[Path | str]
     top_k: int = 5
     batch_size: int = 32
+    min_score: float = 0.25
+    out: Path | str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "model", Path(self.model))
         object.__setattr__(self, "images", tuple(Path(p) for p in self.images))
+        if self.out is not None:
+            object.__setattr__(self, "out", Path(self.out))
         if not self.images:
             raise EdgekitError("predict needs at least one image file")
         validate.count("--top-k", self.top_k)
         validate.count("--batch-size", self.batch_size)
+        validate.number("--min-score", self.min_score, low=0.0, high=1.0)

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                             "artifacts"}),
     ("data and models", {"data", "models", "detection_metrics", "detector"}),
     ("runs and checkpoints", {"rundir", "image_sets", "checkpoint", "model_source"}),
-    ("stages", {"train", "detection_eval", "quantize", "evaluate_options"}),
+    ("stages", {"train", "detection_eval", "detection_predict", "quantize", "evaluate_options"}),
     ("stages that use stages", {"evaluate", "export"}),
     ("measuring", {"bench", "android"}),
     ("profiling", {"profile", "profile_data"}),

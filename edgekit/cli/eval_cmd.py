@@ -82,14 +82,19 @@ def predict_command(
     model: Path = typer.Argument(..., help=MODEL_HELP),
     images: list[Path] = typer.Argument(..., help="One or more image files."),
     top_k: int = typer.Option(default(PredictOptions, "top_k"), "--top-k", help="How many labels to show per image."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per image with its top-k labels and probabilities."),
+    min_score: float = typer.Option(default(PredictOptions, "min_score"), "--min-score", help="A detector: show and draw only detections scoring at least this (0-1); NMS itself keeps down to the manifest's score_threshold."),
+    out: Optional[Path] = typer.Option(None, "--out", help="A detector: write each image with its boxes, labels and scores drawn; a .jpg/.png file for one image, else a folder (FOLDER/<image name>.jpg). Never one of the input images."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per image with its top-k labels and probabilities (a detector: its boxes in image pixels, labels and scores)."),
 ) -> None:
-    """Top-k labels with probabilities, preprocessed exactly as at evaluation time (an artifact: as its manifest says)."""
+    """Top-k labels with probabilities, preprocessed exactly as at evaluation time (an artifact: as its manifest says); a detector: its boxes, labels and scores, drawn with --out."""
     from edgekit.evaluate import predict
 
-    options = PredictOptions(model, images, top_k=top_k)
+    options = PredictOptions(model, images, top_k=top_k, min_score=min_score, out=out)
     with render.ProgressDisplay() as display:
         result = predict(options, on_progress=display)
+    if getattr(result, "task", "classification") == "detection":
+        show_detections(result, as_json)
+        return
     if as_json:
         typer.echo(json.dumps([{"image": str(p.path), "top": [{"label": label, "probability": prob} for label, prob in p.top]}
                                for p in result.predictions], indent=2))
@@ -100,6 +105,26 @@ def predict_command(
         for label, probability in prediction.top:
             table.add_row(label, f"{probability:.4f}")
         render.out().print(table)
+
+
+def show_detections(result, as_json: bool) -> None:
+    """A detector's answer: per image a table of boxes (image pixels), labels and scores, within 80 columns."""
+    if as_json:
+        typer.echo(json.dumps([image.to_dict() for image in result.images], indent=2))
+        return
+    out = render.out()
+    for image in result.images:
+        out.print(f"{image.path}  ({result.kind}; {len(image.labels)} detections with score "
+                  f">= {result.min_score:g})", soft_wrap=True, markup=False)
+        if not image.labels:
+            continue
+        table = render.table(None, ["label", ("score", "right"), ("x1", "right"), ("y1", "right"), ("x2", "right"),
+                                    ("y2", "right")])
+        for box, score, label in zip(image.boxes, image.scores, image.labels):
+            table.add_row(label, f"{score:.3f}", *(f"{v:.1f}" for v in box))
+        out.print(table)
+    for path in result.drawn:
+        out.print(f"wrote {path}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
