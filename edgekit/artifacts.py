@@ -119,9 +119,10 @@ class Artifact:
 
     @property
     def parity_top1(self) -> tuple[float | None, str]:
-        """(artifact_top1 %, on which images) recorded by the export's parity check; None when unlabelled."""
+        """(artifact_top1 %, on which images) recorded by the export's parity check; None when unlabelled. A
+        detector's: its mAP points on the parity images."""
         parity = self.manifest.parity
-        top1 = parity.get("artifact_top1")
+        top1 = parity.get("artifact_map" if parity.get("metric") == "map" else "artifact_top1")
         return (float(top1) if isinstance(top1, (int, float)) else None), str(parity.get("images", ""))
 
 

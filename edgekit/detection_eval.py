@@ -129,45 +129,49 @@ def manifest_task(folder: Path) -> str:
     return str(read_manifest(folder).raw.get("task", "classification"))
 
 
-def _evaluate_artifact(path: Path, options, say: Reporter) -> DetectionEvalResult:
-    """An exported detector in its own runtime (manifest and sha256 checked first), scored like its checkpoint."""
+def runner_map(runner, images: list[DetectionImage], say: Reporter, post_ms: list | None = None) -> MapReport:
+    """COCO mAP of a detector (edgekit.detection_predict.DetectorRunner: a checkpoint's graph or an artifact in its
+    runtime) on `images`: each through the exact preprocessing, the graph, NMS by its settings, the resize rule
+    undone; one image at a time. `post_ms`, when given, receives each image's NMS time (ms)."""
     import numpy as np
 
-    from edgekit.artifacts import open_artifact
     from edgekit.detection_metrics import coco_map, graph_predictions
-    from edgekit.detection_post import PostprocessSettings
+
+    outputs = []
+    with say.task(f"running the {runner.kind}", len(images)) as advance:
+        for image in images:
+            outputs.append(np.asarray(runner.run(runner.preprocessing.load_batch([image.path]))))
+            advance()
+    outputs = np.stack(outputs).reshape(len(images), runner.num_anchors, -1)
+    _, predictions = graph_predictions(outputs, images, runner.preprocessing, runner.settings, post_ms)
+    say.stage("COCO mAP (pycocotools)")
+    return coco_map(images, runner.labels, predictions)
+
+
+def _evaluate_artifact(path: Path, options, say: Reporter) -> DetectionEvalResult:
+    """An exported detector in its own runtime (manifest and sha256 checked first), scored like its checkpoint."""
+    from edgekit.artifacts import open_artifact
+    from edgekit.detection_predict import open_detector
     from edgekit.logcapture import captured, read_back
 
     say.stage("opening the artifact")
     artifact = open_artifact(path)
     if artifact.manifest.raw.get("task") != "detection":
         raise EdgekitError(f"{path} is not an exported detector (its manifest has no task: detection)")
-    settings = PostprocessSettings.from_dict(artifact.manifest.raw["detection"]["postprocess"])
     checkpoint = artifact.manifest.source_checkpoint()
     if options.data is None and checkpoint is None:
         raise EdgekitError(f"{path}: the checkpoint it was exported from is not there to name its data; pass --data DIR")
     images, description = evaluation_images(checkpoint, options, artifact.labels)
     out = writable_folder(options.out or path.parent / f"eval-{path.name}", "--out")
     with captured(None) as chatter:
-        runtime = artifact.runtime()
-        outputs = []
-        with say.task(f"running the {artifact.format} artifact", len(images)) as advance:
-            for image in images:
-                outputs.append(runtime(artifact.preprocessing.load_batch([image.path]))[0])
-                advance()
+        runner = open_detector(path)
+        report = runner_map(runner, images, say)
         log_text = read_back(chatter)
-    anchors = artifact.manifest.raw["detection"]["num_anchors"]
-    outputs = np.stack(outputs).reshape(len(images), anchors, -1)
-    _, predictions = graph_predictions(outputs, images, artifact.preprocessing, settings)
-    say.stage("COCO mAP (pycocotools)")
-    report = coco_map(images, artifact.labels, predictions)
-    kind = f"{artifact.format} {artifact.precision} artifact"
     document = {"schema": contracts.DETECTION_EVAL, "task": "detection", **report.to_dict(),
-                "classes": list(artifact.labels), "model": str(path), "model_name": artifact.model, "evaluated": kind,
-                "data": description, "preprocessing": artifact.preprocessing.to_dict(),
-                "postprocess": settings.to_dict()}
+                "classes": list(artifact.labels), "model": str(path), "model_name": artifact.model,
+                "evaluated": runner.kind, "data": description, "preprocessing": artifact.preprocessing.to_dict(),
+                "postprocess": runner.settings.to_dict()}
     json_path = atomic_write_text(out / "eval.json", json.dumps(document, indent=2) + "\n")
     if log_text.strip():
         atomic_write_text(out / "eval.log", log_text)
-    return DetectionEvalResult(report, document, artifact.model, kind, description, json_path)
-
+    return DetectionEvalResult(report, document, artifact.model, runner.kind, description, json_path)

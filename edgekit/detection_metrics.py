@@ -154,18 +154,24 @@ def coco_map(images: list, classes: list[str], predictions: list[ImagePrediction
     return MapReport(clean(stats[0]), clean(stats[1]), clean(stats[2]), per_class, len(images), num_boxes, given)
 
 
-def graph_predictions(outputs, images: list, preprocessing, settings) -> tuple[list, list[ImagePredictions]]:
+def graph_predictions(outputs, images: list, preprocessing, settings,
+                      post_ms: list | None = None) -> tuple[list, list[ImagePredictions]]:
     """An exported detector's `detections` outputs (N x A x (4 + K), one per image) -> (edgekit.detection_post's
     Detections in the network frame, ImagePredictions in each image's pixels): NMS by edgekit.detection_post, then
     the resize rule undone. `images`: edgekit.data.detection.DetectionImage (their sizes; read from the file where
-    the annotations lack them)."""
+    the annotations lack them). `post_ms`, when given, receives each image's NMS time in milliseconds."""
+    import time
+
     from edgekit.detection_post import postprocess
     from edgekit.preprocess import load_rgb
 
     size, rule = preprocessing.img_size, preprocessing.resize
     found, in_pixels = [], []
     for output, image in zip(outputs, images):
+        started = time.perf_counter()
         detections = postprocess(output, size, settings)
+        if post_ms is not None:
+            post_ms.append((time.perf_counter() - started) * 1000.0)
         width, height = (image.width, image.height) if image.width and image.height else load_rgb(image.path).size
         found.append(detections)
         in_pixels.append(ImagePredictions(to_image_boxes(detections.boxes, resize_geometry(width, height, size, rule)),

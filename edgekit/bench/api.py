@@ -129,7 +129,8 @@ def budget_answer(rows: list[BenchRow], artifacts: list, budget_ms: float, threa
     parity_by_key = {}
     for row in rows:
         if row.format == "pytorch":
-            parity_by_key[row.key] = (reference.get("reference_top1"), reference.get("images", ""))
+            parity_by_key[row.key] = (reference.get("reference_map" if reference.get("metric") == "map" else
+                                                    "reference_top1"), reference.get("images", ""))
         else:
             parity_by_key[row.key] = parity.get((row.model, row.format, row.precision), (None, ""))
     return pick_for_budget(rows, budget_ms, threads, parity_by_key)

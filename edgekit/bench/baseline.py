@@ -24,9 +24,20 @@ def nchw_shape(artifact: Artifact) -> list[int]:
 def baseline_spec(artifact: Artifact) -> dict:
     checkpoint = artifact.manifest.source_checkpoint()
     source = artifact.manifest.get("source")
-    return {"kind": "eager", "model": artifact.model, "num_classes": len(artifact.labels),
+    spec = {"kind": "eager", "model": artifact.model, "num_classes": len(artifact.labels),
             "shape": nchw_shape(artifact), "checkpoint": str(checkpoint) if checkpoint else None,
             "source": source if isinstance(source, dict) else None, "export_dir": str(artifact.folder.parent)}
+    return {**spec, **postprocess_spec(artifact)}
+
+
+def postprocess_spec(artifact: Artifact) -> dict:
+    """A detector's NMS settings for the worker, which times edgekit.detection_post.postprocess apart from the graph
+    (the bench row's post_p50_ms); {} for a classifier."""
+    if artifact.manifest.raw.get("task") != "detection":
+        return {}
+    block = artifact.manifest.raw["detection"]
+    return {"task": "detection", "postprocess": {"settings": block["postprocess"], "num_anchors": block["num_anchors"],
+                                                 "img_size": artifact.preprocessing.img_size}}
 
 
 def baseline_problem(spec: dict) -> str | None:
@@ -40,6 +51,8 @@ def baseline_problem(spec: dict) -> str | None:
     from edgekit.safeload import recorded_program
 
     source = spec.get("source")
+    if spec.get("task") == "detection":  # a zoo detector: its checkpoint, else the architecture by name
+        return None
     if spec.get("checkpoint") or not source or isinstance(source.get("architecture"), str):
         return None
     if source.get("kind") not in ("program", "module"):
@@ -56,6 +69,13 @@ def build_baseline(spec: dict):
     from edgekit.models import create_model
     from edgekit.model_source import latency_model
 
+    if spec.get("task") == "detection":  # the graph its artifacts carry: backbone, heads, box decoding (no NMS)
+        from edgekit.detector import DetectorGraph, build_detector_for
+
+        size = spec["postprocess"]["img_size"]
+        detector = (load_checkpoint(spec["checkpoint"], task=None).build_model() if spec.get("checkpoint") else
+                    build_detector_for(spec["model"], spec["num_classes"] + 1, size))
+        return DetectorGraph(detector.eval(), size)
     if spec.get("checkpoint"):
         return load_checkpoint(spec["checkpoint"]).build_model()
     if spec.get("source"):

@@ -113,11 +113,12 @@ def pick_for_budget(rows: list[BenchRow], budget_ms: float, threads: int, parity
     fitting = [r for r in timed if r.p50_ms <= budget_ms]
     if not fitting:
         return BudgetAnswer(threads, budget_ms, None, None, "", fastest)
-    measured = all(r.top1 is not None for r in fitting)
-    accuracy = {r.key: (r.top1 if measured else (parity_top1.get(r.key) or (None, ""))[0]) for r in fitting}
+    value = lambda r: r.top1 if r.top1 is not None else r.map  # a detector's accuracy is its mAP
+    measured = all(value(r) is not None for r in fitting)
+    accuracy = {r.key: (value(r) if measured else (parity_top1.get(r.key) or (None, ""))[0]) for r in fitting}
     known = [r for r in fitting if accuracy[r.key] is not None]
     if measured:
-        source = "top1 measured in each runtime on --data"
+        source = ("mAP" if fitting[0].map is not None else "top1") + " measured in each runtime on --data"
     elif known:
         images = {parity_top1[r.key][1] for r in known}
         source = f"the export's parity top1 ({'; '.join(sorted(images))})"

@@ -31,6 +31,7 @@ class Session:
     delegate: str | None
     threads_setting: str  # how the thread count was set, for the row's extra
     load_ms: float
+    values: Callable[[object], np.ndarray] = np.asarray  # run()'s result -> float values (dequantized)
 
 
 def example_input(shape: list[int]) -> np.ndarray:
@@ -56,7 +57,7 @@ def eager_session(spec: dict, threads: int | None) -> Session:
         with torch.inference_mode():
             return model(x)
 
-    return Session(run, "torch", torch.__version__, None, setting, load_ms)
+    return Session(run, "torch", torch.__version__, None, setting, load_ms, lambda out: out.numpy())
 
 
 def artifact_session(kind: str, path: Path, threads: int | None, shape: list[int]) -> Session:
@@ -68,7 +69,7 @@ def artifact_session(kind: str, path: Path, threads: int | None, shape: list[int
     prepared = runtime.prepare(runtime.to_input(example_input(shape)))  # int8 inputs use the tensor's scale
     invoke = runtime.invoke
     return Session(lambda: invoke(prepared), runtime.runtime, runtime.runtime_version, runtime.delegate,
-                   runtime.threads_setting, runtime.load_ms)
+                   runtime.threads_setting, runtime.load_ms, runtime.to_logits)
 
 
 def open_session(spec: dict) -> Session:

@@ -83,12 +83,18 @@ def rows_table(result, notes: render.Footnotes):
     Fits 80 columns; reasons go to footnotes."""
     rows = result.rows
     accuracy = any(r.top1 is not None for r in rows)
+    post = any(r.post_p50_ms is not None for r in rows)  # detectors: NMS apart, and mAP
+    mean_ap = any(r.map is not None for r in rows)
     columns = ["artifact", ("thr", "right"), ("p50", "right"), ("p90", "right"), ("speed-up", "right"), "status"]
-    table = render.table(_title(result), columns + ([("top-1 %", "right")] if accuracy else []))
+    extra = ([("top-1 %", "right")] if accuracy else []) + ([("NMS", "right")] if post else []) + (
+        [("mAP", "right")] if mean_ap else [])
+    table = render.table(_title(result), columns + extra)
     for r in rows:
         cells = [_label(r), str(r.threads), _ms(r.p50_ms), _ms(r.p90_ms), f"{r.speedup:.2f}x" if r.speedup else "",
                  _status(r, notes)]
-        table.add_row(*cells, *([f"{r.top1:.1f}" if r.top1 is not None else ""] if accuracy else []))
+        table.add_row(*cells, *([f"{r.top1:.1f}" if r.top1 is not None else ""] if accuracy else []),
+                      *([_ms(r.post_p50_ms)] if post else []),
+                      *([f"{r.map:.1f}" if r.map is not None else ""] if mean_ap else []))
     return table
 
 
@@ -97,7 +103,8 @@ def wide_table(result, notes: render.Footnotes):
     table = render.table(_title(result), [
         "artifact", ("thr", "right"), ("p50", "right"), ("p90", "right"), ("p99", "right"), ("mean±std", "right"),
         ("speed-up", "right"), ("cpu/wall", "right"), ("load+first", "right"), ("RSS MB", "right"),
-        ("size MB", "right"), ("top-1 % [95 %]", "right"), "runtime", "status"])
+        ("size MB", "right"), ("top-1 % [95 %]", "right"), ("NMS p50", "right"), ("mAP", "right"), "runtime",
+        "status"])
     for r in result.rows:
         mean = f"{_ms(r.mean_ms)}±{_ms(r.std_ms)}" if r.mean_ms is not None else ""
         top1 = f"{r.top1:.1f} [{r.top1_ci[0]:.1f}, {r.top1_ci[1]:.1f}]" if r.top1 is not None and r.top1_ci else ""
@@ -105,7 +112,8 @@ def wide_table(result, notes: render.Footnotes):
                       f"{r.speedup:.2f}x" if r.speedup else "", f"{r.cpu_per_wall:.2f}" if r.cpu_per_wall else "",
                       f"{_ms(r.load_ms)}+{_ms(r.first_ms)}" if r.load_ms is not None else "",
                       f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "", f"{r.size_bytes / 1e6:.2f}" if r.size_bytes else "",
-                      top1, " ".join(x for x in (r.runtime, r.runtime_version or "") if x), _status(r, notes))
+                      top1, _ms(r.post_p50_ms), f"{r.map:.1f}" if r.map is not None else "",
+                      " ".join(x for x in (r.runtime, r.runtime_version or "") if x), _status(r, notes))
     return table
 
 
