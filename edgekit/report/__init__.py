@@ -1,7 +1,10 @@
 """`edgekit report EXPORT_DIR`: one self-contained HTML page about an export folder.
 
-    build_report(export_dir, out=None) -> Path    writes EXPORT_DIR/report.html (or `out`) atomically
-    render_report(export_dir) -> str             the page as a string
+    build_report(export_dir, out=None, images=None) -> Path    writes EXPORT_DIR/report.html (or `out`) atomically
+    render_report(export_dir, images=None) -> str             the page as a string
+
+`images` (a detector's export): the caller's images, drawn with the boxes each verified artifact finds
+(edgekit.report.detections).
 
 The page reads summary.json (export status, parity, sizes), each artifact's manifest.json and, when
 `edgekit bench` has run, bench.json (host and phone rows, accuracy with its interval from bench --data), and,
@@ -22,11 +25,20 @@ from edgekit.report.page import render
 REPORT_NAME = "report.html"
 
 
-def render_report(export_dir: Path | str) -> str:
-    return render(load_export(export_dir))
+def render_report(export_dir: Path | str, images: list[Path] | None = None) -> str:
+    data = load_export(export_dir)
+    return render(data, _detections(data, images))
 
 
-def build_report(export_dir: Path | str, out: Path | str | None = None) -> Path:
+def _detections(data, images: list[Path] | None) -> str:
+    from edgekit.report.detections import check_images, section_detections
+
+    if images and not data.is_detector:
+        raise EdgekitError("--images draws a detector's boxes; this export folder holds a classifier")
+    return section_detections(data, check_images(images) if images else None)
+
+
+def build_report(export_dir: Path | str, out: Path | str | None = None, images: list[Path] | None = None) -> Path:
     """Read and check the export folder, then make sure the page can be written (a read-only folder, a path
     under a file: one EdgekitError naming --out), then render and write it."""
     data = load_export(export_dir)
@@ -40,7 +52,8 @@ def build_report(export_dir: Path | str, out: Path | str | None = None) -> Path:
     if not target.parent.is_dir():
         raise EdgekitError(f"--out {target}: folder {target.parent} does not exist")
     writable_folder(target.parent, what, create=False, shown=target)
+    detections = _detections(data, images)
     try:
-        return atomic_write_text(target, render(data))
+        return atomic_write_text(target, render(data, detections))
     except OSError as error:
         raise EdgekitError(f"cannot write {target}: {error.strerror or error}") from None

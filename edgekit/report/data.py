@@ -31,14 +31,25 @@ class ArtifactInfo:
     delegation: dict | None = None
 
     @property
+    def is_detector(self) -> bool:
+        return (self.parity or {}).get("metric") == "map" or (self.manifest or {}).get("task") == "detection"
+
+    @property
     def top1(self) -> float | None:
-        return (self.parity or {}).get("artifact_top1")
+        """The artifact's accuracy on the parity set in the parity's metric: top-1 %, a detector's mAP points."""
+        parity = self.parity or {}
+        return parity.get("artifact_map") if self.is_detector else parity.get("artifact_top1")
+
+    @property
+    def reference(self) -> float | None:
+        parity = self.parity or {}
+        return parity.get("reference_map") if self.is_detector else parity.get("reference_top1")
 
     @property
     def top1_interval(self) -> tuple[float, float] | None:
-        """The artifact's top-1 as PyTorch's minus the paired 95 % interval of the drop (parity)."""
+        """The artifact's accuracy as PyTorch's minus the paired 95 % interval of the drop (parity)."""
         parity = self.parity or {}
-        ref, interval = parity.get("reference_top1"), parity.get("drop_interval")
+        ref, interval = self.reference, parity.get("drop_interval")
         if ref is None or not interval:
             return None
         return ref - interval[1], ref - interval[0]
@@ -71,11 +82,20 @@ class ReportData:
         return {a.name for a in self.artifacts if a.status == NOT_VERIFIED}
 
     def reference_top1(self) -> float | None:
+        """PyTorch's accuracy on the parity set (a detector's: mAP points)."""
         for art in self.artifacts:
-            ref = (art.parity or {}).get("reference_top1")
-            if ref is not None:
-                return ref
+            if art.reference is not None:
+                return art.reference
         return None
+
+    @property
+    def is_detector(self) -> bool:
+        return any(a.is_detector for a in self.artifacts)
+
+    @property
+    def metric(self) -> str:
+        """What the page calls accuracy: "top-1" (%) or, for a detector, "mAP" (COCO mAP@[.5:.95], points)."""
+        return "mAP" if self.is_detector else "top-1"
 
 
 def load_export(export_dir: Path | str) -> ReportData:

@@ -36,7 +36,8 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def accuracy_latency_png(points: list[Point], front: set[int], title: str) -> str | None:
+def accuracy_latency_png(points: list[Point], front: set[int], title: str,
+                         y_label: str = "top-1 accuracy (%)") -> str | None:
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
@@ -62,7 +63,7 @@ def accuracy_latency_png(points: list[Point], front: set[int], title: str) -> st
     ax.autoscale_view()
     _place_labels(ax, points, fig.dpi)
     ax.set_xlabel("p50 latency (ms, log scale), lower is better" if log_x else "p50 latency (ms), lower is better")
-    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylabel(y_label)
     ax.set_title(title, fontsize=10.5)
     ax.grid(True, alpha=0.3)
     if len(ordered_front) > 1:

@@ -77,6 +77,8 @@ def accuracy_of(data: ReportData, artifact: str | None) -> tuple[float | None, t
         if row.artifact == artifact and row.top1 is not None:
             ci = tuple(row.top1_ci) if row.top1_ci else None
             return row.top1, ci, f"bench --data, {row.accuracy_images} images"
+        if row.artifact == artifact and row.map is not None:
+            return row.map, None, f"bench --data, {row.accuracy_images} images"
     for art in data.artifacts:
         if art.name == artifact and art.top1 is not None:
             return art.top1, art.top1_interval, "export parity set"
@@ -85,31 +87,42 @@ def accuracy_of(data: ReportData, artifact: str | None) -> tuple[float | None, t
 
 def section_export(data: ReportData) -> str:
     rows = []
+    detector = data.is_detector
+    unit = "" if detector else " %"
     for art in data.artifacts:
         parity = art.parity or {}
         top1 = "–"
         if art.top1 is not None:
-            ref, interval = parity.get("reference_top1"), art.top1_interval
-            top1 = f"{art.top1:.1f} %"
+            ref, interval = art.reference, art.top1_interval
+            top1 = f"{art.top1:.1f}{unit}"
             if ref is not None:
-                top1 += f' <span class="reason">(PyTorch {ref:.1f} %'
+                top1 += f' <span class="reason">(PyTorch {ref:.1f}{unit}'
                 if interval and interval[0] != interval[1]:
                     top1 += f", 95 % CI {interval[0]:.1f}–{interval[1]:.1f}"
                 elif interval:
-                    top1 += ", no image classified differently"
+                    top1 += ", no image classified differently" if not detector else ", no change"
                 top1 += ")</span>"
         judged = parity.get("status") in ("passed", "failed")
-        agreement = parity.get("agreement") if judged else None
+        agreement = parity.get("matched" if detector else "agreement") if judged else None
+        closeness = parity.get("mean_iou" if detector else "cosine") if judged else None
         rows.append([esc(art.name), badge(art.status),
                      num(art.size_bytes / 1e6 if art.size_bytes else None, 2, " MB"),
                      badge(parity["status"]) if parity.get("status") else "–",
-                     num(agreement * 100 if agreement is not None else None, 1, " %"),
-                     num(parity.get("cosine") if judged else None, 5), top1, f'<span class="reason">{esc(art.reason)}</span>'])
+                     num(agreement * 100 if isinstance(agreement, (int, float)) else None, 1, " %"),
+                     num(closeness if isinstance(closeness, (int, float)) else None, 5 if not detector else 3),
+                     top1, f'<span class="reason">{esc(art.reason)}</span>'])
     images = data.summary.get("parity_images")
-    return ("<h2>Export</h2>" + table(["artifact", "status", "size", "parity", "top-1 agreement", "cosine",
-                                        "artifact top-1 (parity set)", "reason"], rows, {2, 4, 5})
-            + (f'<p class="reason">Parity images: {esc(images)}. The interval is the paired 95 % interval of '
-               "the change against PyTorch (only images the two classify differently widen it).</p>" if images else ""))
+    headers = (["artifact", "status", "size", "parity", "boxes matched", "mean IoU", "artifact mAP (parity set)",
+                "reason"] if detector else
+               ["artifact", "status", "size", "parity", "top-1 agreement", "cosine", "artifact top-1 (parity set)",
+                "reason"])
+    explained = ("COCO mAP@[.5:.95] in points; the interval is the paired bootstrap 95 % interval of the drop "
+                 "against PyTorch; boxes matched: PyTorch's detections the artifact reproduces (same class, "
+                 "IoU ≥ 0.5), with their mean IoU." if detector else
+                 "The interval is the paired 95 % interval of the change against PyTorch (only images the two "
+                 "classify differently widen it).")
+    return ("<h2>Export</h2>" + table(headers, rows, {2, 4, 5})
+            + (f'<p class="reason">Parity images: {esc(images)}. {explained}</p>' if images else ""))
 
 
 def section_int8_plans(data: ReportData) -> str:
@@ -174,18 +187,25 @@ def section_host(data: ReportData) -> str:
         if r.top1 is not None:
             top1 = f"{r.top1:.1f} %" + (f' <span class="reason">({r.top1_ci[0]:.1f}–{r.top1_ci[1]:.1f}, '
                                         f'{r.accuracy_images} images)</span>' if r.top1_ci else "")
+        elif r.map is not None:
+            top1 = f'{r.map:.1f} <span class="reason">({r.accuracy_images} images)</span>'
+        post = [num(r.post_p50_ms, 3)] if data.is_detector else []
         spread = ' <span class="badge warn">wide spread</span>' if r.wide_spread else ""
         notes = "; ".join(["measured on an artifact that is not verified now (see Export)"] * (r.artifact in unverified)
                           + [r.reason] * bool(r.reason))
         rows.append([esc(label), esc(r.runtime), str(r.threads), badge(r.status) + spread, num(r.p50_ms),
-                     num(r.p90_ms), num(r.speedup, 2, "×"), top1,
+                     num(r.p90_ms), num(r.speedup, 2, "×"), *post, top1,
                      f'<span class="reason">{esc(notes)}</span>'])
     cpu = f"{host.get('cpu', '?')}, {host.get('cores', '?')} cores, {host.get('os', '')}"
     return ("<h2>Host latency</h2>"
             f'<p class="sub">{esc(cpu)} · measured {esc(data.bench.get("created"))} · '
             f'<code>{esc(data.bench.get("command"))}</code></p>'
-            + table(["artifact", "runtime", "threads", "status", "p50 ms", "p90 ms", "speed-up vs eager",
-                     "top-1 (bench --data)", "notes"], rows, {2, 4, 5, 6, 7}))
+            + (table(["artifact", "runtime", "threads", "status", "p50 ms", "p90 ms", "speed-up vs eager",
+                      "NMS p50 ms", "mAP (bench --data)", "notes"], rows, {2, 4, 5, 6, 7, 8}) if data.is_detector
+               else table(["artifact", "runtime", "threads", "status", "p50 ms", "p90 ms", "speed-up vs eager",
+                           "top-1 (bench --data)", "notes"], rows, {2, 4, 5, 6, 7}))
+            + ('<p class="reason">p50: the graph (backbone, heads, box decoding); NMS (edgekit.detection_post, '
+               "numpy, on the graph's output for the bench input) is timed apart.</p>" if data.is_detector else ""))
 
 
 def section_device(data: ReportData) -> str:
@@ -226,12 +246,14 @@ def section_figures(data: ReportData) -> str:
     candidates = [r for r in data.host_rows() if r.status == "ok" and r.threads == threads and r.p50_ms is not None
                   and r.artifact not in unverified]
     # one accuracy source for every point: bench --data when every plotted row has it, else the parity set
-    measured = bool(candidates) and all(r.top1 is not None for r in candidates)
+    measured_value = (lambda r: r.map) if data.is_detector else (lambda r: r.top1)
+    measured = bool(candidates) and all(measured_value(r) is not None for r in candidates)
     ref = data.reference_top1()
     for r in candidates:
         label = f"PyTorch {r.precision}" if r.format == "pytorch" else r.artifact
         if measured:
-            points.append(Point(label, r.format, r.p50_ms, r.top1, tuple(r.top1_ci) if r.top1_ci else None))
+            points.append(Point(label, r.format, r.p50_ms, measured_value(r),
+                                tuple(r.top1_ci) if r.top1_ci else None))
         elif r.format == "pytorch":
             if ref is not None:
                 points.append(Point(label, "pytorch", r.p50_ms, ref))
@@ -240,11 +262,12 @@ def section_figures(data: ReportData) -> str:
             if art is not None and art.top1 is not None:
                 points.append(Point(label, r.format, r.p50_ms, art.top1, art.top1_interval))
     source = ("bench --data" + (f" ({candidates[0].accuracy_images} images)" if candidates else "") if measured
-              else "the export's parity set (bars: PyTorch's top-1 minus the paired 95 % interval of the drop)")
+              else f"the export's parity set (bars: PyTorch's {data.metric} minus the paired 95 % interval of the drop)")
     front = pareto_front([(p.latency_ms, p.top1) for p in points])
     host_cpu = (data.bench or {}).get("host", {}).get("cpu", "this host")
     title = f"accuracy vs p50 latency, {threads} thread{'s' if threads != 1 else ''}, {host_cpu}" if threads else ""
-    acc_png = accuracy_latency_png(points, front, title)
+    acc_png = accuracy_latency_png(points, front, title, "COCO mAP@[.5:.95] (points)" if data.is_detector
+                                   else "top-1 accuracy (%)")
     sized = [a for a in data.artifacts if a.size_bytes]
     size_png = sizes_png([a.name for a in sized], [a.size_bytes / 1e6 for a in sized], [a.format for a in sized])
     figs = []
@@ -293,7 +316,8 @@ def section_profile(data: ReportData) -> str:
                     rows, {2, 3, 4, 5, 6}))
 
 
-def render(data: ReportData) -> str:
+def render(data: ReportData, detections: str = "") -> str:
+    """The page; `detections`: the Detections section's HTML (edgekit.report.detections), placed after the figures."""
     summary = data.summary
     facts = [("model", data.model), ("weights", weights_text(summary.get("weights"))),
              ("parity images", summary.get("parity_images")), ("calibration", summary.get("calibration")),
@@ -312,7 +336,7 @@ def render(data: ReportData) -> str:
             f"<h1>{esc(data.model)}</h1>"
             f'<p class="sub">edgekit report · {esc(headline)} · {created}</p>'
             f'<div class="facts">{fact_html}</div>{notes}'
-            + section_figures(data) + section_profile(data) + section_export(data) + section_int8_plans(data)
+            + section_figures(data) + detections + section_profile(data) + section_export(data) + section_int8_plans(data)
             + section_host(data) + section_device(data)
             + f"<footer>Written by edgekit {esc(__version__)} from summary.json, the manifests, bench.json and "
               f"profile.json in "
