@@ -165,15 +165,6 @@ def test_the_cli_prints_map_and_matched_boxes_at_80_columns(exported, cli, tmp_p
 
 
 @pytest.mark.slow
-def test_android_sync_refuses_a_detector_in_one_line(exported, tmp_path):
-    from edgekit.android.sync import sync_assets
-
-    (tmp_path / "app").mkdir()
-    with pytest.raises(EdgekitError, match="a detector: android_demo's screen classifies"):
-        sync_assets(exported.folder, tmp_path / "app" / "assets")
-
-
-@pytest.mark.slow
 def test_a_detector_manifest_that_lies_is_refused(exported, tmp_path):
     from edgekit.manifest import read_manifest
 
@@ -198,3 +189,91 @@ def test_a_detector_without_data_to_judge_it_names_the_flag(tmp_path):
     with pytest.raises(EdgekitError, match="pass --val DIR"):
         export_model(ExportOptions(MODEL, checkpoint=str(FIXTURE), out=str(tmp_path / "out"), formats=("onnx",)))
     assert not any((tmp_path / "out").rglob("*.onnx"))
+
+
+# ---------------------------------------------------------------- predict, bench and report of a detector (item 5)
+
+@pytest.mark.slow
+def test_predict_gives_the_same_boxes_from_the_checkpoint_and_its_artifact_and_draws_them(exported, tmp_path):
+    """One path for both (the graph, the manifest's NMS, the resize rule undone): the same boxes in image pixels; the
+    drawings are the images with coloured boxes, written only where --out says, never over an input."""
+    from PIL import Image
+
+    from edgekit.evaluate import PredictOptions, predict
+
+    images = sorted((SAMPLE / "val").glob("*.jpg"))[:2]
+    ours = predict(PredictOptions(FIXTURE, images, min_score=0.1, out=tmp_path / "drawn"))
+    theirs = predict(PredictOptions(exported.rows[("onnx", "fp32")].folder, images, min_score=0.1))
+    assert ours.task == "detection" and ours.kind == "checkpoint" and theirs.kind == "onnx fp32 artifact"
+    assert sum(len(image.labels) for image in ours.images) >= 2  # the fixture finds the sample's objects
+    for mine, other in zip(ours.images, theirs.images):
+        assert mine.labels == other.labels and (mine.scores >= 0.1).all()
+        np.testing.assert_allclose(mine.boxes, other.boxes, atol=0.05)
+        np.testing.assert_allclose(mine.scores, other.scores, atol=1e-4)
+    assert [p.name for p in ours.drawn] == [f"{p.stem}.jpg" for p in images]
+    for source, drawn in zip(images, ours.drawn):
+        before, after = np.asarray(Image.open(source).convert("RGB")), np.asarray(Image.open(drawn).convert("RGB"))
+        assert before.shape == after.shape
+        assert (np.abs(before.astype(int) - after.astype(int)).max(axis=2) > 60).mean() > 0.005  # boxes drawn
+    victim = tmp_path / "mine.jpg"
+    shutil.copy(images[0], victim)
+    original = victim.read_bytes()
+    with pytest.raises(EdgekitError, match="is one of the input images"):
+        predict(PredictOptions(FIXTURE, [victim], out=victim))
+    assert victim.read_bytes() == original
+
+
+def test_predict_out_is_refused_for_a_classifier_and_a_bad_min_score_names_its_flag(tmp_path):
+    from edgekit.evaluate import PredictOptions, predict
+
+    image = sorted((SAMPLE / "val").glob("*.jpg"))[0]
+    classifier = REPO_ROOT / "tests" / "fixtures" / "weights" / "mobilenet_v2.pt"
+    with pytest.raises(EdgekitError, match="--out draws a detector's boxes"):
+        predict(PredictOptions(classifier, [image], out=tmp_path / "x.jpg"))
+    assert not (tmp_path / "x.jpg").exists()
+    with pytest.raises(EdgekitError, match="--min-score must be at most 1"):
+        PredictOptions(FIXTURE, [image], min_score=2)
+
+
+@pytest.mark.slow
+def test_bench_times_a_detectors_graph_and_its_nms_apart_and_scores_map_in_each_runtime(exported, tmp_path):
+    """Host bench of an exported detector: the eager baseline is the same graph (no NMS), NMS is timed apart in
+    post_p50_ms, and --data gives each runtime's mAP, which equals `edgekit eval` of the artifact on those images."""
+    from edgekit.bench.api import bench
+    from edgekit.bench.options import BenchOptions
+    from edgekit.evaluate import EvalOptions, evaluate
+
+    folder = exported.rows[("onnx", "fp32")].folder
+    plain = bench(folder, BenchOptions(threads="1", iterations=4, rounds=1, warmup=0, write=False))
+    for row in plain.rows:  # NMS timed in the worker on the graph's output for the bench input
+        assert row.status == "ok" and row.post_p50_ms > 0 and row.extra["post_repeats"] == 30, row.reason
+        assert row.map is None and row.top1 is None
+    result = bench(folder, BenchOptions(threads="1", iterations=6, rounds=2, warmup=1, data=SAMPLE, write=False))
+    rows = {row.format: row for row in result.rows}
+    assert set(rows) == {"pytorch", "onnx"}
+    for row in rows.values():
+        assert row.status == "ok", row.reason
+        assert row.p50_ms > 0 and row.post_p50_ms > 0  # with --data: NMS over the real images' outputs
+        assert row.extra["post_repeats"] == 20 and row.extra["post_input"].startswith("the --data images")
+        assert row.accuracy_images == 20 and 10 < row.map <= 100
+    evaluated = evaluate(EvalOptions(folder, data=SAMPLE, split="val", out=tmp_path / "eval"))
+    assert rows["onnx"].map == pytest.approx(100 * evaluated.report.map, abs=1e-6)
+    assert rows["pytorch"].map == pytest.approx(rows["onnx"].map, abs=0.5)  # fp32: the same graph
+
+
+@pytest.mark.slow
+def test_the_report_of_a_detector_shows_map_matched_boxes_and_the_boxes_each_int8_artifact_draws(exported, tmp_path):
+    from edgekit.report import build_report
+
+    int8_folder = next(r.folder for r in exported.results if r.precision == "int8" and r.status == "verified").parent
+    images = sorted((SAMPLE / "val").glob("*.jpg"))[:2]
+    page = build_report(int8_folder, tmp_path / "report.html", images=images).read_text()
+    assert "artifact mAP (parity set)" in page and "boxes matched" in page and "top-1 agreement" not in page
+    assert "<h2>Detections</h2>" in page
+    verified_int8 = [r for r in exported.results if r.precision == "int8" and r.status == "verified"]
+    assert page.count('src="data:image/jpeg;base64,') == len(images) * len(verified_int8)
+    without = build_report(int8_folder, tmp_path / "plain.html").read_text()
+    assert "--images A.jpg B.jpg</code> draws the boxes" in without
+    with pytest.raises(EdgekitError, match="at most 6"):
+        build_report(int8_folder, tmp_path / "many.html", images=images * 4)
+    assert not (tmp_path / "many.html").exists()
