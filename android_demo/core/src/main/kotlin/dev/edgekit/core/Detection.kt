@@ -40,6 +40,12 @@ class DetectionPostprocessor(val manifest: Manifest) {
     private var output = dequantized
     private val candidates = IntArray(anchorCount)
     private val alive = BooleanArray(perClass)
+    // one class's candidates in pixels (double) and their areas, computed once per candidate, not per IoU
+    private val x1 = DoubleArray(perClass)
+    private val y1 = DoubleArray(perClass)
+    private val x2 = DoubleArray(perClass)
+    private val y2 = DoubleArray(perClass)
+    private val area = DoubleArray(perClass)
     private var label = 0  // the class whose candidates are being sorted (read by the comparator)
 
     private val poolCapacity = classes * perClass
@@ -95,9 +101,17 @@ class DetectionPostprocessor(val manifest: Manifest) {
             for (a in 0 until anchorCount) if (out[a * columns + column] > threshold) candidates[found++] = a
             if (found == 0) continue
             label = k
-            heapSort(candidates, found) { x, y -> candidateBefore(x, y) }
             val m = minOf(found, perClass)
-            for (i in 0 until m) alive[i] = true
+            selectFirst(candidates, found, m, BY_CANDIDATE)
+            for (i in 0 until m) {
+                alive[i] = true
+                val r = candidates[i] * columns
+                x1[i] = out[r].toDouble() * size
+                y1[i] = out[r + 1].toDouble() * size
+                x2[i] = out[r + 2].toDouble() * size
+                y2[i] = out[r + 3].toDouble() * size
+                area[i] = (x2[i] - x1[i]) * (y2[i] - y1[i])
+            }
             for (i in 0 until m) {
                 if (!alive[i]) continue
                 val kept = candidates[i]
@@ -107,12 +121,12 @@ class DetectionPostprocessor(val manifest: Manifest) {
                 poolOrder[pooled] = pooled
                 pooled++
                 for (j in i + 1 until m) {
-                    if (alive[j] && !(iou(kept, candidates[j]) <= iouThreshold)) alive[j] = false
+                    if (alive[j] && !(iou(i, j) <= iouThreshold)) alive[j] = false
                 }
             }
         }
-        heapSort(poolOrder, pooled) { p, q -> pooledBefore(p, q) }
         count = minOf(pooled, capacity)
+        selectFirst(poolOrder, pooled, count, BY_POOL)
         for (i in 0 until count) {
             val p = poolOrder[i]
             val row = poolAnchor[p] * columns
@@ -140,48 +154,59 @@ class DetectionPostprocessor(val manifest: Manifest) {
         return poolAnchor[p] < poolAnchor[q]
     }
 
-    /** IoU of two default boxes' corner boxes in pixels, torchvision's formula one double operation at a time. */
-    private fun iou(a: Int, b: Int): Double {
-        val o = output
-        val ra = a * columns
-        val rb = b * columns
-        val ax1 = o[ra].toDouble() * size
-        val ay1 = o[ra + 1].toDouble() * size
-        val ax2 = o[ra + 2].toDouble() * size
-        val ay2 = o[ra + 3].toDouble() * size
-        val bx1 = o[rb].toDouble() * size
-        val by1 = o[rb + 1].toDouble() * size
-        val bx2 = o[rb + 2].toDouble() * size
-        val by2 = o[rb + 3].toDouble() * size
-        val w = minOf(ax2, bx2) - maxOf(ax1, bx1)
-        val h = minOf(ay2, by2) - maxOf(ay1, by1)
+    /** IoU of one class's candidates i and j (corner boxes in pixels): torchvision's formula, one double operation
+     *  at a time in edgekit.detection_post.box_iou's order. */
+    private fun iou(i: Int, j: Int): Double {
+        val w = minOf(x2[i], x2[j]) - maxOf(x1[i], x1[j])
+        val h = minOf(y2[i], y2[j]) - maxOf(y1[i], y1[j])
         val intersection = (if (w > 0.0) w else 0.0) * (if (h > 0.0) h else 0.0)
-        val union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - intersection
+        val union = area[i] + area[j] - intersection
         return if (union > 0.0) intersection / union else 0.0
     }
 
-    /** In-place heapsort of a[0, n) into `before` order (a total order here, so the result is unique); no allocation. */
-    private inline fun heapSort(a: IntArray, n: Int, before: (Int, Int) -> Boolean) {
+    private fun before(order: Int, x: Int, y: Int): Boolean =
+        if (order == BY_CANDIDATE) candidateBefore(x, y) else pooledBefore(x, y)
+
+    /**
+     * The first m of a[0, n) in the given order into a[0, m), in that order (the order is total here, so the result
+     * is what a full stable sort would give); the rest of a[m, n) is left in no order. A heap with the first element
+     * at its root, m extractions: O(n + m log n), no allocation.
+     */
+    private fun selectFirst(a: IntArray, n: Int, m: Int, order: Int) {
+        if (n <= 0 || m <= 0) return
         var start = n / 2
+        while (start > 0) sift(a, --start, n, order)
         var end = n
-        while (true) {
-            if (start > 0) {
-                start--
-            } else {
-                end--
-                if (end <= 0) break
-                val t = a[0]; a[0] = a[end]; a[end] = t
-            }
-            var root = start
-            while (true) {
-                var child = 2 * root + 1
-                if (child >= end) break
-                if (child + 1 < end && before(a[child], a[child + 1])) child++
-                if (!before(a[root], a[child])) break
-                val t = a[root]; a[root] = a[child]; a[child] = t
-                root = child
-            }
+        while (n - end < m) {
+            end--
+            val t = a[0]; a[0] = a[end]; a[end] = t  // the first remaining goes to the back: a[n - 1] is the first
+            sift(a, 0, end, order)
         }
+        // a[end, n) holds the first m, last to first: reversed, then moved to the front
+        var lo = end
+        var hi = n - 1
+        while (lo < hi) {
+            val t = a[lo]; a[lo] = a[hi]; a[hi] = t
+            lo++; hi--
+        }
+        if (end > 0) System.arraycopy(a, end, a, 0, m)
+    }
+
+    private fun sift(a: IntArray, from: Int, end: Int, order: Int) {
+        var root = from
+        while (true) {
+            var child = 2 * root + 1
+            if (child >= end) return
+            if (child + 1 < end && before(order, a[child + 1], a[child])) child++
+            if (!before(order, a[child], a[root])) return
+            val t = a[root]; a[root] = a[child]; a[child] = t
+            root = child
+        }
+    }
+
+    private companion object {
+        const val BY_CANDIDATE = 0
+        const val BY_POOL = 1
     }
 }
 
