@@ -148,6 +148,7 @@ def summary_table(summary, width: int = 80) -> tuple[Table, list[str]]:
                    ("cosine", "right"), f"{score} (pt → art.)", "drop 95 % CI", ("float ops", "right"),
                    ("export s", "right"), "notes"]
     table = render.table(f"edgekit export {summary.model_name}", columns)
+    table.columns[1].no_wrap, table.columns[1].min_width = True, len("torchscript-fp32")  # the notes fold instead
     footnotes: list[str] = []
     for result in summary.results:
         parity = result.parity or {}
