@@ -264,3 +264,56 @@ def test_the_offline_apk_bundles_a_detector_and_the_detection_screen(detector_ex
         info = z.getinfo(f"assets/models/{MODEL}-onnx-fp32/model.onnx")
         assert info.compress_type == zipfile.ZIP_STORED
         assert hashlib.sha256(z.read(info)).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def test_the_apps_ort_backend_and_postprocessing_on_the_jvm_give_pythons_boxes(detector_export, detection_fixtures,
+                                                                             tmp_path, capsys):
+    """The app's chain minus the camera, on the JVM: its OrtBackend.kt (ONNX Runtime 1.29.0, as in the APK; run by
+    android_demo/app/ort_jvm.sh) on edgekit's tensors of real images, then core's postprocessing
+    (android_demo/core/postprocess.sh) on that output, against Python onnxruntime + edgekit.detection_post."""
+    import numpy as np
+    import onnxruntime
+
+    from edgekit.android.check import _detection_agreement, run_postprocess_tool
+    from edgekit.android.runtime import find_artifacts
+    from edgekit.preprocess import load_rgb
+
+    (artifact,) = find_artifacts(detector_export)
+    names = ["photo_wide.jpg", "photo_341x512.png", "fmnist_sneaker.png", "photo_grey.jpg"]
+    tensors, expected, sizes = [], {}, {}
+    for name in names:
+        image = detection_fixtures / "images" / name
+        tensor = artifact.edgekit_input(image)
+        path = tmp_path / "tensors" / f"{image.stem}.bin"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(tensor.astype("<f4").tobytes())
+        tensors.append(path)
+        expected[path.name] = artifact.run_raw(tensor)
+        sizes[path.name] = load_rgb(image).size
+    done = subprocess.run(["bash", str(REPO_ROOT / "android_demo" / "app" / "ort_jvm.sh"), "--artifact",
+                           str(artifact.folder), "--threads", "2", "--out", str(tmp_path / "out"), *map(str, tensors)],
+                          capture_output=True, text=True, timeout=900)
+    if done.returncode == 4:
+        pytest.skip(f"not run: OrtBackend cannot run on the JVM here: {done.stderr.strip()}")
+    assert done.returncode == 0 and "runtime onnxruntime 1.29.0" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    outputs, worst = {}, 0.0
+    for path in tensors:
+        got = np.fromfile(tmp_path / "out" / f"{path.name}.logits", dtype="<f4")
+        want = expected[path.name].reshape(-1)
+        assert got.shape == want.shape
+        worst = max(worst, float(np.max(np.abs(got - want))))
+        raw = tmp_path / "jvm-outputs" / path.name
+        raw.parent.mkdir(exist_ok=True)
+        raw.write_bytes(got.astype("<f4").tobytes())
+        outputs[path.name] = (raw, *sizes[path.name])
+    assert worst <= 1e-4, f"JVM OrtBackend and Python onnxruntime differ by {worst}"
+    apps = run_postprocess_tool(artifact.folder / "manifest.json", outputs, tmp_path / "jvm-detections")
+    for path in tensors:
+        match = _detection_agreement(artifact, expected[path.name], apps[path.name], *sizes[path.name])
+        assert match.agrees and match.confident > 0, (path.name, match)
+        assert match.mean_iou > 0.999, (path.name, match)
+    with capsys.disabled():
+        print(f"\nthe app's OrtBackend (ONNX Runtime 1.29.0, JVM) + core's NMS vs Python onnxruntime "
+              f"{onnxruntime.__version__} + edgekit's: {len(tensors)} images, max |output diff| {worst:.3g}, "
+              + "; ".join(_detection_agreement(artifact, expected[p.name], apps[p.name], *sizes[p.name]).summary()
+                          for p in tensors[:1]))
