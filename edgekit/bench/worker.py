@@ -7,9 +7,9 @@ baseline) import it, so the peak RSS of an onnxruntime or LiteRT worker is that 
 Protocol, one JSON object per line; the worker's stdout is moved to a private descriptor first so
 that runtimes printing to fd 1 cannot corrupt it:
     parent -> {"spec": {...}, "warmup": W}       first line: open the session, run once (first_ms), warm up
-    worker -> {"ready": {load_ms, first_ms, runtime, runtime_version, delegate, threads_setting, post_ms}}
-              (post_ms: a detector's NMS, edgekit.detection_post.postprocess, timed POST_REPEATS times on the
-              graph's output for the bench input, apart from the graph; absent for a classifier)
+    worker -> {"ready": {load_ms, first_ms, runtime, runtime_version, delegate, threads_setting}}
+              (a detector's spec names `postprocess.output_path`: the worker saves the graph's output for the bench
+              input there (.npy), and the parent times the NMS on it, every row's interleaved in one process)
               or {"error": "..."}
     parent -> {"run": N}                          time N iterations back to back
     worker -> {"times_ms": [...], "cpu_s": c, "wall_s": w}   CPU time of the whole process over the block
@@ -22,8 +22,6 @@ import json
 import os
 import sys
 import time
-
-POST_REPEATS = 30
 
 
 def _peak_rss_mb() -> float | None:
@@ -52,20 +50,6 @@ def time_block(run, iterations: int) -> dict:
     return {"times_ms": [t * 1000.0 for t in times], "cpu_s": cpu, "wall_s": wall}
 
 
-def time_postprocess(post: dict, output) -> list[float]:
-    """Milliseconds of edgekit.detection_post.postprocess on one image's output, POST_REPEATS times."""
-    from edgekit.detection_post import PostprocessSettings, postprocess
-
-    settings = PostprocessSettings.from_dict(post["settings"])
-    row = output.reshape(int(post["num_anchors"]), -1)
-    times = []
-    for _ in range(POST_REPEATS):
-        started = time.perf_counter()
-        postprocess(row, int(post["img_size"]), settings)
-        times.append((time.perf_counter() - started) * 1000.0)
-    return times
-
-
 def serve(commands, reply) -> None:
     first = json.loads(commands.readline())
     try:
@@ -78,15 +62,17 @@ def serve(commands, reply) -> None:
         for _ in range(int(first.get("warmup", 0))):
             session.run()
         post = first["spec"].get("postprocess")
-        post_ms = time_postprocess(post, session.values(session.run())) if post else None
+        if post:  # a detector: the output its NMS will be timed on, by the parent
+            import numpy as np
+
+            np.save(post["output_path"], np.ascontiguousarray(session.values(session.run()), dtype=np.float32))
     except Exception as error:  # the parent turns it into a failed row
         text = " ".join(str(error).split()) or type(error).__name__
         reply({"error": f"{type(error).__name__}: {text}"[:300]})
         return
     reply({"ready": {"load_ms": session.load_ms, "first_ms": first_ms, "runtime": session.runtime,
                      "runtime_version": session.runtime_version, "delegate": session.delegate,
-                     "threads_setting": session.threads_setting,
-                     **({"post_ms": post_ms} if post_ms else {})}})
+                     "threads_setting": session.threads_setting}})
     for line in commands:
         command = json.loads(line)
         if "run" in command:
