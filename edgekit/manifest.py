@@ -315,6 +315,8 @@ def preprocessing_steps(preprocessing: dict) -> list[str]:
         geometry = (f"letterbox: resize so the longer side is {size} and the shorter is "
                     f"floor(shorter * {size} / longer + 1/2), at least 1; pad to {size}x{size} with the mean, "
                     "the smaller half of the padding on the top/left")
+    elif preprocessing.get("resize") == "resize":  # a detector's: both sides to img_size, nothing cut
+        geometry = f"resize both sides to {size} (the aspect ratio not kept; nothing cut or padded)"
     else:
         geometry = (f"resize so the shorter side is {short} and the longer floor({short} * longer / shorter); "
                     f"crop the centre {size}x{size} at offsets floor((resized - {size}) / 2)")
