@@ -69,12 +69,15 @@ def litert_quantizer(method: str = "minmax", per_channel: bool = True):
     """litert-torch's PT2EQuantizer, static full-integer: int8 weights (per channel) and activations."""
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
-    from edgekit.quantize.pt2e_patterns import LITERT_DECOMPOSED, with_integer_activations, with_missing_annotations
+    from edgekit.quantize.pt2e_patterns import (LITERT_DECOMPOSED, annotate_softmax_for_tflite, with_integer_activations,
+                                                with_missing_annotations)
 
     config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False)
-    # its add/cat/pooling annotators miss this torch's graphs, and hardsigmoid/SiLU have no int8 TFLite op:
-    # see pt2e_patterns
+    # its add/cat/pooling annotators miss this torch's graphs, and hardsigmoid/SiLU have no int8 TFLite op;
+    # TFLite's int8 softmax takes one output scale only (a detector's class probabilities): see pt2e_patterns
     quantizer = with_missing_annotations(PT2EQuantizer().set_global(with_activation_method(config, method)))
+    annotate = quantizer.annotate
+    quantizer.annotate = lambda model: annotate_softmax_for_tflite(annotate(model), quantizer.global_config)
     return with_integer_activations(quantizer, LITERT_DECOMPOSED)
 
 

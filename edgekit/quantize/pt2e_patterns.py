@@ -108,6 +108,52 @@ def quantize_shared_fused_outputs(model: torch.fx.GraphModule, config) -> torch.
     return model
 
 
+SOFTMAX = ("_softmax.default", "softmax.int")
+# TFLite's int8 SOFTMAX kernel accepts one output quantization only (tflite/kernels/activations.cc): scale 1/256,
+# zero point -128, the [0, 1) range in 256 steps
+TFLITE_SOFTMAX_SCALE, TFLITE_SOFTMAX_ZERO_POINT = 1.0 / 256.0, -128
+
+
+def annotate_softmax_for_tflite(model: torch.fx.GraphModule, config) -> torch.fx.GraphModule:
+    """Quantize each softmax the quantizer left in float (in place): its input with `config`'s qparams, its output
+    with the only ones TFLite's int8 SOFTMAX accepts (scale 1/256, zero point -128), and the slices that read it
+    (a detector drops the background's column) sharing them. Left unannotated, the converter fused the float softmax
+    with the next quantized tensor's qparams (the box coordinates' scale, about 1/255) and LiteRT refused the model
+    at load ("output->params.scale not near 1.f / 256"). A classifier's graph ends with logits: no softmax."""
+    from torchao.quantization.pt2e.quantizer import (FixedQParamsQuantizationSpec, QuantizationAnnotation,
+                                                     SharedQuantizationSpec)
+
+    if config is None or config.input_activation is None:
+        return model
+    fixed = FixedQParamsQuantizationSpec(dtype=torch.int8, scale=TFLITE_SOFTMAX_SCALE,
+                                         zero_point=TFLITE_SOFTMAX_ZERO_POINT, quant_min=-128, quant_max=127,
+                                         qscheme=torch.per_tensor_affine)
+    for node in model.graph.nodes:
+        if node.op != "call_function" or _op(node) not in SOFTMAX or "quantization_annotation" in node.meta:
+            continue
+        source = node.args[0] if node.args else None
+        if not isinstance(source, torch.fx.Node) or not _is_float_activation(source):
+            continue
+        node.meta["quantization_annotation"] = QuantizationAnnotation(
+            input_qspec_map={source: config.input_activation}, output_qspec=fixed, _annotated=True)
+        readers = [node]
+        for user in node.users:
+            if _op(user) == "slice.Tensor" and "quantization_annotation" not in user.meta:
+                user.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={node: SharedQuantizationSpec(node)},
+                    output_qspec=SharedQuantizationSpec(node), _annotated=True)
+                readers.append(user)
+        # CONCATENATION takes one scale for every input: a cat of the probabilities with other tensors (a detector's
+        # boxes, normalised to [0, 1]) takes the softmax's, and the other inputs are requantized to it
+        for reader in readers:
+            for user in reader.users:
+                if _op(user) in CAT and user.args and isinstance(user.args[0], (list, tuple)):
+                    parts = [a for a in user.args[0] if isinstance(a, torch.fx.Node)]
+                    user.meta["quantization_annotation"] = QuantizationAnnotation(
+                        input_qspec_map={a: fixed for a in parts}, output_qspec=fixed, _annotated=True)
+    return model
+
+
 def _is_float_activation(node: torch.fx.Node) -> bool:
     """A float tensor computed in the graph or fed to it (not a weight, not a scalar)."""
     value = node.meta.get("val")
