@@ -12,7 +12,11 @@ the default boxes baked in; one `detections` output, layout in edgekit.detection
                     for both, MAP_RESAMPLES draws, seeded); and the boxes: the share of PyTorch's detections the
                     artifact matches (same class, IoU >= 0.5), their mean IoU and largest score difference
     int8            calibrated on the detector's training split (or --calib), the classifier's calibration per
-                    format; repaired by nothing yet (int8 repair, --int8-policy, is for classifiers): the row says so
+                    format; an artifact over --max-drop is repaired by the classifier's plan (edgekit.export.int8_plan,
+                    --int8-policy, --int8-fixes): the format's other calibration method, more calibration images
+                    (the training split), then the fewest layers kept in float, ranked once on calibration images
+                    (simulated int8 one layer at a time, each image's whole output compared with float by cosine),
+                    every attempt re-verified on mAP. Cross-layer equalization is not offered for detectors.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from edgekit.detection_metrics import ImagePredictions, coco_map, graph_predicti
 from edgekit.detection_post import BOX_COLUMNS, LAYOUT, Detections, PostprocessSettings, match_detections
 from edgekit.errors import EdgekitError
 from edgekit.export.base import ExportRequest, convert, first_line
+from edgekit.export.int8_context import Int8Context
 from edgekit.export.options import ExportOptions
 from edgekit.export.source import Source
 from edgekit.export.summary import ArtifactResult
@@ -40,7 +45,7 @@ from edgekit.progress import Reporter
 OUTPUT_NAME = "detections"
 MAP_RESAMPLES = 100  # bootstrap draws of the mAP drop's interval
 MATCH_IOU = 0.5
-INT8_NOTE = "int8 repair (--int8-policy) is built for classifiers: a detector's int8 artifact is judged as exported"
+RANK_CALIBRATION, RANK_COMPARED = 32, 32  # the float-layer ranking: calibration images for ranges, then compared
 
 
 @dataclass
@@ -155,8 +160,106 @@ def verify(format_name: str, artifact: Path, parity: DetectionParity, reference:
                   drop_points=round(drop, 3), drop_interval=bootstrap.interval(candidate),
                   max_abs_diff=float(np.abs(outputs - reference.outputs).max()), max_drop=max_drop,
                   matched=round(matched / boxes, 4) if boxes else None,
+                  agreement=round(matched / boxes, 4) if boxes else 1.0,  # int8_plan's "compared" mark
                   mean_iou=round(sum(m["iou_sum"] for m in matches) / matched, 4) if matched else None,
                   max_score_diff=max((m["max_score_diff"] for m in matches), default=0.0))
+
+
+def int8_context(source: Source, options: ExportOptions, calibration: np.ndarray, description: str,
+                 report: Reporter) -> "DetectorInt8Context":
+    """The int8 repair's shared state for a detector: the calibration images, a larger sample of the training split
+    on demand (not with --calib: that folder is the user's choice), and the float-layer ranking."""
+    def load_more(count: int) -> tuple[np.ndarray, str]:
+        return calibration_images(source, dataclasses.replace(options, calib_size=count), report)
+
+    return DetectorInt8Context(calibration, description, None if options.calib is not None else load_more,
+                               _training_images(source, options), source.model, report)
+
+
+def _training_images(source: Source, options: ExportOptions) -> int | None:
+    from edgekit.detection_eval import detection_data
+
+    for data in (None, Path(options.val) if options.val else None):
+        try:
+            return len(detection_data(source.checkpoint, data, "train")[0])
+        except EdgekitError:
+            continue
+    return None
+
+
+class _FlatOutput(torch.nn.Module):
+    """The detector's graph with each image's output as one row (N x A(4 + K)), for the ranking's cosine."""
+
+    def __init__(self, graph: torch.nn.Module):
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.graph(images).flatten(1)
+
+
+class DetectorInt8Context(Int8Context):
+    """Int8Context whose ranking suits a detector: no top-1 to agree on, so each image's whole output (boxes and
+    class probabilities) is compared with float by cosine. No cross-layer equalization is offered."""
+
+    @property
+    def can_equalize(self) -> bool:
+        return False
+
+    def ranking(self) -> tuple[list[str], dict]:
+        """conv/linear module names of the graph, the worst in simulated int8 first (edgekit.quantize.sensitivity.
+        simulated_sensitivity, one layer at a time, on the calibration images, never the gate's); computed once."""
+        if self._ranking is None:
+            import time
+
+            from edgekit.quantize.sensitivity import simulated_sensitivity
+
+            self.report.stage("int8: ranking the detector's layers by simulated int8 sensitivity (calibration images)")
+            started = time.perf_counter()
+            images = self.calibration
+            half = max(1, min(RANK_CALIBRATION, len(images) // 2))
+            compared = images[half:half + RANK_COMPARED] if len(images) > half else images
+            rows = sorted(simulated_sensitivity(_FlatOutput(self._model), images[:half], compared),
+                          key=lambda row: row.cosine)
+            names = [row.name.removeprefix("graph.") for row in rows]
+            self._ranking = (names, {
+                "images": f"{self.description}: {half} give the ranges, {len(compared)} compared (none of the gate's "
+                          "images)",
+                "method": "one conv/linear layer in simulated int8 at a time (BatchNorm folded), each image's whole "
+                          "output (boxes and class probabilities) compared with float: cosine",
+                "layers": [{"name": name, "cosine": round(row.cosine, 6)} for name, row in zip(names, rows[:16])],
+                "seconds": round(time.perf_counter() - started, 1)})
+        return self._ranking
+
+
+def _repair_int8(format_name: str, request: ExportRequest, scratch: Path, parity: "DetectionParity", reference: Judged,
+                 source: Source, settings: PostprocessSettings, max_drop: float, bootstrap: Bootstrap, context):
+    """The int8 artifact as asked, then repaired under the options' policy (edgekit.export.int8_plan): (the chosen
+    Attempt, its Int8Plan). Each attempt is converted into `scratch` and judged on mAP like the first."""
+    from edgekit.export.int8_plan import Attempt, Int8Settings, plan_repair
+
+    spec, options, count = FORMATS[format_name], request.options, iter(range(1, 1000))
+
+    def build(chosen: Int8Settings) -> Attempt:
+        attempt_request = dataclasses.replace(
+            request, calibration=context.images(chosen.calib_images),
+            options=dataclasses.replace(options, calib_method=chosen.calib_method, keep_float=chosen.keep_float,
+                                        reduce_range=chosen.reduce_range))
+        folder = scratch / f"attempt-{next(count)}"
+        folder.mkdir()
+        converted = convert(format_name, attempt_request, folder / spec.artifact)
+        if converted.facts is None:
+            return Attempt(chosen, None, error=converted.error, seconds=converted.seconds)
+        judged = verify(format_name, folder / spec.artifact, parity, reference, source, settings, max_drop, bootstrap)
+        return Attempt(chosen, judged, seconds=converted.seconds,
+                       payload=(folder / spec.artifact, converted.facts, attempt_request))
+
+    first = build(Int8Settings(options.calib_method, len(request.calibration), tuple(options.keep_float),
+                               options.reduce_range))
+    return plan_repair(format_name, first, build, max_drop=max_drop, policy=options.int8_policy,
+                       ranking=context.ranking, more_images=context.more_images(),
+                       require_integer=options.require_integer, on_progress=context.report, equalization=None,
+                       fixes=options.int8_fixes)
 
 
 def reference_outputs(model: torch.nn.Module, images: np.ndarray, batch: int = 16) -> np.ndarray:
@@ -175,10 +278,11 @@ def export_detector(options: ExportOptions, source: Source, precisions: list[str
     report.stage("PyTorch reference detections and mAP")
     reference = judge(reference_outputs(source.model, parity.images), parity, source, settings, source.labels)
     bootstrap = Bootstrap(reference, parity, source.labels, options.seed)
-    calibration, calibration_source = None, None
+    calibration, calibration_source, context = None, None, None
     if "int8" in precisions:
         report.stage("loading calibration images")
         calibration, calibration_source = calibration_images(source, options, report)
+        context = int8_context(source, options, calibration, calibration_source, report)
     results = []
     for precision in precisions:
         for format_name in format_names:
@@ -193,10 +297,11 @@ def export_detector(options: ExportOptions, source: Source, precisions: list[str
                                         example_input=torch.from_numpy(parity.images[:1].copy()), precision=precision,
                                         preprocessing=source.preprocessing, labels=source.labels,
                                         calibration=calibration if precision == "int8" else None,
-                                        options=dataclasses.replace(options, calib_method=method, keep_float=()),
+                                        options=dataclasses.replace(options, calib_method=method, keep_float=tuple(
+                                            options.keep_float) if spec.keep_float and precision == "int8" else ()),
                                         output_name=OUTPUT_NAME)
                 result = _export_one(format_name, request, staging, out_dir, source, parity, reference, settings,
-                                     options.max_drop, calibration_source, bootstrap)
+                                     options.max_drop, calibration_source, bootstrap, context)
             results.append(result)
             report.result(f"{format_name} {precision}: {result.status}", result)
     return results, parity.source, calibration_source
@@ -204,16 +309,29 @@ def export_detector(options: ExportOptions, source: Source, precisions: list[str
 
 def _export_one(format_name: str, request: ExportRequest, staging_root: Path, out_dir: Path, source: Source,
                 parity: DetectionParity, reference: Judged, settings: PostprocessSettings, max_drop: float,
-                calibration_source: str | None, bootstrap: Bootstrap) -> ArtifactResult:
+                calibration_source: str | None, bootstrap: Bootstrap, context=None) -> ArtifactResult:
     spec, name = FORMATS[format_name], f"{format_name}-{request.precision}"
     staging = staging_folder(staging_root / name)
+    scratch, plan = None, None
     try:
         artifact = staging / spec.artifact
-        converted = convert(format_name, request, artifact)
-        if converted.facts is None:
-            return ArtifactResult(format_name, request.precision, "failed to export", reason=converted.error)
-        facts, seconds = converted.facts, converted.seconds
-        parity_result = verify(format_name, artifact, parity, reference, source, settings, max_drop, bootstrap)
+        if request.precision == "int8":
+            scratch = staging_folder(staging_root / f"{name}.attempts")
+            chosen, plan = _repair_int8(format_name, request, scratch, parity, reference, source, settings, max_drop,
+                                        bootstrap, context)
+            if chosen.parity is None:
+                return ArtifactResult(format_name, request.precision, "failed to export", reason=chosen.error,
+                                      extra={"int8_plan": plan.to_dict()} if len(plan.steps) > 1 else {})
+            built, facts, request = chosen.payload
+            built.replace(artifact)
+            parity_result, seconds = chosen.parity, chosen.seconds
+            calibration_source = context.description_for(len(request.calibration))
+        else:
+            converted = convert(format_name, request, artifact)
+            if converted.facts is None:
+                return ArtifactResult(format_name, request.precision, "failed to export", reason=converted.error)
+            facts, seconds = converted.facts, converted.seconds
+            parity_result = verify(format_name, artifact, parity, reference, source, settings, max_drop, bootstrap)
         status = {"passed": "verified", "failed": "failed verification"}.get(parity_result.status,
                                                                                "exported, not run here")
         manifest = build_manifest(model_name=request.model_name, format_name=format_name, precision=request.precision,
@@ -234,7 +352,9 @@ def _export_one(format_name: str, request: ExportRequest, staging_root: Path, ou
         if request.precision == "int8":
             manifest["calibration"] = {"images": calibration_source, "count": len(request.calibration),
                                        "method": request.options.calib_method}
-            notes.append(INT8_NOTE)
+            manifest["int8_plan"] = plan.to_dict()
+            if len(plan.steps) > 1 or plan.outcome not in ("met as asked", "not run"):
+                notes.append(plan.summary_line())
         atomic_write_text(staging / LABELS_NAME, "\n".join(source.labels) + "\n")
         try:
             write_manifest(staging, manifest)
@@ -244,8 +364,12 @@ def _export_one(format_name: str, request: ExportRequest, staging_root: Path, ou
         make_readable(staging)
         replace_all([(staging, staging_root / name)])
         extra = {key: facts[key] for key in ("delegation", "integer") if key in facts}
+        if plan is not None and len(plan.steps) > 1:
+            extra["int8_plan"] = plan.to_dict()
         return ArtifactResult(format_name, request.precision, status, folder=out_dir / name,
                               size_bytes=manifest["size_bytes"], seconds=seconds, parity=parity_result.to_dict(),
                               reason="; ".join(notes), extra=extra)
     finally:
         remove_path(staging)
+        if scratch is not None:
+            remove_path(scratch)

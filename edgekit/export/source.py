@@ -107,9 +107,8 @@ def _detector_source(origin: ModelSource, options: ExportOptions, preprocessing:
                      notes: list[str]) -> Source:
     """A detector's checkpoint: labels are its object classes (background excluded); its graph is
     edgekit.detector.DetectorGraph (layout: edgekit.detection_post)."""
-    for flag, given in (("--keep-float", options.keep_float), ("--dynamic-batch", options.dynamic_batch)):
-        if given:
-            raise EdgekitError(f"{flag} is not built for detectors yet (docs/detection.md)")
+    if options.dynamic_batch:
+        raise EdgekitError("--dynamic-batch is not built for detectors yet (docs/detection.md)")
     labels = choose_labels(origin, options, len(origin.labels), notes)  # a checkpoint's, as for a classifier
     return Source(model=origin.model, labels=labels, preprocessing=preprocessing, weights=origin.weights,
                   checkpoint=origin.file, kind=origin.weights_kind, name=_name(origin, options), origin=origin,
