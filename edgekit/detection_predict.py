@@ -182,9 +182,13 @@ def predict_detections(options, on_progress: OnProgress | Reporter | None = None
     """`edgekit predict` of a detector (options: edgekit.evaluate_options.PredictOptions); see the module doc."""
     from edgekit.logcapture import captured
 
+    from edgekit.fileio import writable_folder
+
     say = reporter(on_progress)
     images = list(options.images)
     targets = drawn_paths(options.out, images) if options.out is not None else []
+    for folder in sorted({target.parent for target in targets}):  # a folder that cannot be written: before any work
+        writable_folder(folder, "--out")
     with captured(None):  # runtimes' chatter (LiteRT's delegate line): predict keeps no log file
         say.stage("opening the model")
         runner = open_detector(options.model)

@@ -27,8 +27,10 @@ from hostile_support import (assert_one_error, mount_tmpfs, permission_bits_appl
                              unmount, without_dac_override)
 
 # command: what the error line names (any of) for a folder given as --out (or the export/app folder it writes in)
-COMMANDS = ("eval", "report", "bench", "data audit", "data prepare", "quantize", "train", "export",
+COMMANDS = ("eval", "predict", "report", "bench", "data audit", "data prepare", "quantize", "train", "export",
             "android sync", "android fixtures")
+DETECTOR = Path(__file__).parent / "fixtures" / "weights" / "ssdlite_mobilenet_v2.pt"  # predict --out draws its boxes
+DETECTION_IMAGE = Path(__file__).parents[1] / "samples" / "detection-fashion" / "val" / "val_000.jpg"
 
 
 @dataclass
@@ -49,6 +51,7 @@ def command_line(name: str, inputs: Inputs, out: Path, export: Path | None = Non
     """`name` with good inputs, writing to `out` (bench: into `export`; android sync: into `app`'s assets)."""
     return {
         "eval": ["eval", inputs.export / "onnx-fp32", "--data", inputs.data, "--split", "all", "--out", out],
+        "predict": ["predict", DETECTOR, DETECTION_IMAGE, "--out", out],
         "report": ["report", inputs.export, "--out", out / "report.html"],
         "bench": ["bench", export or inputs.export, "--iterations", "2", "--warmup", "0", "--rounds", "1",
                   "--threads", "1"],
@@ -177,6 +180,7 @@ def test_an_output_without_write_permission_is_one_line(name, inputs, locked, ca
 
 SUCCEEDS: dict[str, Callable[[Path], bool]] = {  # what a command that succeeded left in its new --out
     "eval": lambda out: (out / "eval.json").is_file(),
+    "predict": lambda out: (out / DETECTION_IMAGE.with_suffix(".jpg").name).is_file(),
     "data audit": lambda out: (out / "audit.json").is_file(),
     "data prepare": lambda out: (out / "prepare.json").is_file(),
     "quantize": lambda out: (out / "sensitivity.json").is_file(),

@@ -192,11 +192,18 @@ def test_bad_input_gives_one_error_line(cli, tmp_path, tiny_detection_data):
 
 
 def test_stages_that_take_only_classifiers_refuse_a_detector_in_one_line(cli, detection_run, tmp_path):
-    image = next(SAMPLE.glob("val/*.jpg"))
-    done = cli("predict", str(detection_run.best_checkpoint), str(image))
-    assert_one_error_line(done, "is a detector's checkpoint")
     done = cli("quantize", str(detection_run.best_checkpoint))
     assert_one_error_line(done, "is a detector's checkpoint")
+
+
+def test_predict_of_a_detectors_checkpoint_prints_its_detections(cli, detection_run, tmp_path):
+    """predict takes a detector since the detection predict stage exists (it refused one before): the CLI prints
+    each image's detections above --min-score (this short run may find none; the line says how many)."""
+    image = next(SAMPLE.glob("val/*.jpg"))
+    done = cli("predict", str(detection_run.best_checkpoint), str(image), "--min-score", "0")
+    assert done.returncode == 0, done.stderr
+    assert "(checkpoint;" in done.stdout and "detections with score >= 0" in done.stdout
+    assert "label" in done.stdout  # min score 0: NMS keeps boxes down to the manifest's 0.001, so a table
 
 
 def test_eval_of_a_detector_on_a_class_folder_is_refused(cli, detection_run, tmp_path):
